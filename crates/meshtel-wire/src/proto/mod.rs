@@ -1,0 +1,38 @@
+//! Protobuf wire format for `google.protobuf.{Struct, Value, ListValue, Any}`.
+//!
+//! Decoding is two-phase: [`StructView::parse`] (or [`AnyView::parse`])
+//! validates the whole message once — lengths, wire types, UTF-8, nesting
+//! depth — and returns a view whose accessors are then infallible and
+//! allocation-free. Parsing follows protobuf's reader rules (wire spec 3.4):
+//! fields in any order, last scalar wins, repeated message fields merge,
+//! unknown fields of every wire type are skipped.
+//!
+//! Encoding (`alloc`) is deterministic and byte-identical to the reference
+//! runtime's deterministic mode: map entries sorted by key bytes.
+
+mod error;
+mod varint;
+mod view;
+mod wire;
+
+#[cfg(feature = "alloc")]
+pub(crate) mod encode;
+#[cfg(feature = "alloc")]
+mod owned;
+
+pub use error::{DecodeError, Reason};
+pub use view::{AnyView, EntryView, Entries, Kind, ListIter, ListView, StructView, ValueView};
+pub use wire::Limits;
+
+#[cfg(feature = "alloc")]
+pub use encode::{encode_struct, encode_struct_into, encoded_struct_len};
+#[cfg(feature = "alloc")]
+pub use owned::{Struct, Value};
+
+#[cfg(feature = "alloc")]
+pub(crate) use encode::RevBuf;
+#[cfg(feature = "alloc")]
+pub(crate) use varint::encoded_len as varint_len;
+
+/// The type URL of a `google.protobuf.Struct` packed in an `Any`.
+pub const STRUCT_TYPE_URL: &str = "type.googleapis.com/google.protobuf.Struct";

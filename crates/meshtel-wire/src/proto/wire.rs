@@ -1,0 +1,279 @@
+//! Field-level reading and whole-message validation.
+
+use super::{DecodeError, Reason, varint};
+
+/// Decoding limits.
+///
+/// ```
+/// use meshtel_wire::proto::Limits;
+/// let strict = Limits::default().with_max_depth(4);
+/// assert_eq!(strict.max_depth(), 4);
+/// assert_eq!(Limits::default().max_depth(), 32);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    max_depth: u32,
+}
+
+impl Limits {
+    /// The default container nesting limit: 32 (wire spec W2). Legitimate
+    /// metadata needs 3.
+    pub const DEFAULT_MAX_DEPTH: u32 = 32;
+    /// The largest nesting limit accepted; validation recurses once per level,
+    /// so this bounds stack use.
+    pub const MAX_MAX_DEPTH: u32 = 100;
+
+    /// Limits with every default.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self { max_depth: Self::DEFAULT_MAX_DEPTH }
+    }
+
+    /// Sets the maximum number of nested `Struct`/`ListValue` containers (the
+    /// outermost `Struct` counts as 1; groups inside unknown fields count
+    /// too). Values are clamped to `1..=MAX_MAX_DEPTH`.
+    #[must_use]
+    pub const fn with_max_depth(mut self, depth: u32) -> Self {
+        self.max_depth = if depth == 0 {
+            1
+        } else if depth > Self::MAX_MAX_DEPTH {
+            Self::MAX_MAX_DEPTH
+        } else {
+            depth
+        };
+        self
+    }
+
+    /// The container nesting limit.
+    #[must_use]
+    pub const fn max_depth(&self) -> u32 {
+        self.max_depth
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub(crate) const VARINT: u8 = 0;
+pub(crate) const I64: u8 = 1;
+pub(crate) const LEN: u8 = 2;
+pub(crate) const SGROUP: u8 = 3;
+pub(crate) const EGROUP: u8 = 4;
+pub(crate) const I32: u8 = 5;
+
+/// The payload of one field.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Payload<'a> {
+    Varint(u64),
+    I64(u64),
+    /// Bytes, and the absolute offset of their first byte.
+    Len(&'a [u8], usize),
+    I32,
+    Group,
+}
+
+/// One field: its number, payload, and the offset of its tag inside the
+/// cursor's buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Field<'a> {
+    pub(crate) number: u32,
+    pub(crate) payload: Payload<'a>,
+    pub(crate) at: usize,
+}
+
+/// Reads fields one by one from a message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    /// Absolute offset of `buf[0]`, for error offsets.
+    base: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) const EMPTY: Cursor<'static> = Cursor { buf: &[], pos: 0, base: 0 };
+
+    #[inline]
+    pub(crate) const fn new(buf: &'a [u8], base: usize) -> Self {
+        Self { buf, pos: 0, base }
+    }
+
+    #[inline]
+    pub(crate) const fn at(buf: &'a [u8], pos: usize) -> Self {
+        Self { buf, pos, base: 0 }
+    }
+
+    /// Reads the next field. `group_budget` is how many more levels of
+    /// nested groups may be entered while skipping one.
+    #[inline]
+    pub(crate) fn next(&mut self, group_budget: u32) -> Result<Option<Field<'a>>, DecodeError> {
+        if self.pos >= self.buf.len() {
+            return Ok(None);
+        }
+        let at = self.pos;
+        let (number, wire_type) = self.read_tag()?;
+        let payload = match wire_type {
+            VARINT => Payload::Varint(varint::read(self.buf, &mut self.pos, self.base)?),
+            I64 => Payload::I64(u64::from_le_bytes(self.take_array::<8>(at)?)),
+            LEN => {
+                let len = varint::read(self.buf, &mut self.pos, self.base)?;
+                let start = self.pos;
+                let end = usize::try_from(len)
+                    .ok()
+                    .and_then(|len| start.checked_add(len))
+                    .filter(|&end| end <= self.buf.len())
+                    .ok_or_else(|| DecodeError::new(self.base + at, Reason::Truncated))?;
+                self.pos = end;
+                Payload::Len(&self.buf[start..end], self.base + start)
+            }
+            SGROUP => {
+                self.skip_group(number, at, group_budget)?;
+                Payload::Group
+            }
+            EGROUP => return Err(DecodeError::new(self.base + at, Reason::UnexpectedEndGroup)),
+            I32 => {
+                self.take_array::<4>(at)?;
+                Payload::I32
+            }
+            _ => return Err(DecodeError::new(self.base + at, Reason::InvalidWireType)),
+        };
+        Ok(Some(Field { number, payload, at }))
+    }
+
+    /// Reads the next field of a message that was validated before; stops
+    /// (rather than erring) on anything unexpected, which cannot happen then.
+    #[inline]
+    pub(crate) fn next_valid(&mut self) -> Option<Field<'a>> {
+        self.next(Limits::MAX_MAX_DEPTH).ok().flatten()
+    }
+
+    #[inline]
+    fn read_tag(&mut self) -> Result<(u32, u8), DecodeError> {
+        let at = self.pos;
+        let tag = varint::read(self.buf, &mut self.pos, self.base)?;
+        let tag = u32::try_from(tag).map_err(|_| DecodeError::new(self.base + at, Reason::BadTag))?;
+        let number = tag >> 3;
+        if number == 0 {
+            return Err(DecodeError::new(self.base + at, Reason::FieldNumberZero));
+        }
+        // `tag & 7` is below 8.
+        Ok((number, (tag & 7) as u8))
+    }
+
+    #[inline]
+    fn take_array<const N: usize>(&mut self, at: usize) -> Result<[u8; N], DecodeError> {
+        let bytes = self
+            .buf
+            .get(self.pos..self.pos + N)
+            .ok_or_else(|| DecodeError::new(self.base + at, Reason::Truncated))?;
+        self.pos += N;
+        let mut out = [0; N];
+        out.copy_from_slice(bytes);
+        Ok(out)
+    }
+
+    /// Skips fields up to and including the end-group of `number`.
+    fn skip_group(&mut self, number: u32, at: usize, budget: u32) -> Result<(), DecodeError> {
+        if budget == 0 {
+            return Err(DecodeError::new(self.base + at, Reason::TooDeep));
+        }
+        loop {
+            if self.pos >= self.buf.len() {
+                return Err(DecodeError::new(self.base + at, Reason::UnterminatedGroup));
+            }
+            let inner_at = self.pos;
+            let (inner, wire_type) = self.read_tag()?;
+            if wire_type == EGROUP {
+                if inner == number {
+                    return Ok(());
+                }
+                return Err(DecodeError::new(self.base + inner_at, Reason::UnexpectedEndGroup));
+            }
+            // Rewind to the tag and let `next` skip the field (recursing for groups).
+            self.pos = inner_at;
+            self.next(budget - 1)?;
+        }
+    }
+}
+
+#[inline]
+fn check_utf8(bytes: &[u8], offset: usize) -> Result<(), DecodeError> {
+    if bytes.is_ascii() {
+        return Ok(());
+    }
+    core::str::from_utf8(bytes)
+        .map(drop)
+        .map_err(|e| DecodeError::new(offset + e.valid_up_to(), Reason::InvalidUtf8))
+}
+
+/// Validates a serialized `Struct` at nesting `depth` (the outermost is 1).
+pub(crate) fn validate_struct(buf: &[u8], base: usize, depth: u32, limits: &Limits) -> Result<(), DecodeError> {
+    if depth > limits.max_depth {
+        return Err(DecodeError::new(base, Reason::TooDeep));
+    }
+    let budget = limits.max_depth - depth;
+    let mut cursor = Cursor::new(buf, base);
+    while let Some(field) = cursor.next(budget)? {
+        if let (1, Payload::Len(entry, at)) = (field.number, field.payload) {
+            validate_entry(entry, at, depth, limits)?;
+        }
+    }
+    Ok(())
+}
+
+fn validate_entry(buf: &[u8], base: usize, depth: u32, limits: &Limits) -> Result<(), DecodeError> {
+    let budget = limits.max_depth - depth;
+    let mut cursor = Cursor::new(buf, base);
+    while let Some(field) = cursor.next(budget)? {
+        match (field.number, field.payload) {
+            (1, Payload::Len(key, at)) => check_utf8(key, at)?,
+            (2, Payload::Len(value, at)) => validate_value(value, at, depth, limits)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Validates a serialized `Value` found inside a container at `depth`.
+pub(crate) fn validate_value(buf: &[u8], base: usize, depth: u32, limits: &Limits) -> Result<(), DecodeError> {
+    let budget = limits.max_depth - depth;
+    let mut cursor = Cursor::new(buf, base);
+    while let Some(field) = cursor.next(budget)? {
+        match (field.number, field.payload) {
+            (3, Payload::Len(s, at)) => check_utf8(s, at)?,
+            (5, Payload::Len(s, at)) => validate_struct(s, at, depth + 1, limits)?,
+            (6, Payload::Len(l, at)) => validate_list(l, at, depth + 1, limits)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn validate_list(buf: &[u8], base: usize, depth: u32, limits: &Limits) -> Result<(), DecodeError> {
+    if depth > limits.max_depth {
+        return Err(DecodeError::new(base, Reason::TooDeep));
+    }
+    let budget = limits.max_depth - depth;
+    let mut cursor = Cursor::new(buf, base);
+    while let Some(field) = cursor.next(budget)? {
+        if let (1, Payload::Len(value, at)) = (field.number, field.payload) {
+            validate_value(value, at, depth, limits)?;
+        }
+    }
+    Ok(())
+}
+
+/// Validates a serialized `Any`: structure and `type_url` UTF-8 (the
+/// `value` bytes are opaque here).
+pub(crate) fn validate_any(buf: &[u8], base: usize) -> Result<(), DecodeError> {
+    let mut cursor = Cursor::new(buf, base);
+    while let Some(field) = cursor.next(Limits::DEFAULT_MAX_DEPTH)? {
+        if let (1, Payload::Len(url, at)) = (field.number, field.payload) {
+            check_utf8(url, at)?;
+        }
+    }
+    Ok(())
+}
