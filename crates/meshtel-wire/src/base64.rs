@@ -114,12 +114,23 @@ pub fn decode(input: &[u8], out: &mut [u8]) -> Result<usize, Base64Error> {
     let have = out.len();
     let out = out.get_mut(..need).ok_or(Base64Error::BufferTooSmall { need, have })?;
 
-    let quads = data.chunks_exact(4);
+    // Eight characters (two groups) per step: one 6-byte store instead of two 3-byte ones.
+    let split = data.len() / 8 * 8;
+    let mut bad = 0;
+    for (oct, six) in data[..split].chunks_exact(8).zip(out.chunks_exact_mut(6)) {
+        let hi = group(&oct[..4]);
+        let lo = group(&oct[4..]);
+        bad |= hi | lo;
+        let bytes = (u64::from(hi) << 24 | u64::from(lo)).to_be_bytes();
+        six.copy_from_slice(&bytes[2..]);
+    }
+    let data_rest = &data[split..];
+    let out = &mut out[split / 4 * 3..];
+    let quads = data_rest.chunks_exact(4);
     let tail = quads.remainder();
     let mut triples = out.chunks_exact_mut(3);
-    let mut bad = 0;
     for (quad, triple) in quads.zip(&mut triples) {
-        let group = D0[usize::from(quad[0])] | D1[usize::from(quad[1])] | D2[usize::from(quad[2])] | D3[usize::from(quad[3])];
+        let group = group(quad);
         bad |= group;
         let [_, a, b, c] = group.to_be_bytes();
         triple.copy_from_slice(&[a, b, c]);
@@ -147,6 +158,12 @@ pub fn decode(input: &[u8], out: &mut [u8]) -> Result<usize, Base64Error> {
         _ => return Err(Base64Error::InvalidLength { len: data.len() }),
     }
     Ok(need)
+}
+
+/// The 24 bits of four characters, with [`INVALID`] set if any is not in the alphabet.
+#[inline(always)]
+fn group(quad: &[u8]) -> u32 {
+    D0[usize::from(quad[0])] | D1[usize::from(quad[1])] | D2[usize::from(quad[2])] | D3[usize::from(quad[3])]
 }
 
 fn check_tail(data: &[u8], group: u32, unused: u32) -> Result<(), Base64Error> {

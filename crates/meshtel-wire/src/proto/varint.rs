@@ -7,13 +7,17 @@ use super::{DecodeError, Reason};
 #[inline]
 pub(crate) fn read(buf: &[u8], pos: &mut usize, base: usize) -> Result<u64, DecodeError> {
     // Fast path: almost every tag and length in metadata is one byte.
-    if let Some(&b) = buf.get(*pos)
-        && b < 0x80
-    {
-        *pos += 1;
-        return Ok(u64::from(b));
+    match *buf.get(*pos..).unwrap_or_default() {
+        [b, ..] if b < 0x80 => {
+            *pos += 1;
+            Ok(u64::from(b))
+        }
+        [lo, hi, ..] if hi < 0x80 => {
+            *pos += 2;
+            Ok(u64::from(lo & 0x7f) | u64::from(hi) << 7)
+        }
+        _ => read_slow(buf, pos, base),
     }
-    read_slow(buf, pos, base)
 }
 
 #[cold]

@@ -8,7 +8,7 @@
 //! them lazily.
 
 use super::wire::{self, Cursor, Limits, Payload};
-use super::{DecodeError, STRUCT_TYPE_URL};
+use super::DecodeError;
 
 const STRUCT_VALUE: u32 = 5;
 const LIST_VALUE: u32 = 6;
@@ -85,6 +85,10 @@ impl<'a> Iterator for Items<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
+        if let Some((0x0a, item, rest)) = split_len_field(self.container.remaining()) {
+            self.container.skip(self.container.remaining().len() - rest.len());
+            return Some(item);
+        }
         loop {
             if let Some(field) = self.container.next_valid() {
                 if let (1, Payload::Len(item, _)) = (field.number, field.payload) {
@@ -233,6 +237,9 @@ impl<'a> EntryView<'a> {
     #[inline]
     #[must_use]
     pub fn key_bytes(&self) -> &'a [u8] {
+        if let Some((key, _)) = simple_entry(self.bytes) {
+            return key;
+        }
         let mut cursor = Cursor::new(self.bytes, 0);
         let mut key: &[u8] = &[];
         while let Some(field) = cursor.next_valid() {
@@ -246,8 +253,22 @@ impl<'a> EntryView<'a> {
     /// The value (a value with no kind if the entry has none).
     #[inline]
     #[must_use]
-    pub const fn value(&self) -> ValueView<'a> {
-        ValueView { src: ValueSrc::Entry(self.bytes) }
+    pub fn value(&self) -> ValueView<'a> {
+        match simple_entry(self.bytes) {
+            // One `value` field: that message is the whole Value.
+            Some((_, value)) => ValueView { src: ValueSrc::Msg(value) },
+            None => ValueView { src: ValueSrc::Entry(self.bytes) },
+        }
+    }
+
+    /// Key and value at once (one scan of the entry).
+    #[inline]
+    #[must_use]
+    pub fn split(&self) -> (&'a [u8], ValueView<'a>) {
+        match simple_entry(self.bytes) {
+            Some((key, value)) => (key, ValueView { src: ValueSrc::Msg(value) }),
+            None => (self.key_bytes(), ValueView { src: ValueSrc::Entry(self.bytes) }),
+        }
     }
 }
 
@@ -310,8 +331,25 @@ impl<'a> ValueView<'a> {
 
     /// The kind and content. Protobuf's oneof rules apply: the last kind
     /// field wins; a run of `struct_value` (or `list_value`) fields merges.
+    #[inline]
     #[must_use]
     pub fn kind(&self) -> Kind<'a> {
+        // What writers produce: one field. A single struct or list fragment
+        // is then a whole container.
+        if let ValueSrc::Msg(bytes) = self.src
+            && let Some((tag, payload)) = single_len_field(bytes)
+        {
+            match tag {
+                0x1a => return Kind::String(as_str(payload)),
+                0x2a => return Kind::Struct(StructView { src: ContainerSrc::Root(payload) }),
+                0x32 => return Kind::List(ListView { src: ContainerSrc::Root(payload) }),
+                _ => {}
+            }
+        }
+        self.kind_merged()
+    }
+
+    fn kind_merged(&self) -> Kind<'a> {
         let mut kind = 0u32;
         let mut start = Pos::default();
         let mut scalar = 0u64;
@@ -508,8 +546,7 @@ impl<'a> AnyView<'a> {
     /// own `Any::Is`, only the part after the last `/` is compared.
     #[must_use]
     pub fn is_struct(&self) -> bool {
-        let name = self.type_url.rsplit('/').next().unwrap_or_default();
-        name == STRUCT_TYPE_URL.rsplit('/').next().unwrap_or_default() && self.type_url.contains('/')
+        self.type_url.ends_with("/google.protobuf.Struct")
     }
 
     /// Validates and views the packed `Struct`. Error offsets count from the
@@ -523,8 +560,55 @@ impl<'a> AnyView<'a> {
     }
 }
 
-/// Bytes validated as UTF-8 before.
+/// `0a <len> key 12 <len> value` and nothing else: the entry shape every
+/// writer produces, read without the general field loop.
 #[inline]
+fn simple_entry(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (0x0a, key, rest) = split_len_field(bytes)? else { return None };
+    let (0x12, value, []) = split_len_field(rest)? else { return None };
+    Some((key, value))
+}
+
+/// A message that is exactly one length-delimited field with a one-byte tag.
+#[inline]
+fn single_len_field(bytes: &[u8]) -> Option<(u8, &[u8])> {
+    match split_len_field(bytes)? {
+        (tag, payload, []) => Some((tag, payload)),
+        _ => None,
+    }
+}
+
+/// Splits a leading one-byte-tag, length-delimited field (length of one or
+/// two bytes) off `bytes`: `(tag, payload, rest)`.
+#[inline(always)]
+pub(crate) fn split_len_field(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (len, body) = match *bytes {
+        [_, len, ref body @ ..] if len < 0x80 => (usize::from(len), body),
+        [_, lo, hi, ref body @ ..] if lo >= 0x80 && hi < 0x80 => (usize::from(lo & 0x7f) | usize::from(hi) << 7, body),
+        _ => return None,
+    };
+    let (payload, rest) = body.split_at_checked(len)?;
+    Some((bytes[0], payload, rest))
+}
+
+/// A string field of a validated message.
+///
+/// Invariant of this module: every view is built over bytes that
+/// `wire::validate_*` accepted (the only constructors are
+/// [`StructView::parse_at`], [`AnyView::parse_at`] and the crate-internal
+/// `StructView::validated`, called after validation), and validation checks
+/// the UTF-8 of every field that the views read as text: map keys (field 1
+/// of an entry), `string_value` (field 3 of every `Value` fragment) and
+/// `type_url`. Views read exactly those fields, with the same field-walking
+/// code, so the bytes passed here are UTF-8.
+#[inline]
+#[allow(unsafe_code, reason = "checking UTF-8 again on every read cost 12% of wire/decode_frame")]
 fn as_str(bytes: &[u8]) -> &str {
-    core::str::from_utf8(bytes).unwrap_or_default()
+    if cfg!(any(debug_assertions, fuzzing, miri)) {
+        // Tests, fuzzing and Miri check the invariant instead of trusting it.
+        return core::str::from_utf8(bytes).expect("views only read validated UTF-8");
+    }
+    // SAFETY: `bytes` is a string field of a validated message (see above),
+    // so it is valid UTF-8.
+    unsafe { core::str::from_utf8_unchecked(bytes) }
 }

@@ -1,5 +1,6 @@
 //! Field-level reading and whole-message validation.
 
+use super::view::split_len_field;
 use super::{DecodeError, Reason, varint};
 
 /// Decoding limits.
@@ -106,18 +107,34 @@ impl<'a> Cursor<'a> {
         Self { buf, pos, base: 0 }
     }
 
+    /// The bytes not read yet.
+    #[inline]
+    pub(crate) fn remaining(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// Moves past `n` bytes the caller has read from [`Cursor::remaining`].
+    #[inline]
+    pub(crate) fn skip(&mut self, n: usize) {
+        self.pos += n;
+    }
+
     /// Reads the next field. `group_budget` is how many more levels of
     /// nested groups may be entered while skipping one.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next(&mut self, group_budget: u32) -> Result<Option<Field<'a>>, DecodeError> {
-        if self.pos >= self.buf.len() {
-            return Ok(None);
-        }
         let at = self.pos;
-        let (number, wire_type) = self.read_tag()?;
+        let Some(&first) = self.buf.get(at) else {
+            return Ok(None);
+        };
+        // Tags of the messages here are single bytes; longer ones go the slow way.
+        let (number, wire_type) = if first < 0x80 && first >= 8 {
+            self.pos += 1;
+            (u32::from(first >> 3), first & 7)
+        } else {
+            self.read_tag()?
+        };
         let payload = match wire_type {
-            VARINT => Payload::Varint(varint::read(self.buf, &mut self.pos, self.base)?),
-            I64 => Payload::I64(u64::from_le_bytes(self.take_array::<8>(at)?)),
             LEN => {
                 let len = varint::read(self.buf, &mut self.pos, self.base)?;
                 let start = self.pos;
@@ -129,18 +146,29 @@ impl<'a> Cursor<'a> {
                 self.pos = end;
                 Payload::Len(&self.buf[start..end], self.base + start)
             }
-            SGROUP => {
-                self.skip_group(number, at, group_budget)?;
-                Payload::Group
-            }
-            EGROUP => return Err(DecodeError::new(self.base + at, Reason::UnexpectedEndGroup)),
+            VARINT => Payload::Varint(varint::read(self.buf, &mut self.pos, self.base)?),
+            I64 => Payload::I64(u64::from_le_bytes(self.take_array::<8>(at)?)),
             I32 => {
                 self.take_array::<4>(at)?;
                 Payload::I32
             }
-            _ => return Err(DecodeError::new(self.base + at, Reason::InvalidWireType)),
+            _ => self.unusual(number, wire_type, at, group_budget)?,
         };
         Ok(Some(Field { number, payload, at }))
+    }
+
+    /// Groups and invalid wire types: rare, kept out of the hot loop.
+    #[cold]
+    #[inline(never)]
+    fn unusual(&mut self, number: u32, wire_type: u8, at: usize, group_budget: u32) -> Result<Payload<'a>, DecodeError> {
+        match wire_type {
+            SGROUP => {
+                self.skip_group(number, at, group_budget)?;
+                Ok(Payload::Group)
+            }
+            EGROUP => Err(DecodeError::new(self.base + at, Reason::UnexpectedEndGroup)),
+            _ => Err(DecodeError::new(self.base + at, Reason::InvalidWireType)),
+        }
     }
 
     /// Reads the next field of a message that was validated before; stops
@@ -150,7 +178,7 @@ impl<'a> Cursor<'a> {
         self.next(Limits::MAX_MAX_DEPTH).ok().flatten()
     }
 
-    #[inline]
+    #[cold]
     fn read_tag(&mut self) -> Result<(u32, u8), DecodeError> {
         let at = self.pos;
         let tag = varint::read(self.buf, &mut self.pos, self.base)?;
@@ -216,7 +244,22 @@ pub(crate) fn validate_struct(buf: &[u8], base: usize, depth: u32, limits: &Limi
     }
     let budget = limits.max_depth - depth;
     let mut cursor = Cursor::new(buf, base);
-    while let Some(field) = cursor.next(budget)? {
+    loop {
+        // Fast path: an entry of the shape every writer produces.
+        let rest = cursor.remaining();
+        if let Some((0x0a, entry, after)) = split_len_field(rest)
+            && let Some((0x0a, key, value_field)) = split_len_field(entry)
+            && let Some((0x12, value, [])) = split_len_field(value_field)
+        {
+            let entry_at = base + cursor.pos + (rest.len() - after.len() - entry.len());
+            let key_at = entry_at + (entry.len() - value_field.len() - key.len());
+            check_utf8(key, key_at)?;
+            let value_at = entry_at + (entry.len() - value.len());
+            validate_value(value, value_at, depth, limits)?;
+            cursor.skip(rest.len() - after.len());
+            continue;
+        }
+        let Some(field) = cursor.next(budget)? else { break };
         if let (1, Payload::Len(entry, at)) = (field.number, field.payload) {
             validate_entry(entry, at, depth, limits)?;
         }
@@ -239,6 +282,10 @@ fn validate_entry(buf: &[u8], base: usize, depth: u32, limits: &Limits) -> Resul
 
 /// Validates a serialized `Value` found inside a container at `depth`.
 pub(crate) fn validate_value(buf: &[u8], base: usize, depth: u32, limits: &Limits) -> Result<(), DecodeError> {
+    // Fast path: one string field.
+    if let Some((0x1a, s, [])) = split_len_field(buf) {
+        return check_utf8(s, base + (buf.len() - s.len()));
+    }
     let budget = limits.max_depth - depth;
     let mut cursor = Cursor::new(buf, base);
     while let Some(field) = cursor.next(budget)? {

@@ -183,7 +183,8 @@ impl<'a> WorkloadView<'a> {
         let mut record = Self::default();
         let mut owner = "";
         for entry in s.entries() {
-            let slot = match entry.key_bytes() {
+            let (key, value) = entry.split();
+            let slot = match key {
                 b"NAME" => &mut record.name,
                 b"NAMESPACE" => &mut record.namespace,
                 b"WORKLOAD_NAME" => &mut record.workload,
@@ -193,12 +194,12 @@ impl<'a> WorkloadView<'a> {
                 b"AVAILABILITY_ZONE" => &mut record.availability_zone,
                 b"OWNER" => &mut owner,
                 b"LABELS" => {
-                    record.labels = entry.value().as_struct();
+                    record.labels = value.as_struct();
                     continue;
                 }
                 _ => continue,
             };
-            *slot = entry.value().as_str().unwrap_or_default();
+            *slot = value.as_str().unwrap_or_default();
         }
         record.workload_type = WorkloadType::from_owner(owner, record.workload);
         if let Some(labels) = record.labels {
@@ -208,26 +209,24 @@ impl<'a> WorkloadView<'a> {
     }
 
     fn read_labels(&mut self, labels: StructView<'a>) {
+        let (mut service, mut revision) = (None, None);
         let (mut k8s_app, mut app) = (None, None);
         let (mut k8s_version, mut version) = (None, None);
         for entry in labels.entries() {
-            let slot = match entry.key_bytes() {
-                b"service.istio.io/canonical-name" => {
-                    self.service = entry.value().as_str().unwrap_or_default();
-                    continue;
-                }
-                b"service.istio.io/canonical-revision" => {
-                    self.revision = entry.value().as_str().unwrap_or_default();
-                    continue;
-                }
+            let (key, value) = entry.split();
+            let slot = match key {
+                b"service.istio.io/canonical-name" => &mut service,
+                b"service.istio.io/canonical-revision" => &mut revision,
                 b"app.kubernetes.io/name" => &mut k8s_app,
                 b"app" => &mut app,
                 b"app.kubernetes.io/version" => &mut k8s_version,
                 b"version" => &mut version,
                 _ => continue,
             };
-            *slot = Some(entry.value().as_str().unwrap_or_default());
+            *slot = Some(value.as_str().unwrap_or_default());
         }
+        self.service = service.unwrap_or_default();
+        self.revision = revision.unwrap_or_default();
         self.app = pick(k8s_app, app);
         self.version = pick(k8s_version, version);
     }
