@@ -3,6 +3,7 @@
 use alloc::vec::Vec;
 
 use super::{FrameConfig, HEADER_LEN, MAGIC, PEER_METADATA_ID_KEY, PEER_METADATA_KEY};
+use crate::proto::encode::INITIAL_CAPACITY;
 use crate::proto::{RevBuf, STRUCT_TYPE_URL, Struct, encoded_struct_len, varint_len};
 
 /// The frame encoder refused its input.
@@ -19,30 +20,15 @@ pub enum EncodeError {
     },
 }
 
-const fn len_prefixed(len: usize) -> usize {
-    1 + varint_len(len as u64) + len
-}
-
-/// Sizes of the nested messages of a frame, innermost first.
-struct Sizes {
-    record: usize,
-    outer: usize,
-    payload: usize,
-}
-
-fn sizes(record: &Struct, id: &str) -> Sizes {
-    let record_len = encoded_struct_len(record);
-    let mut outer = len_prefixed(len_prefixed(PEER_METADATA_KEY.len()) + len_prefixed(len_prefixed(record_len)));
-    if !id.is_empty() {
-        outer += len_prefixed(len_prefixed(PEER_METADATA_ID_KEY.len()) + len_prefixed(len_prefixed(id.len())));
-    }
-    Sizes { record: record_len, outer, payload: len_prefixed(STRUCT_TYPE_URL.len()) + len_prefixed(outer) }
-}
-
 /// The length of the frame [`encode_frame`] writes.
 #[must_use]
 pub fn encoded_frame_len(record: &Struct, id: &str) -> usize {
-    HEADER_LEN + sizes(record, id).payload
+    let len_prefixed = |len: usize| 1 + varint_len(len as u64) + len;
+    let mut outer = len_prefixed(len_prefixed(PEER_METADATA_KEY.len()) + len_prefixed(len_prefixed(encoded_struct_len(record))));
+    if !id.is_empty() {
+        outer += len_prefixed(len_prefixed(PEER_METADATA_ID_KEY.len()) + len_prefixed(len_prefixed(id.len())));
+    }
+    HEADER_LEN + len_prefixed(STRUCT_TYPE_URL.len()) + len_prefixed(outer)
 }
 
 /// Encodes the prefix frame carrying `record` (the Struct of wire spec 1.2,
@@ -66,9 +52,7 @@ pub fn encoded_frame_len(record: &Struct, id: &str) -> usize {
 /// [`EncodeError::PayloadTooLarge`] if the payload exceeds the config's
 /// `max_payload`.
 pub fn encode_frame(record: &Struct, id: &str, config: &FrameConfig) -> Result<Vec<u8>, EncodeError> {
-    let sizes = sizes(record, id);
-    check(&sizes, config)?;
-    Ok(write(record, id, &sizes).into_vec())
+    write(record, id, config).map(RevBuf::into_vec)
 }
 
 /// [`encode_frame`], appending to `out`.
@@ -76,21 +60,12 @@ pub fn encode_frame(record: &Struct, id: &str, config: &FrameConfig) -> Result<V
 /// # Errors
 /// As [`encode_frame`]; `out` is unchanged then.
 pub fn encode_frame_into(record: &Struct, id: &str, config: &FrameConfig, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    let sizes = sizes(record, id);
-    check(&sizes, config)?;
-    out.extend_from_slice(write(record, id, &sizes).as_slice());
+    out.extend_from_slice(write(record, id, config)?.as_slice());
     Ok(())
 }
 
-fn check(sizes: &Sizes, config: &FrameConfig) -> Result<(), EncodeError> {
-    if sizes.payload > config.max_payload() as usize {
-        return Err(EncodeError::PayloadTooLarge { len: sizes.payload, max: config.max_payload() });
-    }
-    Ok(())
-}
-
-fn write(record: &Struct, id: &str, sizes: &Sizes) -> RevBuf {
-    let mut w = RevBuf::with_capacity(HEADER_LEN + sizes.payload);
+fn write(record: &Struct, id: &str, config: &FrameConfig) -> Result<RevBuf, EncodeError> {
+    let mut w = RevBuf::with_capacity(INITIAL_CAPACITY);
     // Outer Struct, entries in key order: "...-metadata" < "...-metadata-id".
     if !id.is_empty() {
         crate::proto::encode::put_entry(&mut w, PEER_METADATA_ID_KEY.as_bytes(), |w| w.put_bytes_field(0x1a, id.as_bytes()));
@@ -98,15 +73,18 @@ fn write(record: &Struct, id: &str, sizes: &Sizes) -> RevBuf {
     crate::proto::encode::put_entry(&mut w, PEER_METADATA_KEY.as_bytes(), |w| {
         let mark = w.len();
         crate::proto::encode::put_struct(w, record);
-        debug_assert_eq!(w.len() - mark, sizes.record);
         w.put_len_prefix(mark, 0x2a);
     });
-    debug_assert_eq!(w.len(), sizes.outer);
     // Any { type_url = 1; value = 2 }.
     w.put_len_prefix(0, 0x12);
     w.put_bytes_field(0x0a, STRUCT_TYPE_URL.as_bytes());
-    let payload = w.len() as u32;
-    w.put_slice(&payload.to_be_bytes());
+    let payload = w.len();
+    let max = config.max_payload();
+    if payload > max as usize {
+        return Err(EncodeError::PayloadTooLarge { len: payload, max });
+    }
+    // At most 16 MiB, checked above.
+    w.put_slice(&(payload as u32).to_be_bytes());
     w.put_slice(&MAGIC);
-    w
+    Ok(w)
 }

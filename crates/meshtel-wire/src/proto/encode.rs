@@ -10,6 +10,11 @@ use alloc::vec::Vec;
 
 use super::{Struct, Value};
 
+/// Room for typical node metadata; larger output grows the buffer. Sizing
+/// exactly would need a pass over the Struct that costs more than the one
+/// move of the finished bytes to the front.
+pub(crate) const INITIAL_CAPACITY: usize = 1024;
+
 /// A buffer filled from the back: `buf[start..]` holds what was written.
 #[derive(Debug)]
 pub(crate) struct RevBuf {
@@ -50,22 +55,45 @@ impl RevBuf {
         self.start = capacity - len;
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn put_slice(&mut self, bytes: &[u8]) {
         self.reserve(bytes.len());
         self.start -= bytes.len();
-        self.buf[self.start..self.start + bytes.len()].copy_from_slice(bytes);
+        let dst = &mut self.buf[self.start..self.start + bytes.len()];
+        // Keys and values are short: a byte loop beats a call into memmove.
+        if bytes.len() <= 16 {
+            for (d, s) in dst.iter_mut().zip(bytes) {
+                *d = *s;
+            }
+        } else {
+            dst.copy_from_slice(bytes);
+        }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn put_u8(&mut self, byte: u8) {
         self.reserve(1);
         self.start -= 1;
         self.buf[self.start] = byte;
     }
 
-    #[inline]
-    pub(crate) fn put_varint(&mut self, mut v: u64) {
+    #[inline(always)]
+    pub(crate) fn put_varint(&mut self, v: u64) {
+        // Lengths in metadata fit one or two bytes.
+        if v < 0x80 {
+            self.put_u8(v as u8);
+        } else if v < 0x4000 {
+            self.reserve(2);
+            self.start -= 2;
+            self.buf[self.start] = (v as u8) | 0x80;
+            self.buf[self.start + 1] = (v >> 7) as u8;
+        } else {
+            self.put_varint_long(v);
+        }
+    }
+
+    #[cold]
+    fn put_varint_long(&mut self, mut v: u64) {
         let mut tmp = [0u8; 10];
         let mut n = 0;
         loop {
@@ -85,14 +113,14 @@ impl RevBuf {
 
     /// Prefixes what was written since `mark` (a previous [`RevBuf::len`])
     /// with its length and `tag`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn put_len_prefix(&mut self, mark: usize, tag: u8) {
         self.put_varint((self.len() - mark) as u64);
         self.put_u8(tag);
     }
 
     /// Writes a string field: `tag`, length, bytes.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn put_bytes_field(&mut self, tag: u8, bytes: &[u8]) {
         self.put_slice(bytes);
         self.put_varint(bytes.len() as u64);
@@ -162,15 +190,14 @@ pub(crate) fn put_value(w: &mut RevBuf, value: &Value) {
 /// ```
 #[must_use]
 pub fn encode_struct(s: &Struct) -> Vec<u8> {
-    // Exact size: the buffer fills to its first byte and needs no shift.
-    let mut w = RevBuf::with_capacity(encoded_struct_len(s));
+    let mut w = RevBuf::with_capacity(INITIAL_CAPACITY);
     put_struct(&mut w, s);
     w.into_vec()
 }
 
 /// Appends the deterministic serialization of `s` to `out`.
 pub fn encode_struct_into(s: &Struct, out: &mut Vec<u8>) {
-    let mut w = RevBuf::with_capacity(encoded_struct_len(s));
+    let mut w = RevBuf::with_capacity(INITIAL_CAPACITY);
     put_struct(&mut w, s);
     out.extend_from_slice(w.as_slice());
 }
