@@ -50,6 +50,8 @@
 // the need; everything else is safe, and `deny` keeps it that way.
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Keep no_std honest for contributors who never build for a bare target.
+#![warn(clippy::std_instead_of_core, clippy::std_instead_of_alloc, clippy::alloc_instead_of_core)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;

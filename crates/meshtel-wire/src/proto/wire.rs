@@ -128,7 +128,7 @@ impl<'a> Cursor<'a> {
             return Ok(None);
         };
         // Tags of the messages here are single bytes; longer ones go the slow way.
-        let (number, wire_type) = if first < 0x80 && first >= 8 {
+        let (number, wire_type) = if (8..0x80).contains(&first) {
             self.pos += 1;
             (u32::from(first >> 3), first & 7)
         } else {
