@@ -1,1 +1,41 @@
-fn main() {}
+//! `meshtel`: decode and encode Istio peer metadata from the command line.
+
+mod json;
+mod peer;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// meshtel: service-mesh telemetry tools.
+#[derive(Debug, Parser)]
+#[command(name = "meshtel", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Peer metadata exchange: the TCP prefix frame and the HTTP header.
+    #[command(subcommand)]
+    Peer(peer::PeerCommand),
+    /// The `baggage` header.
+    #[command(subcommand)]
+    Baggage(peer::BaggageCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Peer(cmd) => peer::run_peer(cmd),
+        Command::Baggage(cmd) => peer::run_baggage(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("meshtel: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
