@@ -46,6 +46,17 @@ fn reader_rules_3_4() {
     assert_eq!(StructView::parse(&dup).unwrap().get("a").unwrap().as_str(), Some("2"));
     let unknown = hex("10 05 0a 08 0a 01 61 12 03 1a 01 31");
     assert_eq!(StructView::parse(&unknown).unwrap().get("a").unwrap().as_str(), Some("1"));
+    // A known field number with an unexpected wire type is an unknown field
+    // (prost rejects this; the reference runtime skips it).
+    let wrong_type = hex("08 05 0a 08 0a 01 61 12 03 1a 01 31");
+    assert_eq!(StructView::parse(&wrong_type).unwrap().get("a").unwrap().as_str(), Some("1"));
+    // Groups are skipped; a stray end-group is an error.
+    let group = hex("1b 08 01 1c 0a 08 0a 01 61 12 03 1a 01 31");
+    assert_eq!(StructView::parse(&group).unwrap().get("a").unwrap().as_str(), Some("1"));
+    assert_eq!(StructView::parse(&hex("1c")).unwrap_err().reason, Reason::UnexpectedEndGroup);
+    assert_eq!(StructView::parse(&hex("1b 08 01")).unwrap_err().reason, Reason::UnterminatedGroup);
+    assert_eq!(StructView::parse(&hex("0e")).unwrap_err().reason, Reason::InvalidWireType);
+    assert_eq!(StructView::parse(&hex("02 00")).unwrap_err().reason, Reason::FieldNumberZero);
     // Invalid UTF-8 in a string value: `1a 01 ff` inside {"a": ...}.
     let bad = hex("0a 08 0a 01 61 12 03 1a 01 ff");
     let err = StructView::parse(&bad).unwrap_err();

@@ -39,6 +39,52 @@ enum ContainerSrc<'a> {
     Merged { value: ValueSrc<'a>, start: Pos },
 }
 
+/// Walks the items (field 1) of a container: a plain byte walk for a whole
+/// serialized container, the fragment walk otherwise.
+#[derive(Clone, Copy)]
+enum ItemIter<'a> {
+    Root(&'a [u8]),
+    Merged(Items<'a>),
+}
+
+impl<'a> ItemIter<'a> {
+    #[inline]
+    fn new(src: ContainerSrc<'a>, kind_field: u32) -> Self {
+        match src {
+            ContainerSrc::Root(bytes) => Self::Root(bytes),
+            merged => Self::Merged(Items::new(merged, kind_field)),
+        }
+    }
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match self {
+            Self::Root(rest) => {
+                if let Some((0x0a, item, after)) = split_len_field(rest) {
+                    *rest = after;
+                    return Some(item);
+                }
+                Self::next_unusual(rest)
+            }
+            Self::Merged(items) => items.next(),
+        }
+    }
+
+    /// Long lengths, unknown fields: the general field walk.
+    #[cold]
+    #[inline(never)]
+    fn next_unusual(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+        loop {
+            let mut cursor = Cursor::new(rest, 0);
+            let field = cursor.next_valid()?;
+            *rest = cursor.remaining();
+            if let (1, Payload::Len(item, _)) = (field.number, field.payload) {
+                return Some(item);
+            }
+        }
+    }
+}
+
 /// Walks the items (field 1) of a merged container.
 #[derive(Clone, Copy)]
 struct Items<'a> {
@@ -85,10 +131,6 @@ impl<'a> Iterator for Items<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
-        if let Some((0x0a, item, rest)) = split_len_field(self.container.remaining()) {
-            self.container.skip(self.container.remaining().len() - rest.len());
-            return Some(item);
-        }
         loop {
             if let Some(field) = self.container.next_valid() {
                 if let (1, Payload::Len(item, _)) = (field.number, field.payload) {
@@ -167,7 +209,7 @@ impl<'a> StructView<'a> {
     /// replaces the earlier, as [`StructView::get`] does.
     #[must_use]
     pub fn entries(&self) -> Entries<'a> {
-        Entries { items: Items::new(self.src, STRUCT_VALUE) }
+        Entries { items: ItemIter::new(self.src, STRUCT_VALUE) }
     }
 
     /// The value of `key` (the last entry with that key).
@@ -202,7 +244,7 @@ impl core::fmt::Debug for StructView<'_> {
 /// Iterator over a [`StructView`]'s entries, in wire order.
 #[derive(Clone)]
 pub struct Entries<'a> {
-    items: Items<'a>,
+    items: ItemIter<'a>,
 }
 
 impl core::fmt::Debug for Entries<'_> {
@@ -214,7 +256,7 @@ impl core::fmt::Debug for Entries<'_> {
 impl<'a> Iterator for Entries<'a> {
     type Item = EntryView<'a>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<EntryView<'a>> {
         self.items.next().map(|bytes| EntryView { bytes })
     }
@@ -443,7 +485,7 @@ impl<'a> ListView<'a> {
     /// The elements, in order.
     #[must_use]
     pub fn iter(&self) -> ListIter<'a> {
-        ListIter { items: Items::new(self.src, LIST_VALUE) }
+        ListIter { items: ItemIter::new(self.src, LIST_VALUE) }
     }
 
     /// Whether the list has no elements.
@@ -470,7 +512,7 @@ impl core::fmt::Debug for ListView<'_> {
 /// Iterator over a [`ListView`]'s elements.
 #[derive(Clone)]
 pub struct ListIter<'a> {
-    items: Items<'a>,
+    items: ItemIter<'a>,
 }
 
 impl core::fmt::Debug for ListIter<'_> {
@@ -604,10 +646,9 @@ pub(crate) fn split_len_field(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 #[inline]
 #[allow(unsafe_code, reason = "checking UTF-8 again on every read cost 12% of wire/decode_frame")]
 fn as_str(bytes: &[u8]) -> &str {
-    if cfg!(any(debug_assertions, fuzzing, miri)) {
-        // Tests, fuzzing and Miri check the invariant instead of trusting it.
-        return core::str::from_utf8(bytes).expect("views only read validated UTF-8");
-    }
+    // Tests, fuzzing and Miri check the invariant rather than trust it.
+    #[cfg(any(debug_assertions, fuzzing))]
+    assert!(core::str::from_utf8(bytes).is_ok(), "views only read validated UTF-8");
     // SAFETY: `bytes` is a string field of a validated message (see above),
     // so it is valid UTF-8.
     unsafe { core::str::from_utf8_unchecked(bytes) }

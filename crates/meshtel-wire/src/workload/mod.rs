@@ -184,19 +184,22 @@ impl<'a> WorkloadView<'a> {
         let mut owner = "";
         for entry in s.entries() {
             let (key, value) = entry.split();
-            let slot = match key {
-                b"NAME" => &mut record.name,
-                b"NAMESPACE" => &mut record.namespace,
-                b"WORKLOAD_NAME" => &mut record.workload,
-                b"CLUSTER_ID" => &mut record.cluster,
-                b"IDENTITY" => &mut record.identity,
-                b"REGION" => &mut record.region,
-                b"AVAILABILITY_ZONE" => &mut record.availability_zone,
-                b"OWNER" => &mut owner,
-                b"LABELS" => {
+            // Dispatch on the length first: every key has a distinct length
+            // but two, so one fixed-size compare decides (a plain `match` on
+            // byte strings compares against each arm in turn).
+            let slot = match key.len() {
+                4 if key == b"NAME" => &mut record.name,
+                5 if key == b"OWNER" => &mut owner,
+                6 if key == b"LABELS" => {
                     record.labels = value.as_struct();
                     continue;
                 }
+                6 if key == b"REGION" => &mut record.region,
+                8 if key == b"IDENTITY" => &mut record.identity,
+                9 if key == b"NAMESPACE" => &mut record.namespace,
+                10 if key == b"CLUSTER_ID" => &mut record.cluster,
+                13 if key == b"WORKLOAD_NAME" => &mut record.workload,
+                17 if key == b"AVAILABILITY_ZONE" => &mut record.availability_zone,
                 _ => continue,
             };
             *slot = value.as_str().unwrap_or_default();
@@ -214,13 +217,14 @@ impl<'a> WorkloadView<'a> {
         let (mut k8s_version, mut version) = (None, None);
         for entry in labels.entries() {
             let (key, value) = entry.split();
-            let slot = match key {
-                b"service.istio.io/canonical-name" => &mut service,
-                b"service.istio.io/canonical-revision" => &mut revision,
-                b"app.kubernetes.io/name" => &mut k8s_app,
-                b"app" => &mut app,
-                b"app.kubernetes.io/version" => &mut k8s_version,
-                b"version" => &mut version,
+            // Six keys, six lengths: see `from_struct`.
+            let slot = match key.len() {
+                3 if key == b"app" => &mut app,
+                7 if key == b"version" => &mut version,
+                22 if key == b"app.kubernetes.io/name" => &mut k8s_app,
+                25 if key == b"app.kubernetes.io/version" => &mut k8s_version,
+                31 if key == b"service.istio.io/canonical-name" => &mut service,
+                35 if key == b"service.istio.io/canonical-revision" => &mut revision,
                 _ => continue,
             };
             *slot = Some(value.as_str().unwrap_or_default());
