@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use base64::Engine as _;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use meshtel_benches::{frame, header, prost_outer, record, NODE_ID};
+use meshtel_benches::{NODE_ID, frame, header, prost_outer, record};
 use meshtel_wire::frame::{FrameConfig, FrameDecoder, Status, encode_frame};
 use meshtel_wire::header::decode_peer_header;
 use meshtel_wire::workload::WorkloadView;
@@ -30,7 +30,12 @@ fn prost_reads(s: &prost_types::Struct) -> Reads<'_> {
         }
     }
     let app = labels(s).map_or("", |l| str_of(l, "app"));
-    (str_of(s, "NAME"), str_of(s, "NAMESPACE"), str_of(s, "WORKLOAD_NAME"), app)
+    (
+        str_of(s, "NAME"),
+        str_of(s, "NAMESPACE"),
+        str_of(s, "WORKLOAD_NAME"),
+        app,
+    )
 }
 
 fn prost_peer(outer: &prost_types::Struct) -> Option<&prost_types::Struct> {
@@ -47,7 +52,9 @@ fn decode_frame(c: &mut Criterion) {
     group.bench_function("meshtel", |b| {
         b.iter(|| {
             let mut decoder = FrameDecoder::new(FrameConfig::default());
-            let Ok(Status::Frame { peer, .. }) = decoder.decode(black_box(&frame)) else { unreachable!() };
+            let Ok(Status::Frame { peer, .. }) = decoder.decode(black_box(&frame)) else {
+                unreachable!()
+            };
             let r = WorkloadView::from_struct(peer);
             black_box((r.name, r.namespace, r.workload, r.app));
         });
@@ -81,7 +88,9 @@ fn decode_header(c: &mut Criterion) {
     });
     group.bench_function("prost", |b| {
         b.iter(|| {
-            let bytes = base64::engine::general_purpose::STANDARD.decode(black_box(header.as_bytes())).expect("b64");
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(black_box(header.as_bytes()))
+                .expect("b64");
             let peer = prost_types::Struct::decode(bytes.as_slice()).expect("struct");
             black_box(prost_reads(&peer));
         });
@@ -94,7 +103,9 @@ fn encode(c: &mut Criterion) {
     let outer = prost_outer();
     let mut group = c.benchmark_group("wire/encode_frame");
     group.bench_function("meshtel", |b| {
-        b.iter(|| black_box(encode_frame(black_box(&record), black_box(NODE_ID), &FrameConfig::default()).expect("frame")));
+        b.iter(|| {
+            black_box(encode_frame(black_box(&record), black_box(NODE_ID), &FrameConfig::default()).expect("frame"))
+        });
     });
     group.bench_function("prost", |b| {
         b.iter(|| {

@@ -31,7 +31,8 @@ pub const NODE_METADATA: &str = r#"{
 }"#;
 
 /// The node id sent with the record.
-pub const NODE_ID: &str = "sidecar~10.48.3.17~productpage-v1-84975bc778-pxz2w.bookinfo-production~bookinfo-production.svc.cluster.local";
+pub const NODE_ID: &str =
+    "sidecar~10.48.3.17~productpage-v1-84975bc778-pxz2w.bookinfo-production~bookinfo-production.svc.cluster.local";
 
 /// Additional labels configured for exchange.
 pub const ADDITIONAL_LABELS: &[&str] = &["team", "tier"];
@@ -67,11 +68,15 @@ pub fn prost_outer() -> prost_types::Struct {
     let mut outer = prost_types::Struct::default();
     outer.fields.insert(
         "x-envoy-peer-metadata".into(),
-        prost_types::Value { kind: Some(prost_types::value::Kind::StructValue((&record()).into())) },
+        prost_types::Value {
+            kind: Some(prost_types::value::Kind::StructValue((&record()).into())),
+        },
     );
     outer.fields.insert(
         "x-envoy-peer-metadata-id".into(),
-        prost_types::Value { kind: Some(prost_types::value::Kind::StringValue(NODE_ID.into())) },
+        prost_types::Value {
+            kind: Some(prost_types::value::Kind::StringValue(NODE_ID.into())),
+        },
     );
     outer
 }

@@ -7,11 +7,15 @@ use libfuzzer_sys::fuzz_target;
 use meshtel_wire::baggage::{BaggageOrder, baggage_string, parse_baggage, parse_ztunnel_baggage};
 
 fn istio(text: &str) -> String {
-    parse_baggage(text).map(|r| baggage_string(&r, BaggageOrder::Istio)).unwrap_or_default()
+    parse_baggage(text)
+        .map(|r| baggage_string(&r, BaggageOrder::Istio))
+        .unwrap_or_default()
 }
 
 fn ztunnel(text: &str) -> String {
-    parse_ztunnel_baggage(text.split('\n')).map(|r| baggage_string(&r, BaggageOrder::Ztunnel)).unwrap_or_default()
+    parse_ztunnel_baggage(text.split('\n'))
+        .map(|r| baggage_string(&r, BaggageOrder::Ztunnel))
+        .unwrap_or_default()
 }
 
 fuzz_target!(|data: &[u8]| {

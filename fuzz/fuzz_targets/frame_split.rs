@@ -9,7 +9,11 @@ use meshtel_wire::frame::{FrameConfig, FrameDecoder, Status};
 /// The decoder's verdict on a cumulative buffer, as comparable text, plus
 /// the bytes consumed.
 fn verdict(decoder: &mut FrameDecoder, held: &[u8], eof: bool) -> Option<(String, usize)> {
-    let result = if eof { decoder.finish(held) } else { decoder.decode(held) };
+    let result = if eof {
+        decoder.finish(held)
+    } else {
+        decoder.decode(held)
+    };
     match result {
         Ok(Status::NeedMore { .. }) => None,
         Ok(Status::Frame { peer, id, consumed }) => Some((format!("frame {peer:?} {id:?}"), consumed)),
@@ -23,7 +27,9 @@ fn verdict(decoder: &mut FrameDecoder, held: &[u8], eof: bool) -> Option<(String
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&step, input)) = data.split_first() else { return };
+    let Some((&step, input)) = data.split_first() else {
+        return;
+    };
     let step = usize::from(step % 32) + 1;
     let config = FrameConfig::default().with_max_payload(1024).unwrap();
 

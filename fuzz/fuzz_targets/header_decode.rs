@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
     let decoded = buf[..n].to_vec();
     let text = base64::encode_to_string(&decoded);
     // Canonical text is the input with its padding completed.
-    assert!(text.as_bytes().starts_with(data.strip_suffix(b"==").or(data.strip_suffix(b"=")).unwrap_or(data)));
+    assert!(
+        text.as_bytes()
+            .starts_with(data.strip_suffix(b"==").or(data.strip_suffix(b"=")).unwrap_or(data))
+    );
     let mut again = vec![0u8; decoded.len()];
     assert_eq!(base64::decode(text.as_bytes(), &mut again), Ok(decoded.len()));
     assert_eq!(again, decoded);

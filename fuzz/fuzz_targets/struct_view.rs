@@ -23,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
             let again = Struct::from_view(&StructView::parse(&bytes).expect("re-encoding parses"));
             assert_eq!(encode_struct(&again), bytes);
         }
-        (Ok(_), Err(e)) => assert!(e.to_string().contains("invalid wire type"), "prost rejects what we accept: {e}"),
+        (Ok(_), Err(e)) => assert!(
+            e.to_string().contains("invalid wire type"),
+            "prost rejects what we accept: {e}"
+        ),
         (Err(e), Ok(_)) => assert_eq!(e.reason, Reason::TooDeep, "{e}"),
         (Err(e), Err(_)) => assert!(e.offset <= data.len()),
     }

@@ -107,7 +107,9 @@ fn fail(message: impl Into<String>) -> Failure {
 fn read_input(path: &str) -> Result<Vec<u8>, Failure> {
     let mut bytes = Vec::new();
     if path == "-" {
-        std::io::stdin().read_to_end(&mut bytes).map_err(|e| fail(format!("reading standard input: {e}")))?;
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| fail(format!("reading standard input: {e}")))?;
     } else {
         bytes = std::fs::read(path).map_err(|e| fail(format!("reading {path}: {e}")))?;
     }
@@ -134,31 +136,51 @@ pub(crate) fn run_peer(cmd: PeerCommand) -> Result<(), Failure> {
 fn decode_header(value: &str) -> Result<(), Failure> {
     let mut buf = vec![0u8; meshtel_wire::base64::decoded_len(value.as_bytes()).unwrap_or(0)];
     let view = header::decode_peer_header(value.as_bytes(), &mut buf).map_err(|e| match e {
-        HeaderError::Malformed(d) => fail(format!("x-envoy-peer-metadata: malformed Struct at decoded byte {}: {}", d.offset, d.reason)),
+        HeaderError::Malformed(d) => fail(format!(
+            "x-envoy-peer-metadata: malformed Struct at decoded byte {}: {}",
+            d.offset, d.reason
+        )),
         other => fail(other.to_string()),
     })?;
     print_json(&struct_json(&view))
 }
 
 fn decode_frame(bytes: &[u8]) -> Result<(), Failure> {
-    let config = FrameConfig::default().with_max_payload(FrameConfig::MAX_MAX_PAYLOAD).map_err(|e| fail(e.to_string()))?;
+    let config = FrameConfig::default()
+        .with_max_payload(FrameConfig::MAX_MAX_PAYLOAD)
+        .map_err(|e| fail(e.to_string()))?;
     let (metadata, id, consumed) = match frame::decode_frame(bytes, &config) {
         Ok(Status::Frame { peer, id, consumed }) => (struct_json(&peer), id, consumed),
         Ok(Status::NoPeer { id, consumed }) => (serde_json::Value::Null, id, consumed),
         Ok(Status::NotAFrame) => {
-            let (offset, byte) = bytes.iter().zip(frame::MAGIC).position(|(a, b)| *a != b).map_or((bytes.len(), None), |i| (i, Some(bytes[i])));
+            let (offset, byte) = bytes
+                .iter()
+                .zip(frame::MAGIC)
+                .position(|(a, b)| *a != b)
+                .map_or((bytes.len(), None), |i| (i, Some(bytes[i])));
             return Err(match byte {
-                Some(b) => fail(format!("not a peer metadata frame: byte {offset} is {b:#04x}, the magic is 3d 23 04 67")),
-                None => fail(format!("not a peer metadata frame: input of {} bytes ends inside the magic", bytes.len())),
+                Some(b) => fail(format!(
+                    "not a peer metadata frame: byte {offset} is {b:#04x}, the magic is 3d 23 04 67"
+                )),
+                None => fail(format!(
+                    "not a peer metadata frame: input of {} bytes ends inside the magic",
+                    bytes.len()
+                )),
             });
         }
         Ok(other) => return Err(fail(format!("unexpected decoder status {other:?}"))),
         Err(e) => {
             return Err(match e.kind {
                 FrameErrorKind::Malformed(d) => fail(format!("malformed frame at byte {}: {}", d.offset, d.reason)),
-                FrameErrorKind::UnexpectedTypeUrl => fail("frame payload at byte 8 is an Any whose type URL is not google.protobuf.Struct"),
-                FrameErrorKind::TooLarge { declared, max } => fail(format!("frame at byte 4 declares a {declared}-byte payload, more than {max}")),
-                FrameErrorKind::Truncated { have, need } => fail(format!("truncated frame: input ends at byte {have}, the frame needs {need}")),
+                FrameErrorKind::UnexpectedTypeUrl => {
+                    fail("frame payload at byte 8 is an Any whose type URL is not google.protobuf.Struct")
+                }
+                FrameErrorKind::TooLarge { declared, max } => fail(format!(
+                    "frame at byte 4 declares a {declared}-byte payload, more than {max}"
+                )),
+                FrameErrorKind::Truncated { have, need } => fail(format!(
+                    "truncated frame: input ends at byte {have}, the frame needs {need}"
+                )),
                 other => fail(other.to_string()),
             });
         }
@@ -173,12 +195,15 @@ fn decode_frame(bytes: &[u8]) -> Result<(), Failure> {
 
 fn encode(args: &EncodeArgs) -> Result<(), Failure> {
     let text = read_input(&args.json)?;
-    let node: Struct = serde_json::from_slice(&text).map_err(|e| fail(format!("{}: not a JSON object: {e}", args.json)))?;
+    let node: Struct =
+        serde_json::from_slice(&text).map_err(|e| fail(format!("{}: not a JSON object: {e}", args.json)))?;
     let labels: Vec<&str> = args.labels.iter().map(String::as_str).collect();
     let record = WorkloadMetadata::from_node_metadata(&node, &labels);
     let record_struct = if args.raw { node } else { record.to_struct() };
     let output: Vec<u8> = match args.carrier {
-        Carrier::Frame => frame::encode_frame(&record_struct, &args.id, &FrameConfig::default()).map_err(|e| fail(e.to_string()))?,
+        Carrier::Frame => {
+            frame::encode_frame(&record_struct, &args.id, &FrameConfig::default()).map_err(|e| fail(e.to_string()))?
+        }
         Carrier::Header => {
             let mut value = meshtel_wire::base64::encode_to_string(&encode_struct(&record_struct));
             value.push('\n');
@@ -196,7 +221,9 @@ fn encode(args: &EncodeArgs) -> Result<(), Failure> {
     };
     match &args.out {
         Some(path) => std::fs::write(path, &output).map_err(|e| fail(format!("writing {}: {e}", path.display()))),
-        None => std::io::stdout().write_all(&output).map_err(|e| fail(format!("writing standard output: {e}"))),
+        None => std::io::stdout()
+            .write_all(&output)
+            .map_err(|e| fail(format!("writing standard output: {e}"))),
     }
 }
 

@@ -31,7 +31,19 @@ fn write_node() -> tempfile::TempPath {
 #[test]
 fn frame_round_trip_reports_consumed_and_trailing() {
     let node = write_node();
-    let out = meshtel(&["peer", "encode", "--json", node.to_str().unwrap(), "--as", "frame", "--id", "a~b~c~d"], b"");
+    let out = meshtel(
+        &[
+            "peer",
+            "encode",
+            "--json",
+            node.to_str().unwrap(),
+            "--as",
+            "frame",
+            "--id",
+            "a~b~c~d",
+        ],
+        b"",
+    );
     assert!(out.status.success());
     assert_eq!(out.stdout.len(), 177, "wire spec example A");
     let mut stream = out.stdout.clone();
@@ -46,15 +58,40 @@ fn frame_round_trip_reports_consumed_and_trailing() {
 #[test]
 fn header_and_baggage() {
     let node = write_node();
-    let out = meshtel(&["peer", "encode", "--json", node.to_str().unwrap(), "--as", "header"], b"");
+    let out = meshtel(
+        &["peer", "encode", "--json", node.to_str().unwrap(), "--as", "header"],
+        b"",
+    );
     let header = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(header.trim(), "CgwKBkxBQkVMUxICKgAKEQoJTkFNRVNQQUNFEgQaAm5zChQKDVdPUktMT0FEX05BTUUSAxoBdw==");
-    let decoded = json(&meshtel(&["peer", "decode", "--header", header.trim().trim_end_matches('=')], b""));
+    assert_eq!(
+        header.trim(),
+        "CgwKBkxBQkVMUxICKgAKEQoJTkFNRVNQQUNFEgQaAm5zChQKDVdPUktMT0FEX05BTUUSAxoBdw=="
+    );
+    let decoded = json(&meshtel(
+        &["peer", "decode", "--header", header.trim().trim_end_matches('=')],
+        b"",
+    ));
     assert_eq!(decoded["NAMESPACE"], "ns");
-    let out = meshtel(&["peer", "encode", "--json", "-", "--as", "baggage", "--order", "ztunnel"], NODE.as_bytes());
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), "k8s.namespace.name=ns,k8s.pod.name=w\n");
-    let record = json(&meshtel(&["baggage", "parse", "k8s.deployment.name=foo,service.name=s"], b""));
-    assert_eq!((record["type"].as_str(), record["workload"].as_str(), record["app"].as_str()), (Some("deployment"), Some("foo"), Some("s")));
+    let out = meshtel(
+        &["peer", "encode", "--json", "-", "--as", "baggage", "--order", "ztunnel"],
+        NODE.as_bytes(),
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "k8s.namespace.name=ns,k8s.pod.name=w\n"
+    );
+    let record = json(&meshtel(
+        &["baggage", "parse", "k8s.deployment.name=foo,service.name=s"],
+        b"",
+    ));
+    assert_eq!(
+        (
+            record["type"].as_str(),
+            record["workload"].as_str(),
+            record["app"].as_str()
+        ),
+        (Some("deployment"), Some("foo"), Some("s"))
+    );
 }
 
 #[test]
@@ -63,7 +100,11 @@ fn bad_input_fails_with_one_line_naming_the_place() {
         (&["peer", "decode", "--header", "QQ="], b"", "offset 2"),
         (&["peer", "decode", "--header", "-_-_"], b"", "offset 0"),
         (&["peer", "decode", "--frame", "-"], b"GET / HTTP/1.1", "byte 0"),
-        (&["peer", "decode", "--frame", "-"], b"\x3d\x23\x04\x67\x00\x00\x00\x02\x0a\x05", "byte 8"),
+        (
+            &["peer", "decode", "--frame", "-"],
+            b"\x3d\x23\x04\x67\x00\x00\x00\x02\x0a\x05",
+            "byte 8",
+        ),
         (&["baggage", "parse", "unknown=1"], b"", "no recognised key"),
     ];
     for (args, stdin, needle) in cases {

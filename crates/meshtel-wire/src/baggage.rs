@@ -148,7 +148,10 @@ fn workload_key(key: &str) -> Option<WorkloadType> {
 /// recognised key has a non-empty value (W10).
 pub fn parse_baggage(value: &str) -> Result<WorkloadView<'_>, BaggageError> {
     if value.len() > MAX_BAGGAGE_LEN {
-        return Err(BaggageError::TooLong { len: value.len(), max: MAX_BAGGAGE_LEN });
+        return Err(BaggageError::TooLong {
+            len: value.len(),
+            max: MAX_BAGGAGE_LEN,
+        });
     }
     let mut r = WorkloadView::default();
     let mut found = false;
@@ -237,10 +240,16 @@ pub fn parse_ztunnel_baggage<'a>(lines: impl IntoIterator<Item = &'a str>) -> Re
     let mut r = WorkloadView::default();
     for line in lines {
         if line.len() > MAX_BAGGAGE_LEN {
-            return Err(BaggageError::TooLong { len: line.len(), max: MAX_BAGGAGE_LEN });
+            return Err(BaggageError::TooLong {
+                len: line.len(),
+                max: MAX_BAGGAGE_LEN,
+            });
         }
         if let Some(offset) = line.bytes().position(|b| !(b == b'\t' || (b' '..=b'~').contains(&b))) {
-            return Err(BaggageError::NotVisibleAscii { offset, byte: line.as_bytes()[offset] });
+            return Err(BaggageError::NotVisibleAscii {
+                offset,
+                byte: line.as_bytes()[offset],
+            });
         }
         for member in line.split(',') {
             let (key, Some(v)) = split_member(member) else { continue };

@@ -72,7 +72,9 @@ fn strip_padding(input: &[u8]) -> Result<&[u8], Base64Error> {
         _ => 0,
     };
     if pad > 0 && !input.len().is_multiple_of(4) {
-        return Err(Base64Error::InvalidPadding { offset: input.len() - pad });
+        return Err(Base64Error::InvalidPadding {
+            offset: input.len() - pad,
+        });
     }
     let data = &input[..input.len() - pad];
     if data.len() % 4 == 1 {
@@ -178,8 +180,14 @@ fn check_tail(data: &[u8], group: u32, unused: u32) -> Result<(), Base64Error> {
 
 #[cold]
 fn first_invalid(data: &[u8]) -> Base64Error {
-    let offset = data.iter().position(|&b| D3[usize::from(b)] & INVALID != 0).unwrap_or(0);
-    Base64Error::InvalidByte { offset, byte: data.get(offset).copied().unwrap_or(0) }
+    let offset = data
+        .iter()
+        .position(|&b| D3[usize::from(b)] & INVALID != 0)
+        .unwrap_or(0);
+    Base64Error::InvalidByte {
+        offset,
+        byte: data.get(offset).copied().unwrap_or(0),
+    }
 }
 
 /// The length of the padded encoding of `len` bytes.
@@ -274,7 +282,10 @@ mod tests {
         assert_eq!(dec("QUJD="), Err(Base64Error::InvalidPadding { offset: 4 }));
         assert_eq!(dec("Q==="), Err(Base64Error::InvalidByte { offset: 1, byte: b'=' }));
         assert_eq!(dec("QU J"), Err(Base64Error::InvalidByte { offset: 2, byte: b' ' }));
-        assert_eq!(dec("QUJDQUJDQUJD"), Err(Base64Error::BufferTooSmall { need: 9, have: 8 }));
+        assert_eq!(
+            dec("QUJDQUJDQUJD"),
+            Err(Base64Error::BufferTooSmall { need: 9, have: 8 })
+        );
     }
 
     #[test]

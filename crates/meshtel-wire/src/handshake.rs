@@ -96,7 +96,11 @@ impl<'f> Exchange<'f> {
     #[must_use]
     pub fn new(alpn: Option<&[u8]>, local_frame: &'f [u8], config: FrameConfig) -> Self {
         let enabled = alpn::runs_exchange(alpn);
-        Self { to_send: enabled.then_some(local_frame), decoder: FrameDecoder::new(config), enabled }
+        Self {
+            to_send: enabled.then_some(local_frame),
+            decoder: FrameDecoder::new(config),
+            enabled,
+        }
     }
 
     /// Whether the exchange runs on this connection.

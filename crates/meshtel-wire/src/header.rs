@@ -81,7 +81,10 @@ pub fn decode_peer_header_with<'b>(
     }
     let decoded = base64::decoded_len(value)?;
     if decoded > max_decoded {
-        return Err(HeaderError::TooLong { decoded, max: max_decoded });
+        return Err(HeaderError::TooLong {
+            decoded,
+            max: max_decoded,
+        });
     }
     let n = base64::decode(value, buf)?;
     Ok(StructView::parse_with(&buf[..n], limits)?)

@@ -18,7 +18,9 @@ use crate::proto::{Kind, Struct, StructView, Value, ValueView};
 
 impl From<&Struct> for prost_types::Struct {
     fn from(s: &Struct) -> Self {
-        Self { fields: s.fields.iter().map(|(k, v)| (k.clone(), v.into())).collect() }
+        Self {
+            fields: s.fields.iter().map(|(k, v)| (k.clone(), v.into())).collect(),
+        }
     }
 }
 
@@ -31,7 +33,9 @@ impl From<&Value> for prost_types::Value {
             Value::String(s) => Some(PKind::StringValue(s.clone())),
             Value::Bool(b) => Some(PKind::BoolValue(*b)),
             Value::Struct(s) => Some(PKind::StructValue(s.into())),
-            Value::List(l) => Some(PKind::ListValue(prost_types::ListValue { values: l.iter().map(Into::into).collect() })),
+            Value::List(l) => Some(PKind::ListValue(prost_types::ListValue {
+                values: l.iter().map(Into::into).collect(),
+            })),
         };
         Self { kind }
     }
@@ -39,7 +43,9 @@ impl From<&Value> for prost_types::Value {
 
 impl From<prost_types::Struct> for Struct {
     fn from(s: prost_types::Struct) -> Self {
-        Self { fields: s.fields.into_iter().map(|(k, v)| (k, v.into())).collect() }
+        Self {
+            fields: s.fields.into_iter().map(|(k, v)| (k, v.into())).collect(),
+        }
     }
 }
 
@@ -62,7 +68,8 @@ impl From<prost_types::Value> for Value {
 pub fn view_to_prost(view: &StructView<'_>) -> prost_types::Struct {
     let mut out = prost_types::Struct::default();
     for entry in view.entries() {
-        out.fields.insert(entry.key().to_string(), value_to_prost(&entry.value()));
+        out.fields
+            .insert(entry.key().to_string(), value_to_prost(&entry.value()));
     }
     out
 }
@@ -74,7 +81,9 @@ fn value_to_prost(view: &ValueView<'_>) -> prost_types::Value {
         Kind::String(s) => Some(PKind::StringValue(s.to_string())),
         Kind::Bool(b) => Some(PKind::BoolValue(b)),
         Kind::Struct(s) => Some(PKind::StructValue(view_to_prost(&s))),
-        Kind::List(l) => Some(PKind::ListValue(prost_types::ListValue { values: l.iter().map(|v| value_to_prost(&v)).collect() })),
+        Kind::List(l) => Some(PKind::ListValue(prost_types::ListValue {
+            values: l.iter().map(|v| value_to_prost(&v)).collect(),
+        })),
         Kind::Unset => None,
     };
     prost_types::Value { kind }

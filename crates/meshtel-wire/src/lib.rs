@@ -51,7 +51,11 @@
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // Keep no_std honest for contributors who never build for a bare target.
-#![warn(clippy::std_instead_of_core, clippy::std_instead_of_alloc, clippy::alloc_instead_of_core)]
+#![warn(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    clippy::alloc_instead_of_core
+)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
@@ -82,16 +86,14 @@ pub fn __doc_example_frame() -> &'static [u8] {
 }
 
 const EXAMPLE_A: [u8; 177] = [
-    0x3d, 0x23, 0x04, 0x67, 0x00, 0x00, 0x00, 0xa9, 0x0a, 0x2a, b't', b'y', b'p', b'e', b'.', b'g',
-    b'o', b'o', b'g', b'l', b'e', b'a', b'p', b'i', b's', b'.', b'c', b'o', b'm', b'/', b'g', b'o',
-    b'o', b'g', b'l', b'e', b'.', b'p', b'r', b'o', b't', b'o', b'b', b'u', b'f', b'.', b'S', b't',
-    b'r', b'u', b'c', b't', 0x12, 0x7b, 0x0a, 0x52, 0x0a, 0x15, b'x', b'-', b'e', b'n', b'v', b'o',
-    b'y', b'-', b'p', b'e', b'e', b'r', b'-', b'm', b'e', b't', b'a', b'd', b'a', b't', b'a', 0x12,
-    0x39, 0x2a, 0x37, 0x0a, 0x0c, 0x0a, 0x06, b'L', b'A', b'B', b'E', b'L', b'S', 0x12, 0x02, 0x2a,
-    0x00, 0x0a, 0x11, 0x0a, 0x09, b'N', b'A', b'M', b'E', b'S', b'P', b'A', b'C', b'E', 0x12, 0x04,
-    0x1a, 0x02, b'n', b's', 0x0a, 0x14, 0x0a, 0x0d, b'W', b'O', b'R', b'K', b'L', b'O', b'A', b'D',
-    b'_', b'N', b'A', b'M', b'E', 0x12, 0x03, 0x1a, 0x01, b'w', 0x0a, 0x25, 0x0a, 0x18, b'x', b'-',
-    b'e', b'n', b'v', b'o', b'y', b'-', b'p', b'e', b'e', b'r', b'-', b'm', b'e', b't', b'a', b'd',
-    b'a', b't', b'a', b'-', b'i', b'd', 0x12, 0x09, 0x1a, 0x07, b'a', b'~', b'b', b'~', b'c', b'~',
-    b'd',
+    0x3d, 0x23, 0x04, 0x67, 0x00, 0x00, 0x00, 0xa9, 0x0a, 0x2a, b't', b'y', b'p', b'e', b'.', b'g', b'o', b'o', b'g',
+    b'l', b'e', b'a', b'p', b'i', b's', b'.', b'c', b'o', b'm', b'/', b'g', b'o', b'o', b'g', b'l', b'e', b'.', b'p',
+    b'r', b'o', b't', b'o', b'b', b'u', b'f', b'.', b'S', b't', b'r', b'u', b'c', b't', 0x12, 0x7b, 0x0a, 0x52, 0x0a,
+    0x15, b'x', b'-', b'e', b'n', b'v', b'o', b'y', b'-', b'p', b'e', b'e', b'r', b'-', b'm', b'e', b't', b'a', b'd',
+    b'a', b't', b'a', 0x12, 0x39, 0x2a, 0x37, 0x0a, 0x0c, 0x0a, 0x06, b'L', b'A', b'B', b'E', b'L', b'S', 0x12, 0x02,
+    0x2a, 0x00, 0x0a, 0x11, 0x0a, 0x09, b'N', b'A', b'M', b'E', b'S', b'P', b'A', b'C', b'E', 0x12, 0x04, 0x1a, 0x02,
+    b'n', b's', 0x0a, 0x14, 0x0a, 0x0d, b'W', b'O', b'R', b'K', b'L', b'O', b'A', b'D', b'_', b'N', b'A', b'M', b'E',
+    0x12, 0x03, 0x1a, 0x01, b'w', 0x0a, 0x25, 0x0a, 0x18, b'x', b'-', b'e', b'n', b'v', b'o', b'y', b'-', b'p', b'e',
+    b'e', b'r', b'-', b'm', b'e', b't', b'a', b'd', b'a', b't', b'a', b'-', b'i', b'd', 0x12, 0x09, 0x1a, 0x07, b'a',
+    b'~', b'b', b'~', b'c', b'~', b'd',
 ];

@@ -51,21 +51,37 @@ fn record() -> Struct {
     node.insert("NAMESPACE", "default");
     node.insert("WORKLOAD_NAME", "ratings-v1");
     node.insert("CLUSTER_ID", "Kubernetes");
-    node.insert("OWNER", "kubernetes://apis/apps/v1/namespaces/default/deployments/ratings-v1");
-    let labels: Struct = [("app", "ratings"), ("version", "v1"), ("service.istio.io/canonical-name", "ratings")].into_iter().collect();
+    node.insert(
+        "OWNER",
+        "kubernetes://apis/apps/v1/namespaces/default/deployments/ratings-v1",
+    );
+    let labels: Struct = [
+        ("app", "ratings"),
+        ("version", "v1"),
+        ("service.istio.io/canonical-name", "ratings"),
+    ]
+    .into_iter()
+    .collect();
     node.insert("LABELS", labels);
     WorkloadMetadata::from_node_metadata(&node, &[]).to_struct()
 }
 
 #[test]
 fn frame_decode_and_record_read_allocate_nothing() {
-    let frame = encode_frame(&record(), "sidecar~10.1.2.3~r.default~default.svc.cluster.local", &FrameConfig::default()).unwrap();
+    let frame = encode_frame(
+        &record(),
+        "sidecar~10.1.2.3~r.default~default.svc.cluster.local",
+        &FrameConfig::default(),
+    )
+    .unwrap();
     let (n, workload) = allocations_in(|| {
         let mut decoder = FrameDecoder::new(FrameConfig::default());
         for end in [3, 9, frame.len() - 1] {
             assert!(matches!(decoder.decode(&frame[..end]), Ok(Status::NeedMore { .. })));
         }
-        let Ok(Status::Frame { peer, .. }) = decoder.decode(&frame) else { panic!() };
+        let Ok(Status::Frame { peer, .. }) = decoder.decode(&frame) else {
+            panic!()
+        };
         let r = WorkloadView::from_struct(peer);
         // Walk everything, too.
         for entry in peer.entries() {
@@ -95,11 +111,18 @@ fn header_decode_allocates_nothing() {
 fn baggage_parse_and_handshake_allocate_nothing() {
     let frame = encode_frame(&record(), "id", &FrameConfig::default()).unwrap();
     let (n, ()) = allocations_in(|| {
-        let r = parse_baggage("k8s.deployment.name=ratings-v1,service.name=ratings,k8s.namespace.name=default").unwrap();
+        let r =
+            parse_baggage("k8s.deployment.name=ratings-v1,service.name=ratings,k8s.namespace.name=default").unwrap();
         assert_eq!(r.service, "ratings");
         let mut exchange = Exchange::new(Some(b"istio-peer-exchange"), &frame, FrameConfig::default());
         assert!(exchange.poll_transmit().is_some());
-        assert!(matches!(exchange.on_received(&frame), Received::Done { outcome: PeerOutcome::Found { .. }, .. }));
+        assert!(matches!(
+            exchange.on_received(&frame),
+            Received::Done {
+                outcome: PeerOutcome::Found { .. },
+                ..
+            }
+        ));
     });
     assert_eq!(n, 0, "baggage or handshake allocated");
 }

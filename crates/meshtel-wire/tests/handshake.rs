@@ -46,7 +46,11 @@ impl<'f> Endpoint<'f> {
         self.write();
         self.held.extend_from_slice(bytes);
         loop {
-            let verdict = if eof { self.exchange.on_end_of_stream(&self.held) } else { self.exchange.on_received(&self.held) };
+            let verdict = if eof {
+                self.exchange.on_end_of_stream(&self.held)
+            } else {
+                self.exchange.on_received(&self.held)
+            };
             match verdict {
                 Received::NeedMore => return,
                 Received::Passthrough => {
@@ -61,9 +65,10 @@ impl<'f> Endpoint<'f> {
                 }
                 Received::Done { consume, outcome } => {
                     self.peer = Some(match outcome {
-                        PeerOutcome::Found { peer, id } => {
-                            Ok((WorkloadMetadata::from_view(&WorkloadView::from_struct(peer), &[]), id.map(String::from)))
-                        }
+                        PeerOutcome::Found { peer, id } => Ok((
+                            WorkloadMetadata::from_view(&WorkloadView::from_struct(peer), &[]),
+                            id.map(String::from),
+                        )),
                         other => Err(format!("{other:?}")),
                     });
                     self.held.drain(..consume);
@@ -82,7 +87,10 @@ fn node(workload: &str) -> WorkloadMetadata {
     let mut node = Struct::new();
     node.insert("NAMESPACE", "default");
     node.insert("WORKLOAD_NAME", workload);
-    node.insert("OWNER", format!("kubernetes://apis/apps/v1/namespaces/default/deployments/{workload}"));
+    node.insert(
+        "OWNER",
+        format!("kubernetes://apis/apps/v1/namespaces/default/deployments/{workload}"),
+    );
     WorkloadMetadata::from_node_metadata(&node, &[])
 }
 
@@ -156,7 +164,15 @@ fn truncated_and_oversize_frames_are_rejected_without_losing_bytes() {
     let frame = encode_frame(&node("s").to_struct(), "id", &FrameConfig::default()).unwrap();
     let mut server = Endpoint::new(Some(b"istio-peer-exchange"), &frame, b"");
     server.receive(&frame[..20], true);
-    assert!(server.peer.as_ref().unwrap().as_ref().unwrap_err().contains("Truncated"));
+    assert!(
+        server
+            .peer
+            .as_ref()
+            .unwrap()
+            .as_ref()
+            .unwrap_err()
+            .contains("Truncated")
+    );
 
     // Oversize: 70 000 declared bytes skipped as they arrive, then data.
     let mut server = Endpoint::new(Some(b"istio-peer-exchange"), &frame, b"");

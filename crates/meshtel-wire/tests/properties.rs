@@ -5,20 +5,23 @@
 use base64::Engine as _;
 use meshtel_wire::frame::{FrameConfig, FrameDecoder, FrameError, Status, encode_frame};
 use meshtel_wire::proto::{Reason, Struct, StructView, Value, encode_struct};
-use prost::Message as _;
 use proptest::prelude::*;
+use prost::Message as _;
 
 fn value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Unset),
         Just(Value::Null),
-        any::<f64>().prop_filter("NaN breaks ==", |n| !n.is_nan()).prop_map(Value::Number),
+        any::<f64>()
+            .prop_filter("NaN breaks ==", |n| !n.is_nan())
+            .prop_map(Value::Number),
         ".{0,12}".prop_map(Value::String),
         any::<bool>().prop_map(Value::Bool),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
-            prop::collection::btree_map(".{0,8}", inner.clone(), 0..6).prop_map(|fields| Value::Struct(Struct { fields })),
+            prop::collection::btree_map(".{0,8}", inner.clone(), 0..6)
+                .prop_map(|fields| Value::Struct(Struct { fields })),
             prop::collection::vec(inner, 0..6).prop_map(Value::List),
         ]
     })
@@ -36,27 +39,31 @@ fn same(a: &Struct, b: &Struct) -> bool {
 
 /// A valid encoding with some damage done to it.
 fn mutated() -> impl Strategy<Value = Vec<u8>> {
-    (a_struct(), prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 0..4)).prop_map(|(s, edits)| {
-        let mut bytes = encode_struct(&s);
-        for (at, byte, op) in edits {
-            if bytes.is_empty() {
-                bytes.push(byte);
-                continue;
-            }
-            let i = at.index(bytes.len());
-            match op {
-                0 => bytes[i] = byte,
-                1 => bytes.truncate(i),
-                2 => bytes.insert(i, byte),
-                _ => {
-                    // Duplicate a tail: repeated fields and keys.
-                    let tail = bytes[i..].to_vec();
-                    bytes.extend_from_slice(&tail);
+    (
+        a_struct(),
+        prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 0..4),
+    )
+        .prop_map(|(s, edits)| {
+            let mut bytes = encode_struct(&s);
+            for (at, byte, op) in edits {
+                if bytes.is_empty() {
+                    bytes.push(byte);
+                    continue;
+                }
+                let i = at.index(bytes.len());
+                match op {
+                    0 => bytes[i] = byte,
+                    1 => bytes.truncate(i),
+                    2 => bytes.insert(i, byte),
+                    _ => {
+                        // Duplicate a tail: repeated fields and keys.
+                        let tail = bytes[i..].to_vec();
+                        bytes.extend_from_slice(&tail);
+                    }
                 }
             }
-        }
-        bytes
-    })
+            bytes
+        })
 }
 
 proptest! {

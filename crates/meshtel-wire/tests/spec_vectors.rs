@@ -1,7 +1,9 @@
 //! Every example of `shared/spec/wire.md`, byte for byte.
 
 use meshtel_wire::baggage::{BaggageOrder, baggage_string, parse_baggage, parse_ztunnel_baggage};
-use meshtel_wire::frame::{FrameConfig, FrameDecoder, FrameErrorKind, OversizePolicy, Status, decode_frame, encode_frame};
+use meshtel_wire::frame::{
+    FrameConfig, FrameDecoder, FrameErrorKind, OversizePolicy, Status, decode_frame, encode_frame,
+};
 use meshtel_wire::header::{HeaderError, decode_peer_header, encode_peer_header};
 use meshtel_wire::proto::{Kind, Reason, Struct, StructView, Value, encode_struct};
 use meshtel_wire::workload::{NodeId, WorkloadMetadata, WorkloadType, WorkloadView};
@@ -45,18 +47,36 @@ fn reader_rules_3_4() {
     let dup = hex("0a 08 0a 01 61 12 03 1a 01 31 0a 08 0a 01 61 12 03 1a 01 32");
     assert_eq!(StructView::parse(&dup).unwrap().get("a").unwrap().as_str(), Some("2"));
     let unknown = hex("10 05 0a 08 0a 01 61 12 03 1a 01 31");
-    assert_eq!(StructView::parse(&unknown).unwrap().get("a").unwrap().as_str(), Some("1"));
+    assert_eq!(
+        StructView::parse(&unknown).unwrap().get("a").unwrap().as_str(),
+        Some("1")
+    );
     // A known field number with an unexpected wire type is an unknown field
     // (prost rejects this; the reference runtime skips it).
     let wrong_type = hex("08 05 0a 08 0a 01 61 12 03 1a 01 31");
-    assert_eq!(StructView::parse(&wrong_type).unwrap().get("a").unwrap().as_str(), Some("1"));
+    assert_eq!(
+        StructView::parse(&wrong_type).unwrap().get("a").unwrap().as_str(),
+        Some("1")
+    );
     // Groups are skipped; a stray end-group is an error.
     let group = hex("1b 08 01 1c 0a 08 0a 01 61 12 03 1a 01 31");
     assert_eq!(StructView::parse(&group).unwrap().get("a").unwrap().as_str(), Some("1"));
-    assert_eq!(StructView::parse(&hex("1c")).unwrap_err().reason, Reason::UnexpectedEndGroup);
-    assert_eq!(StructView::parse(&hex("1b 08 01")).unwrap_err().reason, Reason::UnterminatedGroup);
-    assert_eq!(StructView::parse(&hex("0e")).unwrap_err().reason, Reason::InvalidWireType);
-    assert_eq!(StructView::parse(&hex("02 00")).unwrap_err().reason, Reason::FieldNumberZero);
+    assert_eq!(
+        StructView::parse(&hex("1c")).unwrap_err().reason,
+        Reason::UnexpectedEndGroup
+    );
+    assert_eq!(
+        StructView::parse(&hex("1b 08 01")).unwrap_err().reason,
+        Reason::UnterminatedGroup
+    );
+    assert_eq!(
+        StructView::parse(&hex("0e")).unwrap_err().reason,
+        Reason::InvalidWireType
+    );
+    assert_eq!(
+        StructView::parse(&hex("02 00")).unwrap_err().reason,
+        Reason::FieldNumberZero
+    );
     // Invalid UTF-8 in a string value: `1a 01 ff` inside {"a": ...}.
     let bad = hex("0a 08 0a 01 61 12 03 1a 01 ff");
     let err = StructView::parse(&bad).unwrap_err();
@@ -78,21 +98,26 @@ fn merges_singular_message_fields() {
 
 #[test]
 fn all_six_kinds_3_5() {
-    let expected = hex(
-        "0a 07 0a 01 62 12 02 20 01
+    let expected = hex("0a 07 0a 01 62 12 02 20 01
          0a 0e 0a 01 64 12 09 11 00 00 00 00 00 00 f8 3f
          0a 17 0a 01 6c 12 12 32 10 0a 09 11 00 00 00 00 00 00 f0 3f 0a 03 1a 01 78
          0a 07 0a 01 6e 12 02 08 00
          0a 09 0a 01 73 12 04 1a 02 68 69
-         0a 07 0a 01 74 12 02 2a 00",
-    );
+         0a 07 0a 01 74 12 02 2a 00");
     assert_eq!(expected.len(), 79);
     let s = json_struct(r#"{"b": true, "d": 1.5, "l": [1, "x"], "n": null, "s": "hi", "t": {}}"#);
     assert_eq!(encode_struct(&s), expected);
     let view = StructView::parse(&expected).unwrap();
     assert!(matches!(view.get("b").unwrap().kind(), Kind::Bool(true)));
     assert!(matches!(view.get("d").unwrap().kind(), Kind::Number(n) if n == 1.5));
-    let list: Vec<_> = view.get("l").unwrap().as_list().unwrap().iter().map(|v| v.kind()).collect();
+    let list: Vec<_> = view
+        .get("l")
+        .unwrap()
+        .as_list()
+        .unwrap()
+        .iter()
+        .map(|v| v.kind())
+        .collect();
     assert!(matches!(list[..], [Kind::Number(n), Kind::String("x")] if n == 1.0));
     assert!(matches!(view.get("n").unwrap().kind(), Kind::Null));
     assert!(view.get("t").unwrap().as_struct().unwrap().is_empty());
@@ -107,8 +132,14 @@ fn empty_struct_frame_4_1() {
     let mut empty = hex("3d 23 04 67 00 00 00 2c 0a 2a");
     empty.extend_from_slice(b"type.googleapis.com/google.protobuf.Struct");
     assert_eq!(empty.len(), 52);
-    assert!(matches!(decode_frame(&empty, &FrameConfig::default()), Ok(Status::NoPeer { id: None, consumed: 52 })));
-    assert!(matches!(decode_frame(&frame, &FrameConfig::default()), Ok(Status::Frame { .. })));
+    assert!(matches!(
+        decode_frame(&empty, &FrameConfig::default()),
+        Ok(Status::NoPeer { id: None, consumed: 52 })
+    ));
+    assert!(matches!(
+        decode_frame(&frame, &FrameConfig::default()),
+        Ok(Status::Frame { .. })
+    ));
 }
 
 fn example_a_record() -> Struct {
@@ -128,8 +159,13 @@ const EXAMPLE_B_ID: &str = "sidecar~10.1.2.3~ratings-v1-5f8d.default~default.svc
 fn example_a_4_2() {
     let frame = encode_frame(&example_a_record(), "a~b~c~d", &FrameConfig::default()).unwrap();
     assert_eq!(frame.len(), 177);
-    assert_eq!(sha256(&frame), "2ee55643c14366d11ef28df8c29adc4e9a915532cacf1a1a102fd3a6e0dd36d5");
-    let Ok(Status::Frame { peer, id, consumed }) = decode_frame(&frame, &FrameConfig::default()) else { panic!() };
+    assert_eq!(
+        sha256(&frame),
+        "2ee55643c14366d11ef28df8c29adc4e9a915532cacf1a1a102fd3a6e0dd36d5"
+    );
+    let Ok(Status::Frame { peer, id, consumed }) = decode_frame(&frame, &FrameConfig::default()) else {
+        panic!()
+    };
     assert_eq!((id, consumed), (Some("a~b~c~d"), 177));
     let record = WorkloadView::from_struct(peer);
     assert_eq!((record.namespace, record.workload, record.name), ("ns", "w", ""));
@@ -141,12 +177,20 @@ fn example_b_4_3() {
     let frame = encode_frame(&node.to_struct(), EXAMPLE_B_ID, &FrameConfig::default()).unwrap();
     assert_eq!(frame.len(), 517);
     assert_eq!(&frame[4..8], &[0x00, 0x00, 0x01, 0xfd]);
-    assert_eq!(sha256(&frame), "416f9cb9ddc3113d2bd2b64055a852eafcb1f31806445c253459ca420f5486d9");
-    let Ok(Status::Frame { peer, id, .. }) = decode_frame(&frame, &FrameConfig::default()) else { panic!() };
+    assert_eq!(
+        sha256(&frame),
+        "416f9cb9ddc3113d2bd2b64055a852eafcb1f31806445c253459ca420f5486d9"
+    );
+    let Ok(Status::Frame { peer, id, .. }) = decode_frame(&frame, &FrameConfig::default()) else {
+        panic!()
+    };
     assert_eq!(id, Some(EXAMPLE_B_ID));
     let r = WorkloadView::from_struct(peer);
     assert_eq!(r.workload_type, WorkloadType::Deployment);
-    assert_eq!((r.service, r.revision, r.app, r.version), ("ratings", "v1", "ratings", "v1"));
+    assert_eq!(
+        (r.service, r.revision, r.app, r.version),
+        ("ratings", "v1", "ratings", "v1")
+    );
     assert_eq!(WorkloadMetadata::from_view(&r, &[]), node);
 }
 
@@ -162,12 +206,21 @@ fn headers_6_1() {
         let mut buf = [0u8; 512];
         let view = decode_peer_header(value.as_bytes(), &mut buf).unwrap();
         assert_eq!(WorkloadMetadata::from_view(&WorkloadView::from_struct(view), &[]), node);
-        assert_eq!(sha256(&buf[..332]), "618c9e1bbee12c43b960c522091b737a62634e86c3b858456196a5e101bfab35");
+        assert_eq!(
+            sha256(&buf[..332]),
+            "618c9e1bbee12c43b960c522091b737a62634e86c3b858456196a5e101bfab35"
+        );
     }
-    assert_eq!(encode_peer_header(&example_a_record()), "CgwKBkxBQkVMUxICKgAKEQoJTkFNRVNQQUNFEgQaAm5zChQKDVdPUktMT0FEX05BTUUSAxoBdw==");
+    assert_eq!(
+        encode_peer_header(&example_a_record()),
+        "CgwKBkxBQkVMUxICKgAKEQoJTkFNRVNQQUNFEgQaAm5zChQKDVdPUktMT0FEX05BTUUSAxoBdw=="
+    );
     let mut buf = [0u8; 16];
     assert_eq!(decode_peer_header(b"", &mut buf).unwrap_err(), HeaderError::Empty);
-    assert!(matches!(decode_peer_header(b"-_-_", &mut buf), Err(HeaderError::Base64(_))));
+    assert!(matches!(
+        decode_peer_header(b"-_-_", &mut buf),
+        Err(HeaderError::Base64(_))
+    ));
 }
 
 #[test]
@@ -184,10 +237,22 @@ fn baggage_emission_7_2() {
  "LABELS": {"service.istio.io/canonical-name": "workload-service",
             "service.istio.io/canonical-revision": "v1"}}"#;
     let cases = [
-        (v1, "k8s.deployment.name=productpage-v1,service.name=productpage-v1,app.name=productpage,service.version=version-1,app.version=v1,k8s.namespace.name=default,k8s.cluster.name=client-cluster,k8s.instance.name=productpage-v1-84975bc778-pxz2w"),
-        (v2, "k8s.deployment.name=workload,service.name=workload-service,service.version=v1,k8s.namespace.name=default,k8s.cluster.name=cluster"),
-        (EXAMPLE_B_NODE, "k8s.deployment.name=ratings-v1,service.name=ratings,service.version=v1,k8s.namespace.name=default,k8s.cluster.name=Kubernetes,k8s.instance.name=ratings-v1-5f8d"),
-        (r#"{"NAMESPACE": "ns", "WORKLOAD_NAME": "w"}"#, "k8s.pod.name=w,k8s.namespace.name=ns"),
+        (
+            v1,
+            "k8s.deployment.name=productpage-v1,service.name=productpage-v1,app.name=productpage,service.version=version-1,app.version=v1,k8s.namespace.name=default,k8s.cluster.name=client-cluster,k8s.instance.name=productpage-v1-84975bc778-pxz2w",
+        ),
+        (
+            v2,
+            "k8s.deployment.name=workload,service.name=workload-service,service.version=v1,k8s.namespace.name=default,k8s.cluster.name=cluster",
+        ),
+        (
+            EXAMPLE_B_NODE,
+            "k8s.deployment.name=ratings-v1,service.name=ratings,service.version=v1,k8s.namespace.name=default,k8s.cluster.name=Kubernetes,k8s.instance.name=ratings-v1-5f8d",
+        ),
+        (
+            r#"{"NAMESPACE": "ns", "WORKLOAD_NAME": "w"}"#,
+            "k8s.pod.name=w,k8s.namespace.name=ns",
+        ),
         ("{}", ""),
     ];
     for (node, expected) in cases {
@@ -200,15 +265,27 @@ fn baggage_emission_7_2() {
 fn baggage_parse_7_3() {
     let r = parse_baggage("k8s.pod.name=foo-pod-435,k8s.cluster.name=my-cluster,k8s.namespace.name=test,k8s.instance.name=foo-instance-435,service.name=foo-service,service.version=v1beta2").unwrap();
     assert_eq!(r.workload_type, WorkloadType::Pod);
-    assert_eq!((r.workload, r.name, r.namespace, r.cluster), ("foo-pod-435", "foo-instance-435", "test", "my-cluster"));
-    assert_eq!((r.service, r.revision, r.app, r.version), ("foo-service", "v1beta2", "foo-service", "v1beta2"));
+    assert_eq!(
+        (r.workload, r.name, r.namespace, r.cluster),
+        ("foo-pod-435", "foo-instance-435", "test", "my-cluster")
+    );
+    assert_eq!(
+        (r.service, r.revision, r.app, r.version),
+        ("foo-service", "v1beta2", "foo-service", "v1beta2")
+    );
 
     let r = parse_baggage("k8s.deployment.name=foo,k8s.cluster.name=my-cluster,k8s.namespace.name=default,service.name=foo-service,service.version=v1alpha3,app.name=foo-app,app.version=latest").unwrap();
     assert_eq!((r.workload_type, r.workload), (WorkloadType::Deployment, "foo"));
-    assert_eq!((r.service, r.revision, r.app, r.version), ("foo-service", "v1alpha3", "foo-app", "latest"));
+    assert_eq!(
+        (r.service, r.revision, r.app, r.version),
+        ("foo-service", "v1alpha3", "foo-app", "latest")
+    );
 
     let r = parse_baggage("app.name=foo-app,app.version=latest").unwrap();
-    assert_eq!((r.service, r.revision, r.app, r.version), ("foo-app", "latest", "foo-app", "latest"));
+    assert_eq!(
+        (r.service, r.revision, r.app, r.version),
+        ("foo-app", "latest", "foo-app", "latest")
+    );
 
     let r = parse_baggage("k8s.namespace.name=default").unwrap();
     assert_eq!(r.namespace, "default");
@@ -220,27 +297,48 @@ fn baggage_parse_7_3() {
     assert!(parse_baggage(" k8s.namespace.name=x").is_err());
     assert_eq!(parse_baggage("k8s.namespace.name=a=b").unwrap().namespace, "a");
     assert_eq!(parse_baggage("service.name=foo;p").unwrap().service, "foo;p");
-    assert_eq!(parse_baggage("k8s.namespace.name=a,k8s.namespace.name=b").unwrap().namespace, "b");
+    assert_eq!(
+        parse_baggage("k8s.namespace.name=a,k8s.namespace.name=b")
+            .unwrap()
+            .namespace,
+        "b"
+    );
     assert!(parse_baggage(&"x".repeat(8 * 1024 + 1)).is_err());
 }
 
 #[test]
 fn ztunnel_baggage_7_4() {
     let bytes = encode_struct(&json_struct(
-            r#"{"CLUSTER_ID": "K1", "NAMESPACE": "NS1", "WORKLOAD_NAME": "N1",
+        r#"{"CLUSTER_ID": "K1", "NAMESPACE": "NS1", "WORKLOAD_NAME": "N1",
                 "OWNER": "kubernetes://apis/apps/v1/namespaces/NS1/deployments/N1",
                 "LABELS": {"service.istio.io/canonical-name": "N2", "service.istio.io/canonical-revision": "V1", "app": "A"}}"#,
     ));
     let record = WorkloadView::from_struct(StructView::parse(&bytes).unwrap());
     let z = baggage_string(&record, BaggageOrder::Ztunnel);
-    assert_eq!(z, "k8s.cluster.name=K1,k8s.namespace.name=NS1,k8s.deployment.name=N1,service.name=N2,service.version=V1");
+    assert_eq!(
+        z,
+        "k8s.cluster.name=K1,k8s.namespace.name=NS1,k8s.deployment.name=N1,service.name=N2,service.version=V1"
+    );
     let parsed = parse_ztunnel_baggage([z.as_str()]).unwrap();
-    assert_eq!((parsed.cluster, parsed.namespace, parsed.workload, parsed.service, parsed.revision), ("K1", "NS1", "N1", "N2", "V1"));
+    assert_eq!(
+        (
+            parsed.cluster,
+            parsed.namespace,
+            parsed.workload,
+            parsed.service,
+            parsed.revision
+        ),
+        ("K1", "NS1", "N1", "N2", "V1")
+    );
     // Both parsers read both orders.
     let proxy = parse_baggage(&z).unwrap();
     assert_eq!((proxy.workload, proxy.service, proxy.app), ("N1", "N2", "N2"));
     // An empty value clears; app.* is ignored; non-visible ASCII is an error.
-    let cleared = parse_ztunnel_baggage(["k8s.namespace.name=a,app.name=x", "k8s.namespace.name=,k8s.cluster.name=c"]).unwrap();
+    let cleared = parse_ztunnel_baggage([
+        "k8s.namespace.name=a,app.name=x",
+        "k8s.namespace.name=,k8s.cluster.name=c",
+    ])
+    .unwrap();
     assert_eq!((cleared.namespace, cleared.app, cleared.cluster), ("", "", "c"));
     assert!(parse_ztunnel_baggage(["k8s.cluster.name=\u{7f}"]).is_err());
 }
@@ -248,15 +346,33 @@ fn ztunnel_baggage_7_4() {
 #[test]
 fn owner_endpoint_and_node_id_2() {
     let t = WorkloadType::from_owner;
-    assert_eq!(t("kubernetes://apis/apps/v1/namespaces/default/deployments/ratings-v1", "ratings-v1"), WorkloadType::Deployment);
-    assert_eq!(t("kubernetes://apis/batch/v1/namespaces/default/cronjobs/hellocron", "hellocron"), WorkloadType::CronJob);
-    assert_eq!(t("kubernetes://apis/apps/v1/namespaces/default/daemonsets/hello", "hello"), WorkloadType::Unknown);
+    assert_eq!(
+        t(
+            "kubernetes://apis/apps/v1/namespaces/default/deployments/ratings-v1",
+            "ratings-v1"
+        ),
+        WorkloadType::Deployment
+    );
+    assert_eq!(
+        t(
+            "kubernetes://apis/batch/v1/namespaces/default/cronjobs/hellocron",
+            "hellocron"
+        ),
+        WorkloadType::CronJob
+    );
+    assert_eq!(
+        t("kubernetes://apis/apps/v1/namespaces/default/daemonsets/hello", "hello"),
+        WorkloadType::Unknown
+    );
     assert_eq!(t("x", "long-name"), WorkloadType::Unknown);
     for none in ["", "a;b", "a;;;b", "a;b;c;d"] {
         assert!(WorkloadView::from_endpoint_metadata(none).is_none(), "{none}");
     }
     let r = WorkloadView::from_endpoint_metadata("foo-pod;default;foo-service;v1;my-cluster;extra").unwrap();
-    assert_eq!((r.workload, r.namespace, r.service, r.revision, r.cluster), ("foo-pod", "default", "foo-service", "v1", "my-cluster"));
+    assert_eq!(
+        (r.workload, r.namespace, r.service, r.revision, r.cluster),
+        ("foo-pod", "default", "foo-service", "v1", "my-cluster")
+    );
     assert_eq!(r.workload_type, WorkloadType::Unknown);
     assert!(NodeId::parse("a~b~c").is_none());
     assert!(NodeId::parse("a~b~c~d~e").is_none());
@@ -271,10 +387,16 @@ fn reading_rules_1_1_and_writing_1_2() {
             "LABELS": {"app.kubernetes.io/name": "", "app": "legacy", "app.kubernetes.io/version": "v2", "version": "v1", "extra": "e"}}"#,
     );
     let r = WorkloadMetadata::from_node_metadata(&node, &["extra", "missing"]);
-    assert_eq!((r.name.as_str(), r.app.as_str(), r.version.as_str()), ("", "legacy", "v2"));
+    assert_eq!(
+        (r.name.as_str(), r.app.as_str(), r.version.as_str()),
+        ("", "legacy", "v2")
+    );
     assert_eq!(r.workload_type, WorkloadType::Job);
     let written = r.to_struct();
-    assert_eq!(written.get("OWNER").and_then(Value::as_str), Some("kubernetes://apis/apps/v1/namespaces/ns/jobs/j"));
+    assert_eq!(
+        written.get("OWNER").and_then(Value::as_str),
+        Some("kubernetes://apis/apps/v1/namespaces/ns/jobs/j")
+    );
     let labels = written.get("LABELS").and_then(Value::as_struct).unwrap();
     let keys: Vec<_> = labels.fields.keys().map(String::as_str).collect();
     assert_eq!(keys, ["app", "extra", "version"]);
@@ -300,27 +422,53 @@ fn decoder_outcomes_4_5() {
     assert!(matches!(FrameDecoder::new(config).decode(b"G"), Ok(Status::NotAFrame)));
 
     // NeedMore says how many bytes at least.
-    assert!(matches!(FrameDecoder::new(config).decode(&frame[..3]), Ok(Status::NeedMore { needed: 5 })));
-    assert!(matches!(FrameDecoder::new(config).decode(&frame[..10]), Ok(Status::NeedMore { needed: 167 })));
+    assert!(matches!(
+        FrameDecoder::new(config).decode(&frame[..3]),
+        Ok(Status::NeedMore { needed: 5 })
+    ));
+    assert!(matches!(
+        FrameDecoder::new(config).decode(&frame[..10]),
+        Ok(Status::NeedMore { needed: 167 })
+    ));
 
     // Short magic prefix at end of stream passes through; longer is truncated.
-    assert!(matches!(FrameDecoder::new(config).finish(&frame[..3]), Ok(Status::NotAFrame)));
+    assert!(matches!(
+        FrameDecoder::new(config).finish(&frame[..3]),
+        Ok(Status::NotAFrame)
+    ));
     let err = FrameDecoder::new(config).finish(&frame[..100]).unwrap_err();
-    assert_eq!((err.kind, err.consumed), (FrameErrorKind::Truncated { have: 100, need: 177 }, 100));
+    assert_eq!(
+        (err.kind, err.consumed),
+        (FrameErrorKind::Truncated { have: 100, need: 177 }, 100)
+    );
 
     // Oversize, skip policy: header and payload discarded as they arrive.
     let mut big = vec![0x3d, 0x23, 0x04, 0x67, 0x00, 0x01, 0x00, 0x01];
     big.extend(std::iter::repeat_n(0xaa, 10));
     let mut d = FrameDecoder::new(config);
     let err = d.decode(&big).unwrap_err();
-    assert_eq!(err.kind, FrameErrorKind::TooLarge { declared: 65_537, max: 65_536 });
+    assert_eq!(
+        err.kind,
+        FrameErrorKind::TooLarge {
+            declared: 65_537,
+            max: 65_536
+        }
+    );
     assert_eq!(err.consumed, 18);
     let mut rest = vec![0xaa; 65_527];
     rest.extend_from_slice(b"app");
-    assert!(matches!(d.decode(&rest), Ok(Status::Skip { consumed: 65_527, remaining: 0 })));
+    assert!(matches!(
+        d.decode(&rest),
+        Ok(Status::Skip {
+            consumed: 65_527,
+            remaining: 0
+        })
+    ));
     assert!(d.is_finished());
     // Close policy: only the header is consumed.
-    let err = FrameDecoder::new(config.with_oversize(OversizePolicy::Close)).decode(&big).unwrap_err();
+    let err = FrameDecoder::new(config.with_oversize(OversizePolicy::Close))
+        .decode(&big)
+        .unwrap_err();
     assert_eq!(err.consumed, 8);
 
     // Malformed payload: consumed, offset from the frame start.
@@ -333,7 +481,10 @@ fn decoder_outcomes_4_5() {
     // Wrong type URL.
     let mut wrong = vec![0x3d, 0x23, 0x04, 0x67, 0x00, 0x00, 0x00, 0x05, 0x0a, 0x03];
     wrong.extend_from_slice(b"a/b");
-    assert_eq!(decode_frame(&wrong, &config).unwrap_err().kind, FrameErrorKind::UnexpectedTypeUrl);
+    assert_eq!(
+        decode_frame(&wrong, &config).unwrap_err().kind,
+        FrameErrorKind::UnexpectedTypeUrl
+    );
 
     // Depth limit: 33 nested structs under the record key.
     let mut deep = Value::Struct(Struct::new());

@@ -33,6 +33,11 @@ fn views_read_the_python_bytes_back() {
         let view = StructView::parse(&bytes).unwrap_or_else(|e| panic!("case {}: {e}", case.name));
         assert_eq!(encode_struct(&Struct::from_view(&view)), bytes, "case {}", case.name);
         let expected: Struct = serde_json::from_value(case.json).unwrap();
-        assert_eq!(Struct::from_view(&view).fields.len(), expected.fields.len(), "case {}", case.name);
+        assert_eq!(
+            Struct::from_view(&view).fields.len(),
+            expected.fields.len(),
+            "case {}",
+            case.name
+        );
     }
 }

@@ -24,7 +24,8 @@ pub enum EncodeError {
 #[must_use]
 pub fn encoded_frame_len(record: &Struct, id: &str) -> usize {
     let len_prefixed = |len: usize| 1 + varint_len(len as u64) + len;
-    let mut outer = len_prefixed(len_prefixed(PEER_METADATA_KEY.len()) + len_prefixed(len_prefixed(encoded_struct_len(record))));
+    let mut outer =
+        len_prefixed(len_prefixed(PEER_METADATA_KEY.len()) + len_prefixed(len_prefixed(encoded_struct_len(record))));
     if !id.is_empty() {
         outer += len_prefixed(len_prefixed(PEER_METADATA_ID_KEY.len()) + len_prefixed(len_prefixed(id.len())));
     }
@@ -59,7 +60,12 @@ pub fn encode_frame(record: &Struct, id: &str, config: &FrameConfig) -> Result<V
 ///
 /// # Errors
 /// As [`encode_frame`]; `out` is unchanged then.
-pub fn encode_frame_into(record: &Struct, id: &str, config: &FrameConfig, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+pub fn encode_frame_into(
+    record: &Struct,
+    id: &str,
+    config: &FrameConfig,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     out.extend_from_slice(write(record, id, config)?.as_slice());
     Ok(())
 }
@@ -68,7 +74,9 @@ fn write(record: &Struct, id: &str, config: &FrameConfig) -> Result<RevBuf, Enco
     let mut w = RevBuf::with_capacity(INITIAL_CAPACITY);
     // Outer Struct, entries in key order: "...-metadata" < "...-metadata-id".
     if !id.is_empty() {
-        crate::proto::encode::put_entry(&mut w, PEER_METADATA_ID_KEY.as_bytes(), |w| w.put_bytes_field(0x1a, id.as_bytes()));
+        crate::proto::encode::put_entry(&mut w, PEER_METADATA_ID_KEY.as_bytes(), |w| {
+            w.put_bytes_field(0x1a, id.as_bytes())
+        });
     }
     crate::proto::encode::put_entry(&mut w, PEER_METADATA_KEY.as_bytes(), |w| {
         let mark = w.len();

@@ -71,7 +71,11 @@ impl FrameConfig {
     /// The defaults: 64 KiB payloads, depth 32, skip oversize frames.
     #[must_use]
     pub const fn new() -> Self {
-        Self { max_payload: Self::DEFAULT_MAX_PAYLOAD, limits: Limits::new(), on_oversize: OversizePolicy::Skip }
+        Self {
+            max_payload: Self::DEFAULT_MAX_PAYLOAD,
+            limits: Limits::new(),
+            on_oversize: OversizePolicy::Skip,
+        }
     }
 
     /// Sets the largest accepted `data_size`.
@@ -245,7 +249,10 @@ impl FrameDecoder {
     /// A decoder waiting for the first byte.
     #[must_use]
     pub const fn new(config: FrameConfig) -> Self {
-        Self { config, state: State::Reading }
+        Self {
+            config,
+            state: State::Reading,
+        }
     }
 
     /// Whether a terminal outcome was reached (and any oversize payload
@@ -269,7 +276,11 @@ impl FrameDecoder {
             State::Skipping { declared, remaining } => {
                 let consumed = input.len().min(remaining);
                 let remaining = remaining - consumed;
-                self.state = if remaining == 0 { State::Finished } else { State::Skipping { declared, remaining } };
+                self.state = if remaining == 0 {
+                    State::Finished
+                } else {
+                    State::Skipping { declared, remaining }
+                };
                 Ok(Status::Skip { consumed, remaining })
             }
             State::Reading => self.read(input),
@@ -283,7 +294,9 @@ impl FrameDecoder {
             return Ok(Status::NotAFrame);
         }
         let Some(&[_, _, _, _, a, b, c, d]) = input.first_chunk::<HEADER_LEN>() else {
-            return Ok(Status::NeedMore { needed: HEADER_LEN - input.len() });
+            return Ok(Status::NeedMore {
+                needed: HEADER_LEN - input.len(),
+            });
         };
         let declared = u32::from_be_bytes([a, b, c, d]);
         if declared > self.config.max_payload {
@@ -291,7 +304,9 @@ impl FrameDecoder {
         }
         let total = HEADER_LEN + declared as usize;
         let Some(frame) = input.get(..total) else {
-            return Ok(Status::NeedMore { needed: total - input.len() });
+            return Ok(Status::NeedMore {
+                needed: total - input.len(),
+            });
         };
         self.state = State::Finished;
         let malformed = |e| FrameError::new(FrameErrorKind::Malformed(e), total);
@@ -310,13 +325,20 @@ impl FrameDecoder {
         }
         let id = id.and_then(|v| v.as_str());
         Ok(match peer.and_then(|v| v.as_struct()) {
-            Some(peer) => Status::Frame { peer, id, consumed: total },
+            Some(peer) => Status::Frame {
+                peer,
+                id,
+                consumed: total,
+            },
             None => Status::NoPeer { id, consumed: total },
         })
     }
 
     fn too_large(&mut self, declared: u32, available: usize) -> FrameError {
-        let kind = FrameErrorKind::TooLarge { declared, max: self.config.max_payload };
+        let kind = FrameErrorKind::TooLarge {
+            declared,
+            max: self.config.max_payload,
+        };
         match self.config.on_oversize {
             OversizePolicy::Close => {
                 self.state = State::Finished;
@@ -325,7 +347,11 @@ impl FrameDecoder {
             OversizePolicy::Skip => {
                 let skipped = available.min(declared as usize);
                 let remaining = declared as usize - skipped;
-                self.state = if remaining == 0 { State::Finished } else { State::Skipping { declared, remaining } };
+                self.state = if remaining == 0 {
+                    State::Finished
+                } else {
+                    State::Skipping { declared, remaining }
+                };
                 FrameError::new(kind, HEADER_LEN + skipped)
             }
         }

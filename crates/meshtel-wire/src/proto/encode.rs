@@ -24,7 +24,10 @@ pub(crate) struct RevBuf {
 
 impl RevBuf {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
-        Self { buf: vec![0; capacity], start: capacity }
+        Self {
+            buf: vec![0; capacity],
+            start: capacity,
+        }
     }
 
     /// Bytes written so far.
@@ -205,7 +208,10 @@ pub fn encode_struct_into(s: &Struct, out: &mut Vec<u8>) {
 /// The length of [`encode_struct`]'s output.
 #[must_use]
 pub fn encoded_struct_len(s: &Struct) -> usize {
-    s.fields.iter().map(|(k, v)| len_prefixed(entry_len(k.as_bytes(), value_len(v)))).sum()
+    s.fields
+        .iter()
+        .map(|(k, v)| len_prefixed(entry_len(k.as_bytes(), value_len(v))))
+        .sum()
 }
 
 fn entry_len(key: &[u8], value: usize) -> usize {

@@ -21,7 +21,7 @@ pub(crate) mod encode;
 mod owned;
 
 pub use error::{DecodeError, Reason};
-pub use view::{AnyView, EntryView, Entries, Kind, ListIter, ListView, StructView, ValueView};
+pub use view::{AnyView, Entries, EntryView, Kind, ListIter, ListView, StructView, ValueView};
 pub use wire::Limits;
 
 #[cfg(feature = "alloc")]

@@ -52,7 +52,9 @@ impl Struct {
     /// An empty struct.
     #[must_use]
     pub const fn new() -> Self {
-        Self { fields: BTreeMap::new() }
+        Self {
+            fields: BTreeMap::new(),
+        }
     }
 
     /// Inserts `value` under `key`, returning the previous value.
@@ -72,7 +74,8 @@ impl Struct {
     pub fn from_view(view: &StructView<'_>) -> Self {
         let mut out = Self::new();
         for entry in view.entries() {
-            out.fields.insert(entry.key().to_string(), Value::from_view(&entry.value()));
+            out.fields
+                .insert(entry.key().to_string(), Value::from_view(&entry.value()));
         }
         out
     }
@@ -154,7 +157,9 @@ impl From<Vec<Self>> for Value {
 
 impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Struct {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Self { fields: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+        Self {
+            fields: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+        }
     }
 }
 

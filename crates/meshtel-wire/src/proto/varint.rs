@@ -68,7 +68,11 @@ mod tests {
         );
         #[cfg(feature = "alloc")]
         for v in [0u64, 1, 127, 128, 16_383, 16_384, u64::MAX] {
-            let expected = if v == 0 { 1 } else { (64 - v.leading_zeros() as usize).div_ceil(7) };
+            let expected = if v == 0 {
+                1
+            } else {
+                (64 - v.leading_zeros() as usize).div_ceil(7)
+            };
             assert_eq!(encoded_len(v), expected, "{v}");
         }
     }

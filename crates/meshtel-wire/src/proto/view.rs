@@ -7,8 +7,8 @@
 //! container view remembers where its run of fragments starts and walks
 //! them lazily.
 
-use super::wire::{self, Cursor, Limits, Payload};
 use super::DecodeError;
+use super::wire::{self, Cursor, Limits, Payload};
 
 const STRUCT_VALUE: u32 = 5;
 const LIST_VALUE: u32 = 6;
@@ -108,12 +108,22 @@ impl<'a> Items<'a> {
         };
         match src {
             ContainerSrc::Root(bytes) => items.container = Cursor::new(bytes, 0),
-            ContainerSrc::Merged { value: ValueSrc::Msg(bytes), start } => {
+            ContainerSrc::Merged {
+                value: ValueSrc::Msg(bytes),
+                start,
+            } => {
                 items.fragment = Cursor::at(bytes, start.inner);
             }
-            ContainerSrc::Merged { value: ValueSrc::Entry(entry), start } => {
+            ContainerSrc::Merged {
+                value: ValueSrc::Entry(entry),
+                start,
+            } => {
                 let mut outer = Cursor::at(entry, start.outer);
-                if let Some(Field { payload: Payload::Len(fragment, _), .. }) = outer.next_valid() {
+                if let Some(Field {
+                    payload: Payload::Len(fragment, _),
+                    ..
+                }) = outer.next_valid()
+                {
                     items.fragment = Cursor::at(fragment, start.inner);
                 }
                 items.outer = outer;
@@ -202,14 +212,18 @@ impl<'a> StructView<'a> {
 
     /// A view over bytes that were validated as a `Struct` before.
     pub(crate) const fn validated(bytes: &'a [u8]) -> Self {
-        Self { src: ContainerSrc::Root(bytes) }
+        Self {
+            src: ContainerSrc::Root(bytes),
+        }
     }
 
     /// The map entries in wire order. A key may repeat; the later entry
     /// replaces the earlier, as [`StructView::get`] does.
     #[must_use]
     pub fn entries(&self) -> Entries<'a> {
-        Entries { items: ItemIter::new(self.src, STRUCT_VALUE) }
+        Entries {
+            items: ItemIter::new(self.src, STRUCT_VALUE),
+        }
     }
 
     /// The value of `key` (the last entry with that key).
@@ -237,7 +251,9 @@ impl<'a> StructView<'a> {
 
 impl core::fmt::Debug for StructView<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_map().entries(self.entries().map(|e| (e.key(), e.value()))).finish()
+        f.debug_map()
+            .entries(self.entries().map(|e| (e.key(), e.value())))
+            .finish()
     }
 }
 
@@ -298,8 +314,12 @@ impl<'a> EntryView<'a> {
     pub fn value(&self) -> ValueView<'a> {
         match simple_entry(self.bytes) {
             // One `value` field: that message is the whole Value.
-            Some((_, value)) => ValueView { src: ValueSrc::Msg(value) },
-            None => ValueView { src: ValueSrc::Entry(self.bytes) },
+            Some((_, value)) => ValueView {
+                src: ValueSrc::Msg(value),
+            },
+            None => ValueView {
+                src: ValueSrc::Entry(self.bytes),
+            },
         }
     }
 
@@ -308,8 +328,18 @@ impl<'a> EntryView<'a> {
     #[must_use]
     pub fn split(&self) -> (&'a [u8], ValueView<'a>) {
         match simple_entry(self.bytes) {
-            Some((key, value)) => (key, ValueView { src: ValueSrc::Msg(value) }),
-            None => (self.key_bytes(), ValueView { src: ValueSrc::Entry(self.bytes) }),
+            Some((key, value)) => (
+                key,
+                ValueView {
+                    src: ValueSrc::Msg(value),
+                },
+            ),
+            None => (
+                self.key_bytes(),
+                ValueView {
+                    src: ValueSrc::Entry(self.bytes),
+                },
+            ),
         }
     }
 }
@@ -354,7 +384,13 @@ impl<'a> ValueView<'a> {
             ValueSrc::Msg(bytes) => {
                 let mut cursor = Cursor::new(bytes, 0);
                 while let Some(field) = cursor.next_valid() {
-                    f(Pos { outer: 0, inner: field.at }, field);
+                    f(
+                        Pos {
+                            outer: 0,
+                            inner: field.at,
+                        },
+                        field,
+                    );
                 }
             }
             ValueSrc::Entry(entry) => {
@@ -363,7 +399,13 @@ impl<'a> ValueView<'a> {
                     if let (2, Payload::Len(bytes, _)) = (fragment.number, fragment.payload) {
                         let mut cursor = Cursor::new(bytes, 0);
                         while let Some(field) = cursor.next_valid() {
-                            f(Pos { outer: fragment.at, inner: field.at }, field);
+                            f(
+                                Pos {
+                                    outer: fragment.at,
+                                    inner: field.at,
+                                },
+                                field,
+                            );
                         }
                     }
                 }
@@ -383,8 +425,16 @@ impl<'a> ValueView<'a> {
         {
             match tag {
                 0x1a => return Kind::String(as_str(payload)),
-                0x2a => return Kind::Struct(StructView { src: ContainerSrc::Root(payload) }),
-                0x32 => return Kind::List(ListView { src: ContainerSrc::Root(payload) }),
+                0x2a => {
+                    return Kind::Struct(StructView {
+                        src: ContainerSrc::Root(payload),
+                    });
+                }
+                0x32 => {
+                    return Kind::List(ListView {
+                        src: ContainerSrc::Root(payload),
+                    });
+                }
                 _ => {}
             }
         }
@@ -485,7 +535,9 @@ impl<'a> ListView<'a> {
     /// The elements, in order.
     #[must_use]
     pub fn iter(&self) -> ListIter<'a> {
-        ListIter { items: ItemIter::new(self.src, LIST_VALUE) }
+        ListIter {
+            items: ItemIter::new(self.src, LIST_VALUE),
+        }
     }
 
     /// Whether the list has no elements.
@@ -525,7 +577,9 @@ impl<'a> Iterator for ListIter<'a> {
     type Item = ValueView<'a>;
 
     fn next(&mut self) -> Option<ValueView<'a>> {
-        self.items.next().map(|bytes| ValueView { src: ValueSrc::Msg(bytes) })
+        self.items.next().map(|bytes| ValueView {
+            src: ValueSrc::Msg(bytes),
+        })
     }
 }
 
@@ -557,7 +611,11 @@ impl<'a> AnyView<'a> {
 
     pub(crate) fn parse_at(bytes: &'a [u8], base: usize) -> Result<Self, DecodeError> {
         wire::validate_any(bytes, base)?;
-        let mut any = Self { type_url: "", value: &[], value_offset: base + bytes.len() };
+        let mut any = Self {
+            type_url: "",
+            value: &[],
+            value_offset: base + bytes.len(),
+        };
         let mut cursor = Cursor::new(bytes, base);
         while let Some(field) = cursor.next_valid() {
             match (field.number, field.payload) {
@@ -606,8 +664,12 @@ impl<'a> AnyView<'a> {
 /// writer produces, read without the general field loop.
 #[inline]
 fn simple_entry(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (0x0a, key, rest) = split_len_field(bytes)? else { return None };
-    let (0x12, value, []) = split_len_field(rest)? else { return None };
+    let (0x0a, key, rest) = split_len_field(bytes)? else {
+        return None;
+    };
+    let (0x12, value, []) = split_len_field(rest)? else {
+        return None;
+    };
     Some((key, value))
 }
 
@@ -644,7 +706,10 @@ pub(crate) fn split_len_field(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 /// `type_url`. Views read exactly those fields, with the same field-walking
 /// code, so the bytes passed here are UTF-8.
 #[inline]
-#[allow(unsafe_code, reason = "checking UTF-8 again on every read cost 12% of wire/decode_frame")]
+#[allow(
+    unsafe_code,
+    reason = "checking UTF-8 again on every read cost 12% of wire/decode_frame"
+)]
 fn as_str(bytes: &[u8]) -> &str {
     // Tests, fuzzing and Miri check the invariant rather than trust it.
     #[cfg(any(debug_assertions, fuzzing))]

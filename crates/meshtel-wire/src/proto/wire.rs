@@ -27,7 +27,9 @@ impl Limits {
     /// Limits with every default.
     #[must_use]
     pub const fn new() -> Self {
-        Self { max_depth: Self::DEFAULT_MAX_DEPTH }
+        Self {
+            max_depth: Self::DEFAULT_MAX_DEPTH,
+        }
     }
 
     /// Sets the maximum number of nested `Struct`/`ListValue` containers (the
@@ -95,7 +97,11 @@ pub(crate) struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    pub(crate) const EMPTY: Cursor<'static> = Cursor { buf: &[], pos: 0, base: 0 };
+    pub(crate) const EMPTY: Cursor<'static> = Cursor {
+        buf: &[],
+        pos: 0,
+        base: 0,
+    };
 
     #[inline]
     pub(crate) const fn new(buf: &'a [u8], base: usize) -> Self {
@@ -160,7 +166,13 @@ impl<'a> Cursor<'a> {
     /// Groups and invalid wire types: rare, kept out of the hot loop.
     #[cold]
     #[inline(never)]
-    fn unusual(&mut self, number: u32, wire_type: u8, at: usize, group_budget: u32) -> Result<Payload<'a>, DecodeError> {
+    fn unusual(
+        &mut self,
+        number: u32,
+        wire_type: u8,
+        at: usize,
+        group_budget: u32,
+    ) -> Result<Payload<'a>, DecodeError> {
         match wire_type {
             SGROUP => {
                 self.skip_group(number, at, group_budget)?;

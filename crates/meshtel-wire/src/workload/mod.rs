@@ -270,7 +270,14 @@ impl<'a> WorkloadView<'a> {
         let mut parts = value.split(';');
         let mut next = || parts.next();
         let (workload, namespace, service, revision, cluster) = (next()?, next()?, next()?, next()?, next()?);
-        Some(Self { workload, namespace, service, revision, cluster, ..Self::default() })
+        Some(Self {
+            workload,
+            namespace,
+            service,
+            revision,
+            cluster,
+            ..Self::default()
+        })
     }
 
     /// Whether every field is empty and the type unknown.
@@ -330,7 +337,12 @@ impl<'a> NodeId<'a> {
     #[must_use]
     pub fn parse(s: &'a str) -> Option<Self> {
         let mut parts = s.split('~');
-        let id = Self { kind: parts.next()?, ip: parts.next()?, id: parts.next()?, domain: parts.next()? };
+        let id = Self {
+            kind: parts.next()?,
+            ip: parts.next()?,
+            id: parts.next()?,
+            domain: parts.next()?,
+        };
         parts.next().is_none().then_some(id)
     }
 }

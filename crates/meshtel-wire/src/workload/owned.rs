@@ -95,9 +95,12 @@ impl WorkloadMetadata {
         let bytes = encode_struct(node);
         // An owned Struct always serializes to a valid Struct; depth is the
         // only limit it could exceed, and then the record is empty.
-        StructView::parse_with(&bytes, &crate::proto::Limits::new().with_max_depth(crate::proto::Limits::MAX_MAX_DEPTH))
-            .map(|view| Self::from_view(&WorkloadView::from_struct(view), additional_labels))
-            .unwrap_or_default()
+        StructView::parse_with(
+            &bytes,
+            &crate::proto::Limits::new().with_max_depth(crate::proto::Limits::MAX_MAX_DEPTH),
+        )
+        .map(|view| Self::from_view(&WorkloadView::from_struct(view), additional_labels))
+        .unwrap_or_default()
     }
 
     /// The borrowed form (without the additional labels).
@@ -140,7 +143,10 @@ impl WorkloadMetadata {
         put(&mut s, keys::AVAILABILITY_ZONE, &self.availability_zone);
         if let Some(kind) = self.workload_type.wire_name() {
             // `apps/v1` even for jobs: upstream quirk, reproduced.
-            let owner = format!("kubernetes://apis/apps/v1/namespaces/{}/{kind}s/{}", self.namespace, self.workload);
+            let owner = format!(
+                "kubernetes://apis/apps/v1/namespaces/{}/{kind}s/{}",
+                self.namespace, self.workload
+            );
             s.insert(keys::OWNER, owner);
         }
         let mut labels = Struct::new();
@@ -181,7 +187,11 @@ impl WorkloadMetadata {
             s.insert("type", kind);
         }
         if !self.labels.is_empty() {
-            let labels: Struct = self.labels.iter().map(|(k, v)| (k.as_str(), Value::from(v.as_str()))).collect();
+            let labels: Struct = self
+                .labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), Value::from(v.as_str())))
+                .collect();
             s.insert("labels", labels);
         }
         s
