@@ -1,0 +1,651 @@
+//! Groups: metric families that share one label schema and one series table.
+//!
+//! Istio records four metrics with the same 25 labels on every request.
+//! Putting them in one group means the label values are hashed and compared
+//! once per request, not four times, and stored once per series.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU64 as StdAtomicU64, AtomicUsize, Ordering as StdOrdering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arc_swap::ArcSwap;
+use hashbrown::HashTable;
+
+use crate::desc::{Desc, FamilyDesc, LabelError, RegistryError, valid_label_name};
+use crate::expo::Kind;
+use crate::histogram::{self, Buckets};
+use crate::registry::{Config, Registry};
+use crate::series::{Entry, truncate};
+use crate::sync::Ordering;
+
+/// The value every label of the overflow series carries.
+pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
+
+const SHARDS: usize = 64;
+
+type Table = HashTable<Arc<Entry>>;
+
+/// A slice of the series table. Readers load the current table without a
+/// lock (`arc-swap`); writers, serialised by `write`, publish a new table
+/// (copy on write). Creating series is rare next to recording into them.
+#[derive(Debug)]
+struct Shard {
+    table: ArcSwap<Table>,
+    write: Mutex<()>,
+}
+
+/// Counter handle within a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CounterId {
+    group: u64,
+    offset: u32,
+}
+
+/// Integer gauge handle within a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GaugeId {
+    group: u64,
+    offset: u32,
+}
+
+/// Float gauge handle within a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloatGaugeId {
+    group: u64,
+    offset: u32,
+}
+
+/// Histogram handle within a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistogramId {
+    group: u64,
+    offset: u32,
+    family: u32,
+}
+
+/// Declares the families of a group; see [`Registry::group`].
+#[derive(Debug)]
+pub struct GroupBuilder {
+    registry: Registry,
+    id: u64,
+    name: String,
+    labels: Vec<Box<str>>,
+    families: Vec<FamilyDesc>,
+    words: usize,
+    max_series: usize,
+    error: Option<RegistryError>,
+}
+
+impl GroupBuilder {
+    pub(crate) fn new(registry: Registry, name: &str, labels: &[&str], config: &Config) -> Self {
+        static NEXT_ID: StdAtomicU64 = StdAtomicU64::new(1);
+        let mut error = None;
+        for (i, label) in labels.iter().enumerate() {
+            if !valid_label_name(label) {
+                error.get_or_insert(RegistryError::InvalidLabelName((*label).into()));
+            } else if labels[..i].contains(label) {
+                error.get_or_insert(RegistryError::DuplicateLabel((*label).into()));
+            }
+        }
+        Self {
+            registry,
+            id: NEXT_ID.fetch_add(1, StdOrdering::Relaxed),
+            name: name.into(),
+            labels: labels.iter().map(|l| (*l).into()).collect(),
+            families: Vec::new(),
+            // Word 0 of every stripe is the touched flag.
+            words: 1,
+            max_series: config.max_series,
+            error,
+        }
+    }
+
+    /// Overrides the registry's series limit for this group.
+    #[must_use]
+    pub fn max_series(mut self, max: usize) -> Self {
+        self.max_series = max.max(1);
+        self
+    }
+
+    fn add(&mut self, desc: Desc, kind: Kind, buckets: Option<Buckets>, words: usize) -> Result<u32, RegistryError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let family = FamilyDesc::new(desc, kind, buckets, self.words)?;
+        let offset = self.words as u32;
+        self.words += words;
+        self.families.push(family);
+        Ok(offset)
+    }
+
+    /// Adds a counter family (`u64`).
+    ///
+    /// # Errors
+    /// [`RegistryError`] for an invalid name or unit, or an invalid label schema.
+    pub fn counter(&mut self, desc: Desc) -> Result<CounterId, RegistryError> {
+        let offset = self.add(desc, Kind::Counter, None, 1)?;
+        Ok(CounterId { group: self.id, offset })
+    }
+
+    /// Adds an integer gauge family (`i64`).
+    ///
+    /// # Errors
+    /// As [`GroupBuilder::counter`].
+    pub fn gauge(&mut self, desc: Desc) -> Result<GaugeId, RegistryError> {
+        let offset = self.add(desc, Kind::Gauge, None, 1)?;
+        Ok(GaugeId { group: self.id, offset })
+    }
+
+    /// Adds a float gauge family (`f64`).
+    ///
+    /// # Errors
+    /// As [`GroupBuilder::counter`].
+    pub fn float_gauge(&mut self, desc: Desc) -> Result<FloatGaugeId, RegistryError> {
+        let offset = self.add(desc, Kind::Gauge, None, 1)?;
+        if let Some(f) = self.families.last_mut() {
+            f.float_gauge = true;
+        }
+        Ok(FloatGaugeId { group: self.id, offset })
+    }
+
+    /// Adds a histogram family with these bucket bounds.
+    ///
+    /// # Errors
+    /// As [`GroupBuilder::counter`]; also a label named `le`.
+    pub fn histogram(&mut self, desc: Desc, buckets: Buckets) -> Result<HistogramId, RegistryError> {
+        if self.labels.iter().any(|l| &**l == "le") {
+            return Err(RegistryError::InvalidLabelName("le".into()));
+        }
+        let words = histogram::cell_len(buckets.len());
+        let family = self.families.len() as u32;
+        let offset = self.add(desc, Kind::Histogram, Some(buckets), words)?;
+        Ok(HistogramId {
+            group: self.id,
+            offset,
+            family,
+        })
+    }
+
+    /// Registers the group; from now on it records and renders.
+    ///
+    /// # Errors
+    /// [`RegistryError::Duplicate`] when a family's exposed name is taken,
+    /// [`RegistryError::EmptyGroup`] without families, or an error of an
+    /// earlier declaration.
+    pub fn build(self) -> Result<Group, RegistryError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.families.is_empty() {
+            return Err(RegistryError::EmptyGroup(self.name));
+        }
+        let config = self.registry.config().clone();
+        let inner = Arc::new(GroupInner {
+            id: self.id,
+            name: self.name.into(),
+            labels: self.labels.into_boxed_slice(),
+            families: self.families.into_boxed_slice(),
+            words: self.words,
+            stripes: config.stripes,
+            max_series: self.max_series,
+            max_label_len: config.max_label_value_len,
+            expire_after: config.expire_after_sweeps,
+            hasher: foldhash::fast::RandomState::default(),
+            shards: (0..SHARDS)
+                .map(|_| Shard {
+                    table: ArcSwap::from_pointee(Table::new()),
+                    write: Mutex::new(()),
+                })
+                .collect(),
+            series: AtomicUsize::new(0),
+            overflow: OnceLock::new(),
+            stats: Stats::default(),
+            collect: Mutex::new(()),
+        });
+        self.registry.register(Arc::clone(&inner))?;
+        Ok(Group { inner })
+    }
+}
+
+/// Self-observations of a group, exposed as `meshtel_metrics_*`.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) overflowed: StdAtomicU64,
+    pub(crate) truncated: StdAtomicU64,
+    pub(crate) evicted: StdAtomicU64,
+}
+
+#[derive(Debug)]
+pub(crate) struct GroupInner {
+    id: u64,
+    pub(crate) name: Box<str>,
+    pub(crate) labels: Box<[Box<str>]>,
+    pub(crate) families: Box<[FamilyDesc]>,
+    words: usize,
+    stripes: usize,
+    max_series: usize,
+    max_label_len: usize,
+    expire_after: Option<std::num::NonZeroU32>,
+    hasher: foldhash::fast::RandomState,
+    shards: Box<[Shard]>,
+    series: AtomicUsize,
+    overflow: OnceLock<Arc<Entry>>,
+    pub(crate) stats: Stats,
+    /// Serialises collection (histogram snapshots require it).
+    pub(crate) collect: Mutex<()>,
+}
+
+/// A group of families sharing a label schema; cheap to clone.
+///
+/// ```
+/// use meshtel_metrics::{Buckets, Desc, Format, Registry};
+/// let registry = Registry::default();
+/// let mut http = registry.group("http", &["reporter", "response_code"]);
+/// let requests = http.counter(Desc::new("requests_total", "Requests."))?;
+/// let duration = http.histogram(Desc::new("duration_milliseconds", "Duration.").unit("milliseconds"), Buckets::istio_default())?;
+/// let http = http.build()?;
+///
+/// // One-shot: no allocation once the series exists.
+/// http.with_series(&["source", "200"], |s| {
+///     s.inc(requests);
+///     s.observe(duration, 12.0);
+/// })?;
+/// // Or keep a handle per connection.
+/// let series = http.series(&["source", "503"])?;
+/// series.inc(requests);
+///
+/// let text = registry.render_to_string(Format::Prometheus);
+/// assert!(text.contains("requests_total{reporter=\"source\",response_code=\"200\"} 1\n"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Group {
+    inner: Arc<GroupInner>,
+}
+
+impl Group {
+    /// Runs `f` on the series with these label values, creating it if needed
+    /// (over the series limit: the overflow series). Takes no lock and
+    /// allocates nothing when the series exists.
+    ///
+    /// # Errors
+    /// [`LabelError::Arity`] when the number of values is not the schema's.
+    #[inline]
+    pub fn with_series<R>(&self, values: &[&str], f: impl FnOnce(SeriesRef<'_>) -> R) -> Result<R, LabelError> {
+        let g = &*self.inner;
+        g.check_arity(values)?;
+        let hash = g.hash(values);
+        let shard = g.shard(hash);
+        {
+            let table = shard.table.load();
+            if let Some(entry) = table.find(hash, |e| e.matches(g.truncated(values))) {
+                return Ok(f(SeriesRef { entry, group: g }));
+            }
+        }
+        let entry = g.insert(hash, values);
+        Ok(f(SeriesRef {
+            entry: &entry,
+            group: g,
+        }))
+    }
+
+    /// A handle on the series with these label values, to keep (per
+    /// connection, say) and record into without any lookup.
+    ///
+    /// # Errors
+    /// [`LabelError::Arity`] when the number of values is not the schema's.
+    pub fn series(&self, values: &[&str]) -> Result<Series, LabelError> {
+        let g = &*self.inner;
+        g.check_arity(values)?;
+        let hash = g.hash(values);
+        let found = g
+            .shard(hash)
+            .table
+            .load()
+            .find(hash, |e| e.matches(g.truncated(values)))
+            .cloned();
+        let entry = found.unwrap_or_else(|| g.insert(hash, values));
+        Ok(Series {
+            entry,
+            group: Arc::clone(&self.inner),
+        })
+    }
+
+    /// Series in the table (the overflow series not counted).
+    #[must_use]
+    pub fn series_count(&self) -> usize {
+        self.inner.series.load(StdOrdering::Relaxed)
+    }
+
+    /// Approximate heap bytes held by this group's series.
+    #[must_use]
+    pub fn heap_bytes(&self) -> usize {
+        let mut total = 0;
+        self.inner
+            .for_each_entry(|e| total += e.heap_bytes() + size_of::<Entry>());
+        total
+    }
+}
+
+impl GroupInner {
+    pub(crate) fn series_count(&self) -> usize {
+        self.series.load(StdOrdering::Relaxed)
+    }
+
+    #[inline]
+    fn check_arity(&self, values: &[&str]) -> Result<(), LabelError> {
+        if values.len() == self.labels.len() {
+            Ok(())
+        } else {
+            Err(LabelError::Arity {
+                expected: self.labels.len(),
+                got: values.len(),
+            })
+        }
+    }
+
+    #[inline]
+    fn truncated<'v>(&self, values: &'v [&'v str]) -> impl Iterator<Item = &'v str> + 'v {
+        let max = self.max_label_len;
+        values.iter().map(move |v| truncate(v, max))
+    }
+
+    /// Seeded hash of the (truncated) values: label values come from peers,
+    /// so an unseeded hash would let them aim at one bucket.
+    #[inline]
+    fn hash(&self, values: &[&str]) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        for v in self.truncated(values) {
+            v.hash(&mut h);
+        }
+        h.finish()
+    }
+
+    #[inline]
+    fn shard(&self, hash: u64) -> &Shard {
+        // High bits: hashbrown uses the low ones (bucket) and the top seven (tag).
+        &self.shards[(hash >> 40) as usize % SHARDS]
+    }
+
+    /// Creates the series (or finds it, created meanwhile), under the shard's
+    /// write lock; over the limit returns the overflow series.
+    #[cold]
+    fn insert(&self, hash: u64, values: &[&str]) -> Arc<Entry> {
+        let shard = self.shard(hash);
+        let _write = shard.write.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let table = shard.table.load_full();
+        if let Some(entry) = table.find(hash, |e| e.matches(self.truncated(values))) {
+            return Arc::clone(entry);
+        }
+        if self
+            .series
+            .fetch_update(StdOrdering::AcqRel, StdOrdering::Acquire, |n| {
+                (n < self.max_series).then_some(n + 1)
+            })
+            .is_err()
+        {
+            self.stats.overflowed.fetch_add(1, StdOrdering::Relaxed);
+            return Arc::clone(self.overflow.get_or_init(|| {
+                let values: Vec<&str> = vec![OVERFLOW_LABEL_VALUE; self.labels.len()];
+                Arc::new(Entry::new(0, &self.labels, &values, self.words, self.stripes))
+            }));
+        }
+        let truncated: Vec<&str> = self.truncated(values).collect();
+        let cut = values
+            .iter()
+            .zip(&truncated)
+            .filter(|(a, b)| a.len() != b.len())
+            .count();
+        if cut > 0 {
+            self.stats.truncated.fetch_add(cut as u64, StdOrdering::Relaxed);
+        }
+        let entry = Arc::new(Entry::new(hash, &self.labels, &truncated, self.words, self.stripes));
+        let mut next = Table::clone(&table);
+        next.insert_unique(hash, Arc::clone(&entry), |e| e.hash);
+        shard.table.store(Arc::new(next));
+        entry
+    }
+
+    /// A series evicted while a handle still recorded into it: find or
+    /// create its successor (same labels, fresh cells).
+    #[cold]
+    fn successor(&self, dead: &Entry) -> Arc<Entry> {
+        let shard = self.shard(dead.hash);
+        let _write = shard.write.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let table = shard.table.load_full();
+        if let Some(entry) = table.find(dead.hash, |e| e.block == dead.block) {
+            return Arc::clone(entry);
+        }
+        drop(_write);
+        let values = dead.values();
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        self.insert(dead.hash, &values)
+    }
+
+    pub(crate) fn for_each_entry(&self, mut f: impl FnMut(&Entry)) {
+        for shard in &*self.shards {
+            for entry in shard.table.load().iter() {
+                f(entry);
+            }
+        }
+        if let Some(overflow) = self.overflow.get() {
+            f(overflow);
+        }
+    }
+
+    /// One expiry sweep: series untouched for `expire_after` sweeps are
+    /// removed. The touched flags and `evicted` are SeqCst on both sides, so
+    /// a record racing the sweep is either seen (the series stays) or sees
+    /// the eviction (and re-records into the successor).
+    pub(crate) fn sweep(&self) {
+        let Some(limit) = self.expire_after else { return };
+        for shard in &*self.shards {
+            let _write = shard.write.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let table = shard.table.load_full();
+            let mut doomed = Vec::new();
+            for entry in table.iter() {
+                if entry.take_touched() {
+                    entry.idle_sweeps.store(0, StdOrdering::Relaxed);
+                    continue;
+                }
+                let idle = entry.idle_sweeps.fetch_add(1, StdOrdering::Relaxed) + 1;
+                if idle < limit.get() {
+                    continue;
+                }
+                entry.evicted.store(true, StdOrdering::SeqCst);
+                if entry.touched() {
+                    entry.evicted.store(false, StdOrdering::SeqCst);
+                    entry.idle_sweeps.store(0, StdOrdering::Relaxed);
+                } else {
+                    doomed.push(Arc::clone(entry));
+                }
+            }
+            if doomed.is_empty() {
+                continue;
+            }
+            let mut next = Table::clone(&table);
+            for entry in &doomed {
+                if let Ok(found) = next.find_entry(entry.hash, |e| Arc::ptr_eq(e, entry)) {
+                    found.remove();
+                }
+            }
+            shard.table.store(Arc::new(next));
+            self.series.fetch_sub(doomed.len(), StdOrdering::AcqRel);
+            self.stats.evicted.fetch_add(doomed.len() as u64, StdOrdering::Relaxed);
+        }
+    }
+}
+
+/// A borrowed series, for one-shot recording inside
+/// [`Group::with_series`].
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesRef<'a> {
+    entry: &'a Entry,
+    group: &'a GroupInner,
+}
+
+/// An owned series handle: keep it (per connection) and record without
+/// lookups.
+///
+/// If expiry evicts the series while a handle is held (it was idle for the
+/// configured number of sweeps), the next record through the handle goes to
+/// a successor series with the same labels, created afresh (subject to the
+/// series limit): recorded values are never dropped, but an evicted
+/// series' earlier totals are gone, which Prometheus reads as a counter
+/// reset.
+#[derive(Debug, Clone)]
+pub struct Series {
+    entry: Arc<Entry>,
+    group: Arc<GroupInner>,
+}
+
+impl Series {
+    /// The borrowed form.
+    #[inline]
+    #[must_use]
+    pub fn as_ref(&self) -> SeriesRef<'_> {
+        SeriesRef {
+            entry: &self.entry,
+            group: &self.group,
+        }
+    }
+
+    /// See [`SeriesRef::inc`].
+    #[inline]
+    pub fn inc(&self, id: CounterId) {
+        self.as_ref().inc(id);
+    }
+
+    /// See [`SeriesRef::add`].
+    #[inline]
+    pub fn add(&self, id: CounterId, n: u64) {
+        self.as_ref().add(id, n);
+    }
+
+    /// See [`SeriesRef::observe`].
+    #[inline]
+    pub fn observe(&self, id: HistogramId, v: f64) {
+        self.as_ref().observe(id, v);
+    }
+
+    /// See [`SeriesRef::set`].
+    #[inline]
+    pub fn set(&self, id: GaugeId, v: i64) {
+        self.as_ref().set(id, v);
+    }
+
+    /// See [`SeriesRef::set_f64`].
+    #[inline]
+    pub fn set_f64(&self, id: FloatGaugeId, v: f64) {
+        self.as_ref().set_f64(id, v);
+    }
+}
+
+impl SeriesRef<'_> {
+    #[inline]
+    fn check(&self, group: u64) {
+        assert_eq!(
+            group, self.group.id,
+            "metric handle used with a series of another group"
+        );
+    }
+
+    /// Applies `op` to this thread's stripe (or stripe 0 for gauges), with
+    /// the expiry protocol around it when expiry is on.
+    #[inline]
+    fn record(&self, gauge: bool, op: impl Fn(&[crate::sync::AtomicU64])) {
+        let stripe = if gauge {
+            self.entry.first_stripe()
+        } else {
+            self.entry.stripe()
+        };
+        if self.group.expire_after.is_none() {
+            op(stripe);
+            return;
+        }
+        Entry::touch(stripe);
+        op(stripe);
+        if self.entry.evicted.load(StdOrdering::SeqCst) {
+            let successor = self.group.successor(self.entry);
+            let stripe = if gauge {
+                successor.first_stripe()
+            } else {
+                successor.stripe()
+            };
+            Entry::touch(stripe);
+            op(stripe);
+        }
+    }
+
+    /// Adds 1 to a counter.
+    ///
+    /// # Panics
+    /// If `id` belongs to another group.
+    #[inline]
+    pub fn inc(&self, id: CounterId) {
+        self.add(id, 1);
+    }
+
+    /// Adds `n` to a counter.
+    ///
+    /// # Panics
+    /// If `id` belongs to another group.
+    #[inline]
+    pub fn add(&self, id: CounterId, n: u64) {
+        self.check(id.group);
+        self.record(false, |s| {
+            s[id.offset as usize].fetch_add(n, Ordering::Relaxed);
+        });
+    }
+
+    /// Records `v` in a histogram. NaN is ignored (it belongs to no bucket).
+    ///
+    /// # Panics
+    /// If `id` belongs to another group.
+    #[inline]
+    pub fn observe(&self, id: HistogramId, v: f64) {
+        self.check(id.group);
+        if v.is_nan() {
+            return;
+        }
+        let family = &self.group.families[id.family as usize];
+        let Some(buckets) = &family.buckets else { return };
+        let bucket = buckets.index(v);
+        let len = histogram::cell_len(buckets.len());
+        let offset = id.offset as usize;
+        self.record(false, |s| histogram::observe(&s[offset..offset + len], bucket, v));
+    }
+
+    /// Sets an integer gauge.
+    ///
+    /// # Panics
+    /// If `id` belongs to another group.
+    #[inline]
+    pub fn set(&self, id: GaugeId, v: i64) {
+        self.check(id.group);
+        self.record(true, |s| s[id.offset as usize].store(v as u64, Ordering::Relaxed));
+    }
+
+    /// Adds `d` (possibly negative) to an integer gauge.
+    ///
+    /// # Panics
+    /// If `id` belongs to another group.
+    #[inline]
+    pub fn add_gauge(&self, id: GaugeId, d: i64) {
+        self.check(id.group);
+        // Two's complement: adding the bits adds the signed values.
+        self.record(true, |s| {
+            s[id.offset as usize].fetch_add(d as u64, Ordering::Relaxed);
+        });
+    }
+
+    /// Sets a float gauge.
+    ///
+    /// # Panics
+    /// If `id` belongs to another group.
+    #[inline]
+    pub fn set_f64(&self, id: FloatGaugeId, v: f64) {
+        self.check(id.group);
+        self.record(true, |s| s[id.offset as usize].store(v.to_bits(), Ordering::Relaxed));
+    }
+}

@@ -1,0 +1,312 @@
+//! Histogram cells: exact bucket counts and sum, with consistent snapshots
+//! under concurrent observation.
+//!
+//! The protocol is the one Prometheus's Go client uses. Each histogram has
+//! two buffers (`sum`, `count`, buckets). A header word counts the
+//! observations started and, in its top bit, names the *hot* buffer.
+//! `observe` bumps the header, writes the hot buffer, and bumps that
+//! buffer's `count` last, as a completion mark. A snapshot flips the hot
+//! bit, waits until the now-cold buffer's `count` equals the number of
+//! observations started before the flip, reads it — a consistent set: the
+//! `+Inf` bucket equals `count`, `sum` covers the same observations — and
+//! folds it into the new hot buffer so the totals stay cumulative.
+//! Snapshots of one histogram are serialised by the caller (its group's
+//! collection lock); observations never wait.
+
+use crate::sync::{AtomicU64, Ordering, spin};
+
+const HOT_BIT: u64 = 1 << 63;
+
+/// Words of one buffer: sum bits, count, then one per bucket (+Inf last).
+const fn buffer_len(buckets: usize) -> usize {
+    2 + buckets
+}
+
+/// Words a histogram with `buckets` buckets (the finite bounds plus `+Inf`)
+/// takes in a cell slab.
+pub(crate) const fn cell_len(buckets: usize) -> usize {
+    1 + 2 * buffer_len(buckets)
+}
+
+/// A consistent view of a histogram: non-cumulative bucket counts (the last
+/// is the `+Inf` overflow bucket), their total, and the sum of the values.
+/// Rendering reuses one per family, so snapshots allocate nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Snapshot {
+    pub(crate) buckets: Vec<u64>,
+    pub(crate) count: u64,
+    pub(crate) sum: f64,
+}
+
+impl Snapshot {
+    pub(crate) fn zero(buckets: usize) -> Self {
+        Self {
+            buckets: vec![0; buckets],
+            count: 0,
+            sum: 0.0,
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.buckets.fill(0);
+        self.count = 0;
+        self.sum = 0.0;
+    }
+}
+
+#[inline]
+fn add_f64(word: &AtomicU64, v: f64) {
+    let mut current = word.load(Ordering::Relaxed);
+    loop {
+        let new = (f64::from_bits(current) + v).to_bits();
+        match word.compare_exchange_weak(current, new, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(actual) => current = actual,
+        }
+    }
+}
+
+/// Records `v` into bucket `bucket` of the histogram stored in `cell`
+/// (`cell_len(buckets)` words).
+#[inline]
+pub(crate) fn observe(cell: &[AtomicU64], bucket: usize, v: f64) {
+    let started = cell[0].fetch_add(1, Ordering::AcqRel);
+    let buckets = (cell.len() - 1) / 2 - 2;
+    let base = 1 + usize::from(started & HOT_BIT != 0) * buffer_len(buckets);
+    cell[base + 2 + bucket].fetch_add(1, Ordering::Relaxed);
+    add_f64(&cell[base], v);
+    // Completion mark: a snapshot waits for it.
+    cell[base + 1].fetch_add(1, Ordering::Release);
+}
+
+/// Adds a consistent snapshot of the histogram in `cell` to `acc`. Callers
+/// must not run two snapshots of the same cell at once.
+pub(crate) fn snapshot_into(cell: &[AtomicU64], acc: &mut Snapshot) {
+    let buckets = (cell.len() - 1) / 2 - 2;
+    let len = buffer_len(buckets);
+    let before = cell[0].fetch_add(HOT_BIT, Ordering::AcqRel);
+    let started = before & !HOT_BIT;
+    let cold = 1 + usize::from(before & HOT_BIT != 0) * len;
+    let hot = 1 + usize::from(before & HOT_BIT == 0) * len;
+    // Observations that took the old hot buffer finish in a few instructions.
+    while cell[cold + 1].load(Ordering::Acquire) != started {
+        spin();
+    }
+    // Read the cold buffer, fold it into the hot one and clear it, so the hot
+    // buffer holds the cumulative totals again.
+    let sum = f64::from_bits(cell[cold].swap(0f64.to_bits(), Ordering::Relaxed));
+    add_f64(&cell[hot], sum);
+    acc.sum += sum;
+    for (i, total) in acc.buckets.iter_mut().enumerate().take(buckets) {
+        let n = cell[cold + 2 + i].swap(0, Ordering::Relaxed);
+        cell[hot + 2 + i].fetch_add(n, Ordering::Relaxed);
+        *total += n;
+    }
+    cell[cold + 1].store(0, Ordering::Relaxed);
+    cell[hot + 1].fetch_add(started, Ordering::Release);
+    acc.count += started;
+}
+
+#[cfg(test)]
+pub(crate) fn snapshot(cell: &[AtomicU64]) -> Snapshot {
+    let mut acc = Snapshot::zero((cell.len() - 1) / 2 - 2);
+    snapshot_into(cell, &mut acc);
+    acc
+}
+
+/// Validated, sorted bucket upper bounds and their `le` texts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Buckets {
+    bounds: Box<[f64]>,
+    le: Box<[Box<str>]>,
+}
+
+/// The proxy's 19 default bounds, used by every Istio histogram (telemetry
+/// spec 8.1).
+pub const ISTIO_DEFAULT_BUCKETS: [f64; 19] = [
+    0.5,
+    1.0,
+    5.0,
+    10.0,
+    25.0,
+    50.0,
+    100.0,
+    250.0,
+    500.0,
+    1000.0,
+    2500.0,
+    5000.0,
+    10000.0,
+    30000.0,
+    60000.0,
+    300_000.0,
+    600_000.0,
+    1_800_000.0,
+    3_600_000.0,
+];
+
+/// The most bounds a histogram may have.
+pub const MAX_BUCKETS: usize = 64;
+
+/// Why bucket bounds were rejected.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BucketsError {
+    /// No bounds.
+    #[error("a histogram needs at least one bucket bound")]
+    Empty,
+    /// More than [`MAX_BUCKETS`] distinct bounds.
+    #[error("{0} bucket bounds, more than the limit of 64")]
+    TooMany(usize),
+    /// A NaN or infinite bound (`+Inf` is implicit).
+    #[error("bucket bound {0} is not finite")]
+    NotFinite(f64),
+}
+
+impl Buckets {
+    /// Sorts and de-duplicates `bounds`.
+    ///
+    /// ```
+    /// use meshtel_metrics::Buckets;
+    /// let b = Buckets::new(&[10.0, 0.5, 10.0, 1.0])?;
+    /// assert_eq!(b.bounds(), &[0.5, 1.0, 10.0]);
+    /// assert!(Buckets::new(&[f64::NAN]).is_err());
+    /// # Ok::<(), meshtel_metrics::BucketsError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BucketsError`] for no bounds, a non-finite bound, or more than
+    /// [`MAX_BUCKETS`].
+    pub fn new(bounds: &[f64]) -> Result<Self, BucketsError> {
+        if let Some(&bad) = bounds.iter().find(|b| !b.is_finite()) {
+            return Err(BucketsError::NotFinite(bad));
+        }
+        let mut sorted = bounds.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        sorted.dedup();
+        if sorted.is_empty() {
+            return Err(BucketsError::Empty);
+        }
+        if sorted.len() > MAX_BUCKETS {
+            return Err(BucketsError::TooMany(sorted.len()));
+        }
+        // Shortest round-trip decimal (telemetry spec T4): "0.5", "1", "3600000".
+        let mut le: Vec<Box<str>> = sorted.iter().map(|b| format_float(*b).into_boxed_str()).collect();
+        le.push("+Inf".into());
+        Ok(Self {
+            bounds: sorted.into_boxed_slice(),
+            le: le.into_boxed_slice(),
+        })
+    }
+
+    /// Istio's default bounds.
+    #[must_use]
+    pub fn istio_default() -> Self {
+        // The constant is valid.
+        Self::new(&ISTIO_DEFAULT_BUCKETS).unwrap_or_else(|_| unreachable!("default buckets are valid"))
+    }
+
+    /// The finite upper bounds, increasing.
+    #[must_use]
+    pub fn bounds(&self) -> &[f64] {
+        &self.bounds
+    }
+
+    /// Number of buckets including `+Inf`.
+    pub(crate) fn len(&self) -> usize {
+        self.bounds.len() + 1
+    }
+
+    /// The `le` label texts, `+Inf` last.
+    pub(crate) fn le(&self) -> &[Box<str>] {
+        &self.le
+    }
+
+    /// The bucket `v` falls in: the first bound `>= v`, or `+Inf`.
+    #[inline]
+    pub(crate) fn index(&self, v: f64) -> usize {
+        // Few bounds: a linear scan beats a binary search's branches.
+        self.bounds.iter().position(|&b| v <= b).unwrap_or(self.bounds.len())
+    }
+}
+
+/// Shortest text that parses back to `v`; `+Inf`, `-Inf`, `NaN` as the
+/// exposition formats spell them.
+pub(crate) fn format_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+    } else {
+        // Rust's `Display` for f64 is the shortest round-trip decimal.
+        format!("{v}")
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn cell(buckets: usize) -> Vec<AtomicU64> {
+        (0..cell_len(buckets)).map(|_| AtomicU64::new(0)).collect()
+    }
+
+    #[test]
+    fn snapshots_are_cumulative_and_consistent() {
+        let b = Buckets::istio_default();
+        let c = cell(b.len());
+        for v in [0.0, 0.5, 0.9, 1.0, 7.0, 4_000_000.0] {
+            observe(&c, b.index(v), v);
+        }
+        let s = snapshot(&c);
+        assert_eq!(s.count, 6);
+        assert_eq!(s.buckets[0], 2, "0 and 0.5 fall in le=0.5");
+        assert_eq!(s.buckets[1], 2);
+        assert_eq!(s.buckets[2], 0);
+        assert_eq!(s.buckets[3], 1);
+        assert_eq!(s.buckets[19], 1, "+Inf");
+        assert_eq!(s.sum, 4_000_009.4);
+        observe(&c, b.index(2.0), 2.0);
+        let s2 = snapshot(&c);
+        assert_eq!((s2.count, s2.buckets[2]), (7, 1));
+        assert_eq!(snapshot(&c), s2, "a snapshot changes nothing");
+    }
+
+    #[test]
+    fn bounds_print_shortest() {
+        let b = Buckets::istio_default();
+        assert_eq!(&*b.le()[0], "0.5");
+        assert_eq!(&*b.le()[1], "1");
+        assert_eq!(&*b.le()[18], "3600000");
+        assert_eq!(&*b.le()[19], "+Inf");
+        assert_eq!(format_float(0.1), "0.1");
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use loom::sync::Arc;
+
+    /// An observer racing two snapshots: every snapshot is consistent
+    /// (count = sum of buckets = sum of values, all 1.0) and nothing is lost.
+    #[test]
+    fn observe_races_snapshot() {
+        loom::model(|| {
+            let c: Arc<Vec<AtomicU64>> = Arc::new((0..cell_len(2)).map(|_| AtomicU64::new(0)).collect());
+            let writer = {
+                let c = Arc::clone(&c);
+                loom::thread::spawn(move || {
+                    observe(&c, 0, 1.0);
+                    observe(&c, 1, 1.0);
+                })
+            };
+            let first = snapshot(&c);
+            assert_eq!(first.count, first.buckets.iter().sum::<u64>());
+            assert_eq!(first.sum, first.count as f64);
+            writer.join().unwrap();
+            let last = snapshot(&c);
+            assert_eq!((last.count, last.sum, last.buckets.clone()), (2, 2.0, vec![1, 1]));
+        });
+    }
+}

@@ -1,0 +1,52 @@
+//! `meshtel-metrics`: labelled counters, gauges and histograms that record
+//! without locks or allocation, exposed as Prometheus text 0.0.4 or
+//! OpenMetrics 1.0.0.
+//!
+//! Families that share a label schema form a [`Group`] with one series
+//! table: a request that records four metrics hashes and compares its label
+//! values once. Recording into an existing series takes no lock and
+//! allocates nothing; each thread writes its own cache-padded stripe of the
+//! series' cells, merged when rendering. Series tables are read through
+//! `arc-swap` and replaced copy-on-write when a series is created.
+//!
+//! Limits: a series cap per group (then one overflow series), a label value
+//! length cap (then truncation), optional expiry of idle series. See
+//! [`Config`].
+//!
+//! ```
+//! use meshtel_metrics::{Buckets, Desc, Format, Registry};
+//! let registry = Registry::default();
+//! let mut g = registry.group("istio_http", &["reporter", "response_code"]);
+//! let requests = g.counter(Desc::new("istio_requests_total", "Total requests."))?;
+//! let duration = g.histogram(
+//!     Desc::new("istio_request_duration_milliseconds", "Request duration.").unit("milliseconds"),
+//!     Buckets::istio_default(),
+//! )?;
+//! let http = g.build()?;
+//! http.with_series(&["destination", "200"], |s| {
+//!     s.inc(requests);
+//!     s.observe(duration, 3.0);
+//! })?;
+//! let text = registry.render_to_string(Format::OpenMetrics);
+//! assert!(text.contains("# TYPE istio_requests counter\n"));
+//! assert!(text.contains("istio_request_duration_milliseconds_bucket{reporter=\"destination\",response_code=\"200\",le=\"5\"} 1\n"));
+//! assert!(text.ends_with("# EOF\n"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod desc;
+mod expo;
+mod group;
+mod histogram;
+mod registry;
+mod series;
+mod sync;
+
+pub use desc::{Desc, LabelError, RegistryError};
+pub use expo::{Format, Kind};
+pub use group::{
+    CounterId, FloatGaugeId, GaugeId, Group, GroupBuilder, HistogramId, OVERFLOW_LABEL_VALUE, Series, SeriesRef,
+};
+pub use histogram::{Buckets, BucketsError, ISTIO_DEFAULT_BUCKETS, MAX_BUCKETS};
+pub use registry::{Config, Registry};

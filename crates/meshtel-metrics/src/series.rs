@@ -1,0 +1,255 @@
+//! One series: its label values (pre-rendered for exposition) and its cells,
+//! striped per thread.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU32};
+
+use crossbeam_utils::CachePadded;
+
+use crate::expo::{escape_label_value, needs_escape};
+use crate::sync::{AtomicU64, Ordering};
+
+/// One stripe of cells: word 0 is the "touched since last sweep" flag, then
+/// each family's cell at its offset. Padded so two stripes never share a
+/// cache line.
+pub(crate) type Stripe = CachePadded<Box<[AtomicU64]>>;
+
+fn new_stripe(words: usize) -> Stripe {
+    CachePadded::new((0..words).map(|_| AtomicU64::new(0)).collect())
+}
+
+/// The number of stripes of every series: the machine's parallelism rounded
+/// up to a power of two, at most 16.
+pub(crate) fn default_stripes() -> usize {
+    static STRIPES: OnceLock<usize> = OnceLock::new();
+    *STRIPES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .next_power_of_two()
+            .min(16)
+    })
+}
+
+/// This thread's stripe among `stripes` (a power of two): threads take
+/// consecutive numbers as they first record, so the first `stripes` threads
+/// never share one.
+#[inline]
+pub(crate) fn thread_stripe(stripes: usize) -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static MINE: usize = NEXT.fetch_add(1, Relaxed);
+    }
+    MINE.with(|n| *n) & (stripes - 1)
+}
+
+/// A series of a group.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) hash: u64,
+    /// `name="value",…`, escaped, ready to print.
+    pub(crate) block: Box<str>,
+    /// Where each (escaped) value sits in `block`.
+    spans: Box<[(u32, u32)]>,
+    /// Whether any value needed escaping (then matching compares escaped text).
+    escaped: bool,
+    first: Stripe,
+    /// Stripes 1.. are allocated when a second thread first records.
+    rest: Box<[OnceLock<Stripe>]>,
+    words: usize,
+    pub(crate) idle_sweeps: AtomicU32,
+    pub(crate) evicted: AtomicBool,
+}
+
+impl Entry {
+    /// `values` are already truncated to the group's limit.
+    pub(crate) fn new(hash: u64, names: &[Box<str>], values: &[&str], words: usize, stripes: usize) -> Self {
+        let mut block = String::with_capacity(
+            names.iter().map(|n| n.len() + 4).sum::<usize>() + values.iter().map(|v| v.len()).sum::<usize>(),
+        );
+        let mut spans = Vec::with_capacity(values.len());
+        let mut escaped = false;
+        for (i, (name, value)) in names.iter().zip(values).enumerate() {
+            if i > 0 {
+                block.push(',');
+            }
+            block.push_str(name);
+            block.push_str("=\"");
+            let start = block.len();
+            if needs_escape(value) {
+                escaped = true;
+                escape_label_value(value, &mut block);
+            } else {
+                block.push_str(value);
+            }
+            spans.push((start as u32, block.len() as u32));
+            block.push('"');
+        }
+        Self {
+            hash,
+            block: block.into_boxed_str(),
+            spans: spans.into_boxed_slice(),
+            escaped,
+            first: new_stripe(words),
+            rest: (1..stripes).map(|_| OnceLock::new()).collect(),
+            words,
+            idle_sweeps: AtomicU32::new(0),
+            evicted: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether this series has exactly these (truncated) label values.
+    #[inline]
+    pub(crate) fn matches<'v>(&self, values: impl Iterator<Item = &'v str>) -> bool {
+        let mut spans = self.spans.iter();
+        for value in values {
+            let Some(&(start, end)) = spans.next() else {
+                return false;
+            };
+            let stored = &self.block[start as usize..end as usize];
+            if self.escaped {
+                if !escaped_eq(stored, value) {
+                    return false;
+                }
+            } else if stored != value {
+                return false;
+            }
+        }
+        spans.next().is_none()
+    }
+
+    /// The stripe this thread records into.
+    #[inline]
+    pub(crate) fn stripe(&self) -> &[AtomicU64] {
+        let index = thread_stripe(self.rest.len() + 1);
+        if index == 0 {
+            return &self.first;
+        }
+        self.rest[index - 1].get_or_init(|| new_stripe(self.words))
+    }
+
+    /// Stripe 0 (gauges live only there: a `set` must be one value).
+    #[inline]
+    pub(crate) fn first_stripe(&self) -> &[AtomicU64] {
+        &self.first
+    }
+
+    /// Every allocated stripe.
+    pub(crate) fn stripes(&self) -> impl Iterator<Item = &[AtomicU64]> {
+        std::iter::once(&**self.first).chain(self.rest.iter().filter_map(|s| s.get().map(|s| &***s)))
+    }
+
+    /// Sets the touched flag of `stripe` if it was clear; returns whether it
+    /// was clear (then the caller must check for eviction).
+    #[inline]
+    pub(crate) fn touch(stripe: &[AtomicU64]) -> bool {
+        if stripe[0].load(Ordering::Relaxed) != 0 {
+            return false;
+        }
+        // SeqCst pairs with the sweep's store of `evicted` then load of the
+        // flags: one of the two sides sees the other (see `Group::sweep`).
+        stripe[0].store(1, Ordering::SeqCst);
+        true
+    }
+
+    /// Clears every stripe's touched flag; returns whether any was set.
+    pub(crate) fn take_touched(&self) -> bool {
+        self.stripes()
+            .fold(false, |any, s| s[0].swap(0, Ordering::SeqCst) != 0 || any)
+    }
+
+    /// Whether any stripe's touched flag is set.
+    pub(crate) fn touched(&self) -> bool {
+        self.stripes().any(|s| s[0].load(Ordering::SeqCst) != 0)
+    }
+
+    /// The label values, unescaped (slow path only).
+    pub(crate) fn values(&self) -> Vec<String> {
+        self.spans
+            .iter()
+            .map(|&(start, end)| {
+                let stored = &self.block[start as usize..end as usize];
+                if !self.escaped {
+                    return stored.to_owned();
+                }
+                let mut out = String::with_capacity(stored.len());
+                let mut chars = stored.chars();
+                while let Some(c) = chars.next() {
+                    if c == '\\' {
+                        match chars.next() {
+                            Some('n') => out.push('\n'),
+                            Some(other) => out.push(other),
+                            None => {}
+                        }
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+
+    /// Approximate heap bytes held by this series.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let stripe = self.words * 8;
+        self.block.len() + self.spans.len() * 8 + self.rest.len() * 16 + self.stripes().count() * stripe
+    }
+}
+
+/// `stored` (escaped) equals `raw` escaped.
+fn escaped_eq(stored: &str, raw: &str) -> bool {
+    let mut s = stored.bytes();
+    for b in raw.bytes() {
+        let ok = match b {
+            b'\\' => s.next() == Some(b'\\') && s.next() == Some(b'\\'),
+            b'"' => s.next() == Some(b'\\') && s.next() == Some(b'"'),
+            b'\n' => s.next() == Some(b'\\') && s.next() == Some(b'n'),
+            b => s.next() == Some(b),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    s.next().is_none()
+}
+
+/// The longest prefix of `value` of at most `max` bytes that ends on a
+/// character boundary.
+#[inline]
+pub(crate) fn truncate(value: &str, max: usize) -> &str {
+    if value.len() <= max {
+        return value;
+    }
+    let mut end = max;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching_and_escaping() {
+        let names: Vec<Box<str>> = vec!["a".into(), "b".into()];
+        let e = Entry::new(0, &names, &["x", "q\"\\\n"], 3, 1);
+        assert_eq!(&*e.block, "a=\"x\",b=\"q\\\"\\\\\\n\"");
+        assert!(e.matches(["x", "q\"\\\n"].into_iter()));
+        assert_eq!(e.values(), ["x", "q\"\\\n"]);
+        assert!(!e.matches(["x", "q\"\\"].into_iter()));
+        assert!(!e.matches(["x"].into_iter()));
+        let plain = Entry::new(0, &names, &["x", "y"], 3, 1);
+        assert!(plain.matches(["x", "y"].into_iter()));
+        assert!(!plain.matches(["x", "y", "z"].into_iter()));
+    }
+
+    #[test]
+    fn truncation_respects_characters() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("héllo", 3), "hé");
+        assert_eq!(truncate("abc", 5), "abc");
+    }
+}

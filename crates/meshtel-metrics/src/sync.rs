@@ -1,0 +1,16 @@
+//! Every atomic the crate uses comes from here, so that `--cfg loom` swaps in
+//! loom's model-checked versions (crossbeam and bytes do the same).
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Waits a moment for another thread to make progress.
+#[inline]
+pub(crate) fn spin() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+}
