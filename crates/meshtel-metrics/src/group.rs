@@ -422,6 +422,33 @@ impl GroupInner {
         self.insert(dead.hash, &values)
     }
 
+    /// The lock under which `entry`'s stripes are allocated.
+    #[inline]
+    fn stripe_lock(&self, entry: &Entry) -> &Mutex<()> {
+        &self.shard(entry.hash).write
+    }
+
+    /// `dead` was evicted before this record: record into its successor.
+    #[cold]
+    fn record_into_successor(&self, dead: &Entry, gauge: bool, op: &dyn Fn(&[crate::sync::AtomicU64])) {
+        let mut entry = self.successor(dead);
+        // The successor is fresh; another eviction before this record would
+        // need whole sweep intervals to pass. Bounded anyway.
+        for _ in 0..4 {
+            let stripe = if gauge {
+                entry.first_stripe()
+            } else {
+                entry.stripe(self.stripe_lock(&entry))
+            };
+            if Entry::enter(stripe) {
+                op(stripe);
+                return;
+            }
+            entry = self.successor(&entry);
+        }
+        op(entry.first_stripe());
+    }
+
     pub(crate) fn for_each_entry(&self, mut f: impl FnMut(&Entry)) {
         for shard in &*self.shards {
             for entry in shard.table.load().iter() {
@@ -434,9 +461,9 @@ impl GroupInner {
     }
 
     /// One expiry sweep: series untouched for `expire_after` sweeps are
-    /// removed. The touched flags and `evicted` are SeqCst on both sides, so
-    /// a record racing the sweep is either seen (the series stays) or sees
-    /// the eviction (and re-records into the successor).
+    /// removed. A record racing the sweep is either seen (the series stays)
+    /// or sees the eviction and re-records into the successor; see
+    /// [`Entry::try_evict`].
     pub(crate) fn sweep(&self) {
         let Some(limit) = self.expire_after else { return };
         for shard in &*self.shards {
@@ -452,12 +479,10 @@ impl GroupInner {
                 if idle < limit.get() {
                     continue;
                 }
-                entry.evicted.store(true, StdOrdering::SeqCst);
-                if entry.touched() {
-                    entry.evicted.store(false, StdOrdering::SeqCst);
-                    entry.idle_sweeps.store(0, StdOrdering::Relaxed);
-                } else {
+                if entry.try_evict() {
                     doomed.push(Arc::clone(entry));
+                } else {
+                    entry.idle_sweeps.store(0, StdOrdering::Relaxed);
                 }
             }
             if doomed.is_empty() {
@@ -554,27 +579,17 @@ impl SeriesRef<'_> {
     /// the expiry protocol around it when expiry is on.
     #[inline]
     fn record(&self, gauge: bool, op: impl Fn(&[crate::sync::AtomicU64])) {
+        let g = self.group;
         let stripe = if gauge {
             self.entry.first_stripe()
         } else {
-            self.entry.stripe()
+            self.entry.stripe(g.stripe_lock(self.entry))
         };
-        if self.group.expire_after.is_none() {
+        if g.expire_after.is_none() || Entry::enter(stripe) {
             op(stripe);
             return;
         }
-        Entry::touch(stripe);
-        op(stripe);
-        if self.entry.evicted.load(StdOrdering::SeqCst) {
-            let successor = self.group.successor(self.entry);
-            let stripe = if gauge {
-                successor.first_stripe()
-            } else {
-                successor.stripe()
-            };
-            Entry::touch(stripe);
-            op(stripe);
-        }
+        g.record_into_successor(self.entry, gauge, &op);
     }
 
     /// Adds 1 to a counter.

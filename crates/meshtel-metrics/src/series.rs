@@ -2,20 +2,29 @@
 //! striped per thread.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::atomic::AtomicU32;
 
 use crossbeam_utils::CachePadded;
 
 use crate::expo::{escape_label_value, needs_escape};
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
-/// One stripe of cells: word 0 is the "touched since last sweep" flag, then
-/// each family's cell at its offset. Padded so two stripes never share a
-/// cache line.
+/// One stripe of cells: word 0 holds the expiry flags ([`TOUCHED`],
+/// [`EVICTED`]), then each family's cell at its offset. Padded so two
+/// stripes never share a cache line.
 pub(crate) type Stripe = CachePadded<Box<[AtomicU64]>>;
 
-fn new_stripe(words: usize) -> Stripe {
-    CachePadded::new((0..words).map(|_| AtomicU64::new(0)).collect())
+/// Flag: recorded into since the last sweep.
+const TOUCHED: u64 = 1;
+/// Flag: the series was removed by expiry.
+const EVICTED: u64 = 2;
+
+fn new_stripe(words: usize, flags: u64) -> Stripe {
+    CachePadded::new(
+        (0..words)
+            .map(|i| AtomicU64::new(if i == 0 { flags } else { 0 }))
+            .collect(),
+    )
 }
 
 /// The number of stripes of every series: the machine's parallelism rounded
@@ -90,7 +99,7 @@ impl Entry {
             block: block.into_boxed_str(),
             spans: spans.into_boxed_slice(),
             escaped,
-            first: new_stripe(words),
+            first: new_stripe(words, 0),
             rest: (1..stripes).map(|_| OnceLock::new()).collect(),
             words,
             idle_sweeps: AtomicU32::new(0),
@@ -118,14 +127,24 @@ impl Entry {
         spans.next().is_none()
     }
 
-    /// The stripe this thread records into.
+    /// The stripe this thread records into. A stripe is allocated on first
+    /// use under `lock` (the series' shard lock, which expiry sweeps hold),
+    /// so a new stripe starts with the series' current eviction mark.
     #[inline]
-    pub(crate) fn stripe(&self) -> &[AtomicU64] {
+    pub(crate) fn stripe(&self, lock: &std::sync::Mutex<()>) -> &[AtomicU64] {
         let index = thread_stripe(self.rest.len() + 1);
         if index == 0 {
             return &self.first;
         }
-        self.rest[index - 1].get_or_init(|| new_stripe(self.words))
+        self.rest[index - 1].get_or_init(|| {
+            let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let flags = if self.evicted.load(Ordering::Relaxed) {
+                EVICTED
+            } else {
+                0
+            };
+            new_stripe(self.words, flags)
+        })
     }
 
     /// Stripe 0 (gauges live only there: a `set` must be one value).
@@ -139,28 +158,43 @@ impl Entry {
         std::iter::once(&**self.first).chain(self.rest.iter().filter_map(|s| s.get().map(|s| &***s)))
     }
 
-    /// Sets the touched flag of `stripe` if it was clear; returns whether it
-    /// was clear (then the caller must check for eviction).
+    /// The recorder's side of the expiry protocol, before recording into
+    /// `stripe`: mark it touched and learn whether the series was evicted (if
+    /// so, record into the successor instead).
+    ///
+    /// Both sides use read-modify-writes on the same word, so they are
+    /// totally ordered: if the recorder's comes first, the sweep's sees
+    /// [`TOUCHED`] and keeps the series; if the sweep's comes first, the
+    /// recorder sees [`EVICTED`]. A record never lands in a removed series.
     #[inline]
-    pub(crate) fn touch(stripe: &[AtomicU64]) -> bool {
-        if stripe[0].load(Ordering::Relaxed) != 0 {
+    pub(crate) fn enter(stripe: &[AtomicU64]) -> bool {
+        stripe[0].fetch_or(TOUCHED, Ordering::AcqRel) & EVICTED == 0
+    }
+
+    /// The sweep: clears every stripe's touched flag; returns whether any
+    /// was set. Call under the shard lock.
+    pub(crate) fn take_touched(&self) -> bool {
+        self.stripes().fold(false, |any, s| {
+            s[0].fetch_and(!TOUCHED, Ordering::AcqRel) & TOUCHED != 0 || any
+        })
+    }
+
+    /// The sweep, for a series found idle: mark every stripe evicted; if a
+    /// recorder touched one meanwhile, undo and keep the series. Returns
+    /// whether the series is to be removed. Call under the shard lock (so no
+    /// stripe is allocated meanwhile); see [`Entry::enter`].
+    pub(crate) fn try_evict(&self) -> bool {
+        let touched = self.stripes().fold(false, |any, s| {
+            s[0].fetch_or(EVICTED, Ordering::AcqRel) & TOUCHED != 0 || any
+        });
+        if touched {
+            for s in self.stripes() {
+                s[0].fetch_and(!EVICTED, Ordering::AcqRel);
+            }
             return false;
         }
-        // SeqCst pairs with the sweep's store of `evicted` then load of the
-        // flags: one of the two sides sees the other (see `Group::sweep`).
-        stripe[0].store(1, Ordering::SeqCst);
+        self.evicted.store(true, Ordering::Relaxed);
         true
-    }
-
-    /// Clears every stripe's touched flag; returns whether any was set.
-    pub(crate) fn take_touched(&self) -> bool {
-        self.stripes()
-            .fold(false, |any, s| s[0].swap(0, Ordering::SeqCst) != 0 || any)
-    }
-
-    /// Whether any stripe's touched flag is set.
-    pub(crate) fn touched(&self) -> bool {
-        self.stripes().any(|s| s[0].load(Ordering::SeqCst) != 0)
     }
 
     /// The label values, unescaped (slow path only).
@@ -226,6 +260,48 @@ pub(crate) fn truncate(value: &str, max: usize) -> &str {
         end -= 1;
     }
     &value[..end]
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicBool as Flag;
+
+    /// A record racing an expiry sweep: if the sweep removes the series, the
+    /// recorder saw the eviction (and records into the successor instead).
+    #[test]
+    fn record_races_eviction() {
+        loom::model(|| {
+            let names: Vec<Box<str>> = vec!["a".into()];
+            let entry = Arc::new(Entry::new(0, &names, &["x"], 2, 1));
+            let saw_eviction = Arc::new(Flag::new(false));
+            let recorder = {
+                let (entry, saw) = (Arc::clone(&entry), Arc::clone(&saw_eviction));
+                loom::thread::spawn(move || {
+                    let stripe = entry.first_stripe();
+                    if Entry::enter(stripe) {
+                        stripe[1].fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        saw.store(true, Ordering::Relaxed);
+                    }
+                })
+            };
+            // The sweep: idle unless the flag is set, then the eviction attempt.
+            let removed = !entry.take_touched() && entry.try_evict();
+            recorder.join().unwrap();
+            if removed {
+                assert!(saw_eviction.load(Ordering::Relaxed), "the recorder missed the eviction");
+                assert_eq!(
+                    entry.first_stripe()[1].load(Ordering::Relaxed),
+                    0,
+                    "a record landed in a removed series"
+                );
+            } else {
+                assert!(!saw_eviction.load(Ordering::Relaxed));
+            }
+        });
+    }
 }
 
 #[cfg(all(test, not(loom)))]
