@@ -80,3 +80,71 @@ pub fn prost_outer() -> prost_types::Struct {
     );
     outer
 }
+
+/// Istio's standard request labels (telemetry spec 3), in order.
+pub const ISTIO_LABELS: [&str; 25] = [
+    "reporter",
+    "source_workload",
+    "source_canonical_service",
+    "source_canonical_revision",
+    "source_workload_namespace",
+    "source_principal",
+    "source_app",
+    "source_version",
+    "source_cluster",
+    "destination_workload",
+    "destination_workload_namespace",
+    "destination_principal",
+    "destination_app",
+    "destination_version",
+    "destination_service",
+    "destination_canonical_service",
+    "destination_canonical_revision",
+    "destination_service_name",
+    "destination_service_namespace",
+    "destination_cluster",
+    "request_protocol",
+    "response_code",
+    "grpc_response_status",
+    "response_flags",
+    "connection_security_policy",
+];
+
+/// `n` distinct, realistic label sets for [`ISTIO_LABELS`]: a handful of
+/// destinations times response codes.
+#[must_use]
+pub fn istio_label_sets(n: usize) -> Vec<Vec<String>> {
+    (0..n)
+        .map(|i| {
+            let dest = format!("reviews-v{}", i / 4);
+            let code = ["200", "404", "503", "200"][i % 4];
+            vec![
+                "source".into(),
+                "productpage-v1".into(),
+                "productpage".into(),
+                "v1".into(),
+                "bookinfo".into(),
+                "spiffe://cluster.local/ns/bookinfo/sa/bookinfo-productpage".into(),
+                "productpage".into(),
+                "v1".into(),
+                "Kubernetes".into(),
+                dest.clone(),
+                "bookinfo".into(),
+                "spiffe://cluster.local/ns/bookinfo/sa/bookinfo-reviews".into(),
+                "reviews".into(),
+                format!("v{}", i / 4),
+                "reviews.bookinfo.svc.cluster.local".into(),
+                "reviews".into(),
+                format!("v{}", i / 4),
+                "reviews".into(),
+                "bookinfo".into(),
+                "Kubernetes".into(),
+                "http".into(),
+                code.into(),
+                "-".into(),
+                "-".into(),
+                "mutual_tls".into(),
+            ]
+        })
+        .collect()
+}

@@ -4,7 +4,7 @@
 //! Putting them in one group means the label values are hashed and compared
 //! once per request, not four times, and stored once per series.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, AtomicUsize, Ordering as StdOrdering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -82,9 +82,9 @@ impl GroupBuilder {
         let mut error = None;
         for (i, label) in labels.iter().enumerate() {
             if !valid_label_name(label) {
-                error.get_or_insert(RegistryError::InvalidLabelName((*label).into()));
+                error.get_or_insert_with(|| RegistryError::InvalidLabelName((*label).into()));
             } else if labels[..i].contains(label) {
-                error.get_or_insert(RegistryError::DuplicateLabel((*label).into()));
+                error.get_or_insert_with(|| RegistryError::DuplicateLabel((*label).into()));
             }
         }
         Self {
@@ -352,13 +352,31 @@ impl GroupInner {
 
     /// Seeded hash of the (truncated) values: label values come from peers,
     /// so an unseeded hash would let them aim at one bucket.
+    ///
+    /// One `write` per value: foldhash rotates its state by each write's
+    /// length, which separates ("ab", "c") from ("a", "bc") without the
+    /// terminator byte `str::hash` adds (which doubled the dependent chain
+    /// of multiplies). Lookups compare values exactly, so the hash only has
+    /// to spread, not to be injective.
+    ///
+    /// Two lanes (even and odd labels) halve the latency of the chain of
+    /// multiplies (measured: 163 → 148 ns per 25-label request; four lanes
+    /// gained nothing more). Each lane starts from a different state, so
+    /// moving a value to the other lane changes the hash.
     #[inline]
     fn hash(&self, values: &[&str]) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        for v in self.truncated(values) {
-            v.hash(&mut h);
+        let mut even = self.hasher.build_hasher();
+        let mut odd = self.hasher.build_hasher();
+        odd.write_u64(values.len() as u64);
+        let mut pairs = values.chunks_exact(2);
+        for pair in &mut pairs {
+            even.write(truncate(pair[0], self.max_label_len).as_bytes());
+            odd.write(truncate(pair[1], self.max_label_len).as_bytes());
         }
-        h.finish()
+        if let [last] = pairs.remainder() {
+            even.write(truncate(last, self.max_label_len).as_bytes());
+        }
+        even.finish() ^ odd.finish().rotate_left(32)
     }
 
     #[inline]

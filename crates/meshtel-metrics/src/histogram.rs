@@ -1,25 +1,31 @@
 //! Histogram cells: exact bucket counts and sum, with consistent snapshots
 //! under concurrent observation.
 //!
-//! The protocol is the one Prometheus's Go client uses. Each histogram has
-//! two buffers (`sum`, `count`, buckets). A header word counts the
+//! The protocol is the one Prometheus's Go client uses, one word leaner.
+//! Each histogram has two buffers (`sum`, buckets). A header word counts the
 //! observations started and, in its top bit, names the *hot* buffer.
-//! `observe` bumps the header, writes the hot buffer, and bumps that
-//! buffer's `count` last, as a completion mark. A snapshot flips the hot
-//! bit, waits until the now-cold buffer's `count` equals the number of
-//! observations started before the flip, reads it — a consistent set: the
-//! `+Inf` bucket equals `count`, `sum` covers the same observations — and
-//! folds it into the new hot buffer so the totals stay cumulative.
-//! Snapshots of one histogram are serialised by the caller (its group's
-//! collection lock); observations never wait.
+//! `observe` bumps the header, adds to the hot buffer's `sum`, then bumps
+//! the bucket with release ordering: the bucket increment is the completion
+//! mark (Go keeps a separate `count` for that; the count is the sum of the
+//! buckets anyway). A snapshot flips the hot bit, waits until the now-cold
+//! buckets add up to the number of observations started before the flip,
+//! reads them — a consistent set: the `+Inf` bucket equals the count, `sum`
+//! covers the same observations — and folds them into the new hot buffer so
+//! the totals stay cumulative. Snapshots of one histogram are serialised by
+//! the caller (its group's collection lock); observations never wait.
 
 use crate::sync::{AtomicU64, Ordering, spin};
 
 const HOT_BIT: u64 = 1 << 63;
 
-/// Words of one buffer: sum bits, count, then one per bucket (+Inf last).
+/// Words of one buffer: sum bits, then one per bucket (+Inf last).
 const fn buffer_len(buckets: usize) -> usize {
-    2 + buckets
+    1 + buckets
+}
+
+/// Buckets of a histogram cell of `len` words.
+const fn buckets_of(len: usize) -> usize {
+    (len - 1) / 2 - 1
 }
 
 /// Words a histogram with `buckets` buckets (the finite bounds plus `+Inf`)
@@ -70,46 +76,47 @@ fn add_f64(word: &AtomicU64, v: f64) {
 /// (`cell_len(buckets)` words).
 #[inline]
 pub(crate) fn observe(cell: &[AtomicU64], bucket: usize, v: f64) {
-    let started = cell[0].fetch_add(1, Ordering::AcqRel);
-    let buckets = (cell.len() - 1) / 2 - 2;
-    let base = 1 + usize::from(started & HOT_BIT != 0) * buffer_len(buckets);
-    cell[base + 2 + bucket].fetch_add(1, Ordering::Relaxed);
+    let started = cell[0].fetch_add(1, Ordering::Acquire);
+    let base = 1 + usize::from(started & HOT_BIT != 0) * buffer_len(buckets_of(cell.len()));
     add_f64(&cell[base], v);
-    // Completion mark: a snapshot waits for it.
-    cell[base + 1].fetch_add(1, Ordering::Release);
+    // Completion mark: a snapshot waits for it, then reads `sum`.
+    cell[base + 1 + bucket].fetch_add(1, Ordering::Release);
 }
 
 /// Adds a consistent snapshot of the histogram in `cell` to `acc`. Callers
 /// must not run two snapshots of the same cell at once.
 pub(crate) fn snapshot_into(cell: &[AtomicU64], acc: &mut Snapshot) {
-    let buckets = (cell.len() - 1) / 2 - 2;
+    let buckets = buckets_of(cell.len());
     let len = buffer_len(buckets);
     let before = cell[0].fetch_add(HOT_BIT, Ordering::AcqRel);
     let started = before & !HOT_BIT;
     let cold = 1 + usize::from(before & HOT_BIT != 0) * len;
     let hot = 1 + usize::from(before & HOT_BIT == 0) * len;
     // Observations that took the old hot buffer finish in a few instructions.
-    while cell[cold + 1].load(Ordering::Acquire) != started {
+    while (0..buckets)
+        .map(|i| cell[cold + 1 + i].load(Ordering::Acquire))
+        .sum::<u64>()
+        != started
+    {
         spin();
     }
     // Read the cold buffer, fold it into the hot one and clear it, so the hot
-    // buffer holds the cumulative totals again.
+    // buffer holds the cumulative totals again. The buckets go last, with
+    // release ordering, as `observe`'s do.
     let sum = f64::from_bits(cell[cold].swap(0f64.to_bits(), Ordering::Relaxed));
     add_f64(&cell[hot], sum);
     acc.sum += sum;
     for (i, total) in acc.buckets.iter_mut().enumerate().take(buckets) {
-        let n = cell[cold + 2 + i].swap(0, Ordering::Relaxed);
-        cell[hot + 2 + i].fetch_add(n, Ordering::Relaxed);
+        let n = cell[cold + 1 + i].swap(0, Ordering::Relaxed);
+        cell[hot + 1 + i].fetch_add(n, Ordering::Release);
         *total += n;
     }
-    cell[cold + 1].store(0, Ordering::Relaxed);
-    cell[hot + 1].fetch_add(started, Ordering::Release);
     acc.count += started;
 }
 
 #[cfg(test)]
 pub(crate) fn snapshot(cell: &[AtomicU64]) -> Snapshot {
-    let mut acc = Snapshot::zero((cell.len() - 1) / 2 - 2);
+    let mut acc = Snapshot::zero(buckets_of(cell.len()));
     snapshot_into(cell, &mut acc);
     acc
 }

@@ -31,8 +31,9 @@ pub struct Config {
     /// counted by `meshtel_metrics_overflow_records_total`. Default 20 000.
     pub max_series: usize,
     /// Longest label value kept, in bytes; longer values are cut at the last
-    /// character boundary within the limit (counted by
-    /// `meshtel_metrics_truncated_label_values_total`). Default 1024.
+    /// character boundary within the limit, so values that differ only
+    /// beyond it share a series (series created from cut values are counted
+    /// by `meshtel_metrics_truncated_label_values_total`). Default 1024.
     pub max_label_value_len: usize,
     /// Evict series not recorded into for this many consecutive
     /// [`Registry::sweep`]s. Default `None`: never.
@@ -267,15 +268,17 @@ fn write_family_series(
     }
 }
 
+/// A self-metric: name, help, and how to read it from a group.
+type SelfMetric = (&'static str, &'static str, fn(&GroupInner) -> u64);
+
 /// `meshtel_metrics_*`: the registry's own observations, per group.
 fn write_self_metrics(buf: &mut String, format: Format, groups: &[Arc<GroupInner>]) {
     if groups.is_empty() {
         return;
     }
-    let series: [(&str, &str, fn(&GroupInner) -> u64); 1] =
-        [("meshtel_metrics_series", "Series in the group's table.", |g| {
-            g.series_count() as u64
-        })];
+    let series: [SelfMetric; 1] = [("meshtel_metrics_series", "Series in the group's table.", |g| {
+        g.series_count() as u64
+    })];
     for (name, help, value) in series {
         expo::write_help(buf, format, name, help);
         expo::write_type(buf, name, Kind::Gauge);
@@ -285,7 +288,7 @@ fn write_self_metrics(buf: &mut String, format: Format, groups: &[Arc<GroupInner
             expo::write_u64(buf, value(g));
         }
     }
-    let counters: [(&str, &str, fn(&GroupInner) -> u64); 3] = [
+    let counters: [SelfMetric; 3] = [
         (
             "meshtel_metrics_overflow_records",
             "Records sent to the overflow series because the group was at its series limit.",

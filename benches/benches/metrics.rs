@@ -1,0 +1,277 @@
+//! `metrics`: meshtel-metrics against prometheus-client on the same work.
+//!
+//! One request records Istio's four HTTP metrics (a counter and three
+//! histograms with the default buckets) under 25 labels given as `&str`;
+//! 64 distinct label sets rotate.
+
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use meshtel_benches::{ISTIO_LABELS, istio_label_sets};
+use meshtel_metrics::{Buckets, CounterId, Desc, Format, Group, HistogramId, ISTIO_DEFAULT_BUCKETS, Registry};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+
+struct Ours {
+    group: Group,
+    requests: CounterId,
+    duration: HistogramId,
+    request_bytes: HistogramId,
+    response_bytes: HistogramId,
+}
+
+fn ours(max_series: usize) -> Ours {
+    let registry = Registry::new(meshtel_metrics::Config {
+        max_series,
+        ..meshtel_metrics::Config::default()
+    });
+    let mut g = registry.group("istio_http", &ISTIO_LABELS);
+    let requests = g.counter(Desc::new("istio_requests_total", "Requests.")).unwrap();
+    let duration = g
+        .histogram(
+            Desc::new("istio_request_duration_milliseconds", "Duration.").unit("milliseconds"),
+            Buckets::istio_default(),
+        )
+        .unwrap();
+    let request_bytes = g
+        .histogram(
+            Desc::new("istio_request_bytes", "Request sizes.").unit("bytes"),
+            Buckets::istio_default(),
+        )
+        .unwrap();
+    let response_bytes = g
+        .histogram(
+            Desc::new("istio_response_bytes", "Response sizes.").unit("bytes"),
+            Buckets::istio_default(),
+        )
+        .unwrap();
+    let group = g.build().unwrap();
+    Ours {
+        group,
+        requests,
+        duration,
+        request_bytes,
+        response_bytes,
+    }
+}
+
+impl Ours {
+    #[inline]
+    fn record(&self, values: &[&str], i: usize) {
+        self.group
+            .with_series(values, |s| {
+                s.inc(self.requests);
+                s.observe(self.duration, (i % 200) as f64);
+                s.observe(self.request_bytes, 512.0);
+                s.observe(self.response_bytes, (i % 5000) as f64);
+            })
+            .unwrap();
+    }
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+struct Theirs {
+    registry: prometheus_client::registry::Registry,
+    requests: Family<Labels, Counter>,
+    duration: Family<Labels, Histogram>,
+    request_bytes: Family<Labels, Histogram>,
+    response_bytes: Family<Labels, Histogram>,
+}
+
+fn istio_histogram() -> Histogram {
+    Histogram::new(ISTIO_DEFAULT_BUCKETS)
+}
+
+fn theirs() -> Theirs {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let requests = Family::<Labels, Counter>::default();
+    let duration = Family::<Labels, Histogram>::new_with_constructor(istio_histogram as fn() -> Histogram);
+    let request_bytes = Family::<Labels, Histogram>::new_with_constructor(istio_histogram as fn() -> Histogram);
+    let response_bytes = Family::<Labels, Histogram>::new_with_constructor(istio_histogram as fn() -> Histogram);
+    registry.register("istio_requests", "Requests.", requests.clone());
+    registry.register("istio_request_duration_milliseconds", "Duration.", duration.clone());
+    registry.register("istio_request_bytes", "Request sizes.", request_bytes.clone());
+    registry.register("istio_response_bytes", "Response sizes.", response_bytes.clone());
+    Theirs {
+        registry,
+        requests,
+        duration,
+        request_bytes,
+        response_bytes,
+    }
+}
+
+impl Theirs {
+    #[inline]
+    fn record(&self, values: &[&str], i: usize) {
+        // prometheus-client looks families up by an owned label set.
+        let labels: Labels = ISTIO_LABELS
+            .iter()
+            .zip(values)
+            .map(|(k, v)| (*k, (*v).to_owned()))
+            .collect();
+        self.requests.get_or_create(&labels).inc();
+        self.duration.get_or_create(&labels).observe((i % 200) as f64);
+        self.request_bytes.get_or_create(&labels).observe(512.0);
+        self.response_bytes.get_or_create(&labels).observe((i % 5000) as f64);
+    }
+}
+
+fn label_sets(n: usize) -> Vec<Vec<String>> {
+    istio_label_sets(n)
+}
+
+fn as_strs(sets: &[Vec<String>]) -> Vec<Vec<&str>> {
+    sets.iter().map(|s| s.iter().map(String::as_str).collect()).collect()
+}
+
+fn record_request(c: &mut Criterion) {
+    let sets = label_sets(64);
+    let sets = as_strs(&sets);
+    let (o, t) = (ours(20_000), theirs());
+    let mut group = c.benchmark_group("metrics/record_request");
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    group.bench_function("meshtel", |b| {
+        b.iter(|| {
+            i += 1;
+            o.record(black_box(&sets[i % 64]), i);
+        });
+    });
+    group.bench_function("prometheus-client", |b| {
+        b.iter(|| {
+            i += 1;
+            t.record(black_box(&sets[i % 64]), i);
+        });
+    });
+    group.finish();
+}
+
+fn record_handle(c: &mut Criterion) {
+    let sets = label_sets(64);
+    let sets = as_strs(&sets);
+    let (o, t) = (ours(20_000), theirs());
+    let handles: Vec<_> = sets.iter().map(|v| o.group.series(v).unwrap()).collect();
+    let theirs_handles: Vec<_> = sets
+        .iter()
+        .map(|v| {
+            let labels: Labels = ISTIO_LABELS.iter().zip(v).map(|(k, v)| (*k, (*v).to_owned())).collect();
+            (
+                t.requests.get_or_create(&labels).clone(),
+                t.duration.get_or_create(&labels).clone(),
+                t.request_bytes.get_or_create(&labels).clone(),
+                t.response_bytes.get_or_create(&labels).clone(),
+            )
+        })
+        .collect();
+    let mut group = c.benchmark_group("metrics/record_handle");
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0usize;
+    group.bench_function("meshtel", |b| {
+        b.iter(|| {
+            i += 1;
+            let h = &handles[i % 64];
+            h.inc(o.requests);
+            h.observe(o.duration, (i % 200) as f64);
+            h.observe(o.request_bytes, 512.0);
+            h.observe(o.response_bytes, (i % 5000) as f64);
+        });
+    });
+    group.bench_function("prometheus-client", |b| {
+        b.iter(|| {
+            i += 1;
+            let (r, d, q, p) = &theirs_handles[i % 64];
+            r.inc();
+            d.observe((i % 200) as f64);
+            q.observe(512.0);
+            p.observe((i % 5000) as f64);
+        });
+    });
+    group.finish();
+}
+
+/// Two threads each record `iters` requests at once; the time reported per
+/// iteration covers two requests (Throughput::Elements(2)).
+fn two_threads(iters: u64, record: &(impl Fn(&[&str], usize) + Sync), sets: &[Vec<&str>]) -> Duration {
+    let barrier = Barrier::new(3);
+    std::thread::scope(|scope| {
+        for t in 0..2usize {
+            let barrier = &barrier;
+            scope.spawn(move || {
+                barrier.wait();
+                for i in 0..iters as usize {
+                    let n = i + t * 32;
+                    record(black_box(&sets[n % 64]), n);
+                }
+                barrier.wait();
+            });
+        }
+        barrier.wait();
+        let start = Instant::now();
+        barrier.wait();
+        start.elapsed()
+    })
+}
+
+fn record_request_2threads(c: &mut Criterion) {
+    let sets = label_sets(64);
+    let sets = as_strs(&sets);
+    let (o, t) = (ours(20_000), theirs());
+    let mut group = c.benchmark_group("metrics/record_request_2threads");
+    group.throughput(Throughput::Elements(2));
+    group.bench_function("meshtel", |b| {
+        b.iter_custom(|iters| two_threads(iters, &|v, i| o.record(v, i), &sets))
+    });
+    group.bench_function("prometheus-client", |b| {
+        b.iter_custom(|iters| two_threads(iters, &|v, i| t.record(v, i), &sets))
+    });
+    group.finish();
+}
+
+fn render_10k(c: &mut Criterion) {
+    let sets = label_sets(10_000);
+    let sets = as_strs(&sets);
+    // One counter family with 10 000 series of 25 labels, in each library.
+    let registry = Registry::default();
+    let mut g = registry.group("istio_requests", &ISTIO_LABELS);
+    let requests = g.counter(Desc::new("istio_requests_total", "Requests.")).unwrap();
+    let group = g.build().unwrap();
+    let t = theirs();
+    for (i, v) in sets.iter().enumerate() {
+        group.with_series(v, |s| s.add(requests, i as u64)).unwrap();
+        let labels: Labels = ISTIO_LABELS.iter().zip(v).map(|(k, v)| (*k, (*v).to_owned())).collect();
+        t.requests.get_or_create(&labels).inc_by(i as u64);
+    }
+    let mut out = Vec::with_capacity(16 << 20);
+    let mut text = String::with_capacity(16 << 20);
+    let mut group = c.benchmark_group("metrics/render_10k");
+    group.sample_size(20);
+    group.bench_function("meshtel", |b| {
+        b.iter(|| {
+            out.clear();
+            registry.render(Format::Prometheus, &mut out).unwrap();
+            black_box(out.len())
+        });
+    });
+    group.bench_function("prometheus-client", |b| {
+        b.iter(|| {
+            text.clear();
+            prometheus_client::encoding::text::encode(&mut text, &t.registry).unwrap();
+            black_box(text.len())
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(
+    metrics,
+    record_request,
+    record_handle,
+    record_request_2threads,
+    render_10k
+);
+criterion_main!(metrics);
