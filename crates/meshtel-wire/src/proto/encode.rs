@@ -130,6 +130,32 @@ impl RevBuf {
         self.put_u8(tag);
     }
 
+    /// Writes `0a L 0a k key 12 v 1a s text` in one step when every length
+    /// fits one byte — the shape of nearly every metadata entry — and
+    /// returns whether it did.
+    #[inline]
+    pub(crate) fn put_short_string_entry(&mut self, key: &[u8], text: &[u8]) -> bool {
+        let value_len = 2 + text.len();
+        let entry_len = 2 + key.len() + 2 + value_len;
+        if entry_len >= 0x80 {
+            return false;
+        }
+        let total = 2 + entry_len;
+        self.reserve(total);
+        let start = self.start - total;
+        let out = &mut self.buf[start..self.start];
+        // Every length is below 0x80, checked above.
+        let (head, rest) = out.split_at_mut(4);
+        head.copy_from_slice(&[0x0a, entry_len as u8, 0x0a, key.len() as u8]);
+        let (k, rest) = rest.split_at_mut(key.len());
+        k.copy_from_slice(key);
+        let (mid, t) = rest.split_at_mut(4);
+        mid.copy_from_slice(&[0x12, value_len as u8, 0x1a, text.len() as u8]);
+        t.copy_from_slice(text);
+        self.start = start;
+        true
+    }
+
     pub(crate) fn into_vec(self) -> Vec<u8> {
         let mut buf = self.buf;
         buf.drain(..self.start);
@@ -140,6 +166,11 @@ impl RevBuf {
 /// Writes the fields of `s` (without an outer length prefix).
 pub(crate) fn put_struct(w: &mut RevBuf, s: &Struct) {
     for (key, value) in s.fields.iter().rev() {
+        if let Value::String(text) = value
+            && w.put_short_string_entry(key.as_bytes(), text.as_bytes())
+        {
+            continue;
+        }
         put_entry(w, key.as_bytes(), |w| put_value(w, value));
     }
 }
