@@ -7,8 +7,7 @@ use base64::Engine as _;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use meshtel_benches::{NODE_ID, frame, header, prost_outer, record};
 use meshtel_wire::frame::{FrameConfig, FrameDecoder, Status, encode_frame};
-use meshtel_wire::header::decode_peer_header;
-use meshtel_wire::workload::WorkloadView;
+use meshtel_wire::header::decode_peer_record;
 use prost::Message;
 use prost_types::value::Kind;
 
@@ -52,10 +51,9 @@ fn decode_frame(c: &mut Criterion) {
     group.bench_function("meshtel", |b| {
         b.iter(|| {
             let mut decoder = FrameDecoder::new(FrameConfig::default());
-            let Ok(Status::Frame { peer, .. }) = decoder.decode(black_box(&frame)) else {
+            let Ok(Status::Frame { record: r, .. }) = decoder.decode(black_box(&frame)) else {
                 unreachable!()
             };
-            let r = WorkloadView::from_struct(peer);
             black_box((r.name, r.namespace, r.workload, r.app));
         });
     });
@@ -81,8 +79,7 @@ fn decode_header(c: &mut Criterion) {
     let mut buf = [0u8; 1024];
     group.bench_function("meshtel", |b| {
         b.iter(|| {
-            let peer = decode_peer_header(black_box(header.as_bytes()), &mut buf).expect("header");
-            let r = WorkloadView::from_struct(peer);
+            let (r, _) = decode_peer_record(black_box(header.as_bytes()), &mut buf).expect("header");
             black_box((r.name, r.namespace, r.workload, r.app));
         });
     });
@@ -123,5 +120,25 @@ fn encode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(wire, decode_frame, decode_header, encode);
+fn base64_decode(c: &mut Criterion) {
+    let header = header();
+    let mut group = c.benchmark_group("wire/base64_decode");
+    group.throughput(Throughput::Bytes(header.len() as u64));
+    let mut buf = [0u8; 1024];
+    group.bench_function("meshtel", |b| {
+        b.iter(|| black_box(meshtel_wire::base64::decode(black_box(header.as_bytes()), &mut buf).expect("b64")));
+    });
+    group.bench_function("base64", |b| {
+        b.iter(|| {
+            black_box(
+                base64::engine::general_purpose::STANDARD
+                    .decode_slice(black_box(header.as_bytes()), &mut buf)
+                    .expect("b64"),
+            )
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(wire, decode_frame, decode_header, encode, base64_decode);
 criterion_main!(wire);

@@ -16,7 +16,12 @@ fn verdict(decoder: &mut FrameDecoder, held: &[u8], eof: bool) -> Option<(String
     };
     match result {
         Ok(Status::NeedMore { .. }) => None,
-        Ok(Status::Frame { peer, id, consumed }) => Some((format!("frame {peer:?} {id:?}"), consumed)),
+        Ok(Status::Frame {
+            record,
+            peer,
+            id,
+            consumed,
+        }) => Some((format!("frame {record:?} {peer:?} {id:?}"), consumed)),
         Ok(Status::NoPeer { id, consumed }) => Some((format!("nopeer {id:?}"), consumed)),
         Ok(Status::NotAFrame) => Some(("notaframe".into(), 0)),
         Ok(other) => Some((format!("{other:?}"), 0)),

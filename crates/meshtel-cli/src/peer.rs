@@ -150,7 +150,7 @@ fn decode_frame(bytes: &[u8]) -> Result<(), Failure> {
         .with_max_payload(FrameConfig::MAX_MAX_PAYLOAD)
         .map_err(|e| fail(e.to_string()))?;
     let (metadata, id, consumed) = match frame::decode_frame(bytes, &config) {
-        Ok(Status::Frame { peer, id, consumed }) => (struct_json(&peer), id, consumed),
+        Ok(Status::Frame { peer, id, consumed, .. }) => (struct_json(&peer), id, consumed),
         Ok(Status::NoPeer { id, consumed }) => (serde_json::Value::Null, id, consumed),
         Ok(Status::NotAFrame) => {
             let (offset, byte) = bytes

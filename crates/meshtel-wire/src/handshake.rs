@@ -30,13 +30,20 @@
 use crate::alpn;
 use crate::frame::{FrameConfig, FrameDecoder, FrameError, Status};
 use crate::proto::StructView;
+use crate::workload::WorkloadView;
 
 /// How the exchange ended for this side.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the record is returned by value so the exchange allocates nothing"
+)]
 pub enum PeerOutcome<'a> {
     /// The peer's record (node-metadata shape) and node id.
     Found {
+        /// The peer's record, read while the frame was validated.
+        record: WorkloadView<'a>,
         /// The peer's record Struct.
         peer: StructView<'a>,
         /// The peer's node id.
@@ -56,6 +63,10 @@ pub enum PeerOutcome<'a> {
 /// What to do with received bytes.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the record is returned by value so the exchange allocates nothing"
+)]
 pub enum Received<'a> {
     /// Hold the bytes (they are not yet application data); call again with
     /// more.
@@ -149,7 +160,12 @@ impl<'f> Exchange<'f> {
         match result {
             Ok(Status::NeedMore { .. }) => Received::NeedMore,
             Ok(Status::NotAFrame) => done(0, PeerOutcome::NotAFrame),
-            Ok(Status::Frame { peer, id, consumed }) => done(consumed, PeerOutcome::Found { peer, id }),
+            Ok(Status::Frame {
+                record,
+                peer,
+                id,
+                consumed,
+            }) => done(consumed, PeerOutcome::Found { record, peer, id }),
             Ok(Status::NoPeer { id, consumed }) => done(consumed, PeerOutcome::NoPeer { id }),
             Ok(Status::Skip { consumed, .. }) => Received::Discard { consume: consumed },
             Ok(Status::Finished) => Received::Passthrough,

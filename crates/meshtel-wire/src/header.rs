@@ -90,6 +90,46 @@ pub fn decode_peer_header_with<'b>(
     Ok(StructView::parse_with(&buf[..n], limits)?)
 }
 
+/// Decodes an `x-envoy-peer-metadata` value into `buf` and reads the peer
+/// record in the same pass that validates it (default limits): the hot path
+/// of an inbound sidecar.
+///
+/// ```
+/// use meshtel_wire::header::decode_peer_record;
+/// let value = b"CgwKBkxBQkVMUxICKgAKEQoJTkFNRVNQQUNFEgQaAm5zChQKDVdPUktMT0FEX05BTUUSAxoBdw==";
+/// let mut buf = [0u8; 1024];
+/// let (record, _view) = decode_peer_record(value, &mut buf)?;
+/// assert_eq!((record.namespace, record.workload), ("ns", "w"));
+/// # Ok::<(), meshtel_wire::header::HeaderError>(())
+/// ```
+///
+/// # Errors
+/// As [`decode_peer_header`].
+pub fn decode_peer_record<'b>(
+    value: &[u8],
+    buf: &'b mut [u8],
+) -> Result<(crate::workload::WorkloadView<'b>, StructView<'b>), HeaderError> {
+    let n = decode_base64(value, buf, DEFAULT_MAX_DECODED)?;
+    Ok(crate::workload::WorkloadView::parse_with(
+        &buf[..n],
+        &Limits::default(),
+    )?)
+}
+
+fn decode_base64(value: &[u8], buf: &mut [u8], max_decoded: usize) -> Result<usize, HeaderError> {
+    if value.is_empty() {
+        return Err(HeaderError::Empty);
+    }
+    let decoded = base64::decoded_len(value)?;
+    if decoded > max_decoded {
+        return Err(HeaderError::TooLong {
+            decoded,
+            max: max_decoded,
+        });
+    }
+    Ok(base64::decode(value, buf)?)
+}
+
 /// Encodes a record Struct (usually
 /// [`WorkloadMetadata::to_struct`](crate::workload::WorkloadMetadata::to_struct))
 /// as an `x-envoy-peer-metadata` value: deterministic bytes, padded base64.

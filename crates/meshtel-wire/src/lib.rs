@@ -34,9 +34,10 @@
 //! // The first 5 bytes alone are not enough.
 //! assert!(matches!(decoder.decode(&received[..5]), Ok(Status::NeedMore { .. })));
 //! match decoder.decode(&received)? {
-//!     Status::Frame { peer, id, consumed } => {
-//!         let record = WorkloadView::from_struct(peer);
+//!     Status::Frame { record, peer, id, consumed } => {
 //!         assert_eq!(record.namespace, "ns");
+//!         // The whole Struct is there too, e.g. for additional labels.
+//!         assert_eq!(WorkloadView::from_struct(peer).workload, "w");
 //!         assert_eq!(record.workload, "w");
 //!         assert_eq!(id, Some("a~b~c~d"));
 //!         assert_eq!(&received[consumed..], b"GET / HTTP/1.1\r\n");

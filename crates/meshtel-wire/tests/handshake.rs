@@ -65,8 +65,12 @@ impl<'f> Endpoint<'f> {
                 }
                 Received::Done { consume, outcome } => {
                     self.peer = Some(match outcome {
-                        PeerOutcome::Found { peer, id } => Ok((
-                            WorkloadMetadata::from_view(&WorkloadView::from_struct(peer), &[]),
+                        PeerOutcome::Found { record, peer, id } => Ok((
+                            {
+                                let two_pass = WorkloadMetadata::from_view(&WorkloadView::from_struct(peer), &[]);
+                                assert_eq!(WorkloadMetadata::from_view(&record, &[]), two_pass);
+                                two_pass
+                            },
                             id.map(String::from),
                         )),
                         other => Err(format!("{other:?}")),

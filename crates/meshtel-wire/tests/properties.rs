@@ -85,12 +85,35 @@ proptest! {
         let frame = encode_frame(&s, &id, &FrameConfig::default()).unwrap();
         prop_assert_eq!(frame.len(), meshtel_wire::frame::encoded_frame_len(&s, &id));
         let mut decoder = FrameDecoder::new(FrameConfig::default());
-        let Ok(Status::Frame { peer, id: got, consumed }) = decoder.decode(&frame) else {
+        let Ok(Status::Frame { record, peer, id: got, consumed }) = decoder.decode(&frame) else {
             return Err(TestCaseError::fail("not a frame"));
         };
+        // The record read during validation is the record read afterwards.
+        let two_pass = meshtel_wire::workload::WorkloadView::from_struct(peer);
+        prop_assert_eq!(
+            meshtel_wire::workload::WorkloadMetadata::from_view(&record, &["a", ""]),
+            meshtel_wire::workload::WorkloadMetadata::from_view(&two_pass, &["a", ""])
+        );
         prop_assert_eq!(consumed, frame.len());
         prop_assert_eq!(got, if id.is_empty() { None } else { Some(id.as_str()) });
         prop_assert!(same(&Struct::from_view(&peer), &s));
+    }
+
+    #[test]
+    fn fused_record_read_agrees_with_two_passes(bytes in mutated()) {
+        let fused = meshtel_wire::workload::WorkloadView::parse(&bytes);
+        let view = StructView::parse(&bytes);
+        match (fused, view) {
+            (Ok(fused), Ok(view)) => {
+                let two_pass = meshtel_wire::workload::WorkloadView::from_struct(view);
+                prop_assert_eq!(
+                    meshtel_wire::workload::WorkloadMetadata::from_view(&fused, &["a"]),
+                    meshtel_wire::workload::WorkloadMetadata::from_view(&two_pass, &["a"])
+                );
+            }
+            (Err(a), Err(b)) => prop_assert_eq!(a, b),
+            (a, b) => prop_assert!(false, "{:?} vs {:?}", a.is_ok(), b.is_ok()),
+        }
     }
 
     #[test]
@@ -192,7 +215,9 @@ fn outcome(decoder: &mut FrameDecoder, input: &[u8], cuts: &[usize]) -> (String,
                 app.extend_from_slice(held);
                 held_from = arrived;
             }
-            Ok(Status::Frame { peer, id, consumed: n }) => {
+            Ok(Status::Frame {
+                peer, id, consumed: n, ..
+            }) => {
                 last = format!("Frame {:?} {id:?}", encode_struct(&Struct::from_view(&peer)));
                 consumed += n;
                 done = true;

@@ -163,12 +163,22 @@ fn example_a_4_2() {
         sha256(&frame),
         "2ee55643c14366d11ef28df8c29adc4e9a915532cacf1a1a102fd3a6e0dd36d5"
     );
-    let Ok(Status::Frame { peer, id, consumed }) = decode_frame(&frame, &FrameConfig::default()) else {
+    let Ok(Status::Frame {
+        record: fused,
+        peer,
+        id,
+        consumed,
+    }) = decode_frame(&frame, &FrameConfig::default())
+    else {
         panic!()
     };
     assert_eq!((id, consumed), (Some("a~b~c~d"), 177));
     let record = WorkloadView::from_struct(peer);
     assert_eq!((record.namespace, record.workload, record.name), ("ns", "w", ""));
+    assert_eq!(
+        WorkloadMetadata::from_view(&fused, &[]),
+        WorkloadMetadata::from_view(&record, &[])
+    );
 }
 
 #[test]

@@ -12,7 +12,9 @@
 //! | [`FrameError`] | [`FrameError::consumed`] | drop them; the rest is application data, or close |
 //! | [`Status::Finished`] | 0 | the exchange is over; everything is application data |
 
-use crate::proto::{AnyView, DecodeError, Limits, StructView};
+use crate::proto::wire::{Visit, validate_struct_visit, validate_value};
+use crate::proto::{AnyView, DecodeError, EntryView, Limits, StructView, ValueView};
+use crate::workload::WorkloadView;
 
 /// The frame magic, `0x3D230467` big-endian.
 pub const MAGIC: [u8; 4] = [0x3d, 0x23, 0x04, 0x67];
@@ -132,6 +134,10 @@ impl Default for FrameConfig {
 /// A successful step of [`FrameDecoder::decode`].
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the record is returned by value so decoding allocates nothing"
+)]
 pub enum Status<'a> {
     /// The input is a strict prefix of a possible frame; nothing consumed.
     NeedMore {
@@ -143,6 +149,8 @@ pub enum Status<'a> {
     NotAFrame,
     /// A complete frame carrying the peer's record.
     Frame {
+        /// The peer's record, read from `peer` while the frame was validated.
+        record: WorkloadView<'a>,
         /// The record Struct (`x-envoy-peer-metadata`), node-metadata shape.
         peer: StructView<'a>,
         /// The node id (`x-envoy-peer-metadata-id`), if a string.
@@ -314,18 +322,20 @@ impl FrameDecoder {
         if !any.is_struct() {
             return Err(FrameError::new(FrameErrorKind::UnexpectedTypeUrl, total));
         }
-        let outer = any.unpack_struct(&self.config.limits).map_err(malformed)?;
-        let (mut peer, mut id) = (None, None);
-        for entry in outer.entries() {
-            match entry.key_bytes() {
-                b"x-envoy-peer-metadata" => peer = Some(entry.value()),
-                b"x-envoy-peer-metadata-id" => id = Some(entry.value()),
-                _ => {}
-            }
-        }
-        let id = id.and_then(|v| v.as_str());
-        Ok(match peer.and_then(|v| v.as_struct()) {
-            Some(peer) => Status::Frame {
+        // One pass validates the outer Struct and the record inside it and
+        // reads the record's fields.
+        let mut outer = OuterStruct::default();
+        validate_struct_visit(any.value(), any.value_offset(), 1, &self.config.limits, &mut outer)
+            .map_err(malformed)?;
+        let id = outer.id.and_then(|v| v.as_str());
+        let peer = match outer.peer {
+            Some(Peer::Read(record, peer)) => Some((record, peer)),
+            Some(Peer::Value(value)) => value.as_struct().map(|peer| (WorkloadView::from_struct(peer), peer)),
+            None => None,
+        };
+        Ok(match peer {
+            Some((record, peer)) => Status::Frame {
+                record,
                 peer,
                 id,
                 consumed: total,
@@ -384,6 +394,58 @@ impl FrameDecoder {
                 truncated(need - remaining, need)
             }
             (status, _) => Ok(status),
+        }
+    }
+}
+
+/// The `x-envoy-peer-metadata` value, read during validation when it has
+/// the common shape, or kept to read afterwards.
+#[derive(Clone, Copy)]
+#[allow(clippy::large_enum_variant, reason = "lives on the stack for one decode")]
+enum Peer<'a> {
+    Read(WorkloadView<'a>, StructView<'a>),
+    Value(ValueView<'a>),
+}
+
+/// Picks the record and the id out of the outer Struct as it is validated.
+#[derive(Default)]
+struct OuterStruct<'a> {
+    peer: Option<Peer<'a>>,
+    id: Option<ValueView<'a>>,
+}
+
+impl<'a> Visit<'a> for OuterStruct<'a> {
+    fn simple(
+        &mut self,
+        key: &'a [u8],
+        value: &'a [u8],
+        at: usize,
+        depth: u32,
+        limits: &Limits,
+    ) -> Result<bool, DecodeError> {
+        // `2a len record`: one struct_value, the shape every writer produces.
+        if key == PEER_METADATA_KEY.as_bytes()
+            && let Some((0x2a, record, [])) = crate::proto::view::split_len_field(value)
+        {
+            let record_at = at + (value.len() - record.len());
+            let (read, view) = WorkloadView::parse_at(record, record_at, depth + 1, limits)?;
+            self.peer = Some(Peer::Read(read, view));
+            return Ok(true);
+        }
+        if key == PEER_METADATA_ID_KEY.as_bytes() {
+            validate_value(value, at, depth, limits)?;
+            self.id = Some(ValueView::validated(value));
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn entry(&mut self, entry: EntryView<'a>) {
+        let (key, value) = entry.split();
+        if key == PEER_METADATA_KEY.as_bytes() {
+            self.peer = Some(Peer::Value(value));
+        } else if key == PEER_METADATA_ID_KEY.as_bytes() {
+            self.id = Some(value);
         }
     }
 }

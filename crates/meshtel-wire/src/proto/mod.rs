@@ -12,8 +12,8 @@
 
 mod error;
 mod varint;
-mod view;
-mod wire;
+pub(crate) mod view;
+pub(crate) mod wire;
 
 #[cfg(feature = "alloc")]
 pub(crate) mod encode;

@@ -285,6 +285,12 @@ pub struct EntryView<'a> {
 }
 
 impl<'a> EntryView<'a> {
+    /// An entry of a validated `Struct`.
+    #[inline]
+    pub(crate) const fn validated(bytes: &'a [u8]) -> Self {
+        Self { bytes }
+    }
+
     /// The key (`""` if the entry has none).
     #[must_use]
     pub fn key(&self) -> &'a str {
@@ -377,6 +383,14 @@ pub struct ValueView<'a> {
 }
 
 impl<'a> ValueView<'a> {
+    /// One validated `Value` message.
+    #[inline]
+    pub(crate) const fn validated(bytes: &'a [u8]) -> Self {
+        Self {
+            src: ValueSrc::Msg(bytes),
+        }
+    }
+
     /// Visits every field of every fragment, with its position.
     #[inline]
     fn for_each_field(&self, mut f: impl FnMut(Pos, wire::Field<'a>)) {
@@ -640,6 +654,11 @@ impl<'a> AnyView<'a> {
     #[must_use]
     pub const fn value(&self) -> &'a [u8] {
         self.value
+    }
+
+    /// Offset of the packed bytes in the input this `Any` was parsed from.
+    pub(crate) const fn value_offset(&self) -> usize {
+        self.value_offset
     }
 
     /// Whether the type URL names `google.protobuf.Struct`: as protobuf's

@@ -1,6 +1,6 @@
 //! Field-level reading and whole-message validation.
 
-use super::view::split_len_field;
+use super::view::{EntryView, split_len_field};
 use super::{DecodeError, Reason, varint};
 
 /// Decoding limits.
@@ -252,8 +252,54 @@ fn check_utf8(bytes: &[u8], offset: usize) -> Result<(), DecodeError> {
         .map_err(|e| DecodeError::new(offset + e.valid_up_to(), Reason::InvalidUtf8))
 }
 
+/// Sees a `Struct`'s entries while it is validated, so a reader can pick
+/// what it needs in the same pass.
+pub(crate) trait Visit<'a> {
+    /// An entry of the common shape, `key` → one `Value` message, before the
+    /// value is validated. Return `Ok(true)` after validating `value`
+    /// yourself (then [`Visit::entry`] is not called for it).
+    ///
+    /// # Errors
+    /// Those of validating `value`.
+    #[inline]
+    fn simple(
+        &mut self,
+        key: &'a [u8],
+        value: &'a [u8],
+        at: usize,
+        depth: u32,
+        limits: &Limits,
+    ) -> Result<bool, DecodeError> {
+        let _ = (key, value, at, depth, limits);
+        Ok(false)
+    }
+
+    /// An entry, validated.
+    #[inline]
+    fn entry(&mut self, entry: EntryView<'a>) {
+        let _ = entry;
+    }
+}
+
+/// Validation alone.
+pub(crate) struct NoVisit;
+
+impl Visit<'_> for NoVisit {}
+
 /// Validates a serialized `Struct` at nesting `depth` (the outermost is 1).
+#[inline]
 pub(crate) fn validate_struct(buf: &[u8], base: usize, depth: u32, limits: &Limits) -> Result<(), DecodeError> {
+    validate_struct_visit(buf, base, depth, limits, &mut NoVisit)
+}
+
+/// [`validate_struct`], showing each entry to `visit`.
+pub(crate) fn validate_struct_visit<'a>(
+    buf: &'a [u8],
+    base: usize,
+    depth: u32,
+    limits: &Limits,
+    visit: &mut impl Visit<'a>,
+) -> Result<(), DecodeError> {
     if depth > limits.max_depth {
         return Err(DecodeError::new(base, Reason::TooDeep));
     }
@@ -270,13 +316,17 @@ pub(crate) fn validate_struct(buf: &[u8], base: usize, depth: u32, limits: &Limi
             let key_at = entry_at + (entry.len() - value_field.len() - key.len());
             check_utf8(key, key_at)?;
             let value_at = entry_at + (entry.len() - value.len());
-            validate_value(value, value_at, depth, limits)?;
+            if !visit.simple(key, value, value_at, depth, limits)? {
+                validate_value(value, value_at, depth, limits)?;
+                visit.entry(EntryView::validated(entry));
+            }
             cursor.skip(rest.len() - after.len());
             continue;
         }
         let Some(field) = cursor.next(budget)? else { break };
         if let (1, Payload::Len(entry, at)) = (field.number, field.payload) {
             validate_entry(entry, at, depth, limits)?;
+            visit.entry(EntryView::validated(entry));
         }
     }
     Ok(())

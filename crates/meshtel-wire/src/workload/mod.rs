@@ -1,7 +1,52 @@
 //! The peer record: who a workload is, read from and written to node
 //! metadata (wire spec sections 1 and 2).
 
-use crate::proto::StructView;
+use crate::proto::wire::validate_struct;
+use crate::proto::{DecodeError, EntryView, Limits, StructView};
+
+/// Reads the record's fields from the entries of a Struct, in one pass.
+#[derive(Default)]
+struct RecordBuilder<'a> {
+    record: WorkloadView<'a>,
+    owner: &'a str,
+}
+
+impl<'a> RecordBuilder<'a> {
+    fn finish(mut self) -> WorkloadView<'a> {
+        self.record.workload_type = WorkloadType::from_owner(self.owner, self.record.workload);
+        if let Some(labels) = self.record.labels {
+            self.record.read_labels(labels);
+        }
+        self.record
+    }
+}
+
+impl<'a> RecordBuilder<'a> {
+    #[inline]
+    fn entry(&mut self, entry: EntryView<'a>) {
+        let (key, value) = entry.split();
+        let r = &mut self.record;
+        // Dispatch on the length first: every key has a distinct length but
+        // two, so one fixed-size compare decides (a plain `match` on byte
+        // strings compares against each arm in turn).
+        let slot = match key.len() {
+            4 if key == b"NAME" => &mut r.name,
+            5 if key == b"OWNER" => &mut self.owner,
+            6 if key == b"LABELS" => {
+                r.labels = value.as_struct();
+                return;
+            }
+            6 if key == b"REGION" => &mut r.region,
+            8 if key == b"IDENTITY" => &mut r.identity,
+            9 if key == b"NAMESPACE" => &mut r.namespace,
+            10 if key == b"CLUSTER_ID" => &mut r.cluster,
+            13 if key == b"WORKLOAD_NAME" => &mut r.workload,
+            17 if key == b"AVAILABILITY_ZONE" => &mut r.availability_zone,
+            _ => return,
+        };
+        *slot = value.as_str().unwrap_or_default();
+    }
+}
 
 /// Workload type, parsed from `OWNER` (wire spec 2.4) or from a baggage key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -180,35 +225,55 @@ impl<'a> WorkloadView<'a> {
     /// deterministic precedence of project decision W12.
     #[must_use]
     pub fn from_struct(s: StructView<'a>) -> Self {
-        let mut record = Self::default();
-        let mut owner = "";
+        let mut builder = RecordBuilder::default();
         for entry in s.entries() {
-            let (key, value) = entry.split();
-            // Dispatch on the length first: every key has a distinct length
-            // but two, so one fixed-size compare decides (a plain `match` on
-            // byte strings compares against each arm in turn).
-            let slot = match key.len() {
-                4 if key == b"NAME" => &mut record.name,
-                5 if key == b"OWNER" => &mut owner,
-                6 if key == b"LABELS" => {
-                    record.labels = value.as_struct();
-                    continue;
-                }
-                6 if key == b"REGION" => &mut record.region,
-                8 if key == b"IDENTITY" => &mut record.identity,
-                9 if key == b"NAMESPACE" => &mut record.namespace,
-                10 if key == b"CLUSTER_ID" => &mut record.cluster,
-                13 if key == b"WORKLOAD_NAME" => &mut record.workload,
-                17 if key == b"AVAILABILITY_ZONE" => &mut record.availability_zone,
-                _ => continue,
-            };
-            *slot = value.as_str().unwrap_or_default();
+            builder.entry(entry);
         }
-        record.workload_type = WorkloadType::from_owner(owner, record.workload);
-        if let Some(labels) = record.labels {
-            record.read_labels(labels);
-        }
-        record
+        builder.finish()
+    }
+
+    /// Validates `bytes` as a serialized `Struct` and reads the record from
+    /// it (default limits): [`StructView::parse`] then
+    /// [`WorkloadView::from_struct`].
+    ///
+    /// ```
+    /// use meshtel_wire::workload::WorkloadView;
+    /// // {"NAMESPACE": "ns"}
+    /// let bytes = [0x0a, 0x11, 0x0a, 0x09, b'N', b'A', b'M', b'E', b'S', b'P', b'A', b'C', b'E',
+    ///              0x12, 0x04, 0x1a, 0x02, b'n', b's'];
+    /// assert_eq!(WorkloadView::parse(&bytes)?.namespace, "ns");
+    /// # Ok::<(), meshtel_wire::proto::DecodeError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`StructView::parse`].
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        Self::parse_at(bytes, 0, 1, &Limits::default()).map(|(record, _)| record)
+    }
+
+    /// [`WorkloadView::parse`] with explicit limits, also returning the view
+    /// of the whole Struct (for additional labels or other keys).
+    ///
+    /// # Errors
+    /// As [`StructView::parse`].
+    pub fn parse_with(bytes: &'a [u8], limits: &Limits) -> Result<(Self, StructView<'a>), DecodeError> {
+        Self::parse_at(bytes, 0, 1, limits)
+    }
+
+    /// Parses a record Struct found at nesting `depth`, `base` bytes into
+    /// the caller's input.
+    pub(crate) fn parse_at(
+        bytes: &'a [u8],
+        base: usize,
+        depth: u32,
+        limits: &Limits,
+    ) -> Result<(Self, StructView<'a>), DecodeError> {
+        // Validating and reading in two walks measured faster than one walk
+        // with a visitor (158 vs 166 ns on a 518-byte record): the second
+        // walk is cheap, the visitor's per-entry dispatch is not.
+        validate_struct(bytes, base, depth, limits)?;
+        let view = StructView::validated(bytes);
+        Ok((Self::from_struct(view), view))
     }
 
     fn read_labels(&mut self, labels: StructView<'a>) {
