@@ -140,12 +140,17 @@ impl Entry {
             let Some(&(start, end)) = spans.next() else {
                 return false;
             };
-            let stored = &self.block[start as usize..end as usize];
+            // Bytes, not `str`, slicing: no character-boundary checks.
+            let stored = self
+                .block
+                .as_bytes()
+                .get(start as usize..end as usize)
+                .unwrap_or_default();
             if self.escaped {
-                if !escaped_eq(stored, value) {
+                if !escaped_eq(stored, value.as_bytes()) {
                     return false;
                 }
-            } else if !bytes_eq(stored.as_bytes(), value.as_bytes()) {
+            } else if !bytes_eq(stored, value.as_bytes()) {
                 return false;
             }
         }
@@ -293,9 +298,9 @@ fn load4(s: &[u8], at: usize) -> u32 {
 }
 
 /// `stored` (escaped) equals `raw` escaped.
-fn escaped_eq(stored: &str, raw: &str) -> bool {
-    let mut s = stored.bytes();
-    for b in raw.bytes() {
+fn escaped_eq(stored: &[u8], raw: &[u8]) -> bool {
+    let mut s = stored.iter().copied();
+    for &b in raw {
         let ok = match b {
             b'\\' => s.next() == Some(b'\\') && s.next() == Some(b'\\'),
             b'"' => s.next() == Some(b'\\') && s.next() == Some(b'"'),
