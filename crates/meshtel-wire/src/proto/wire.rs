@@ -239,12 +239,25 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Whether every byte is below 0x80; guards `proto::view::as_str`'s
+/// unchecked conversion, so a property test holds it to `<[u8]>::is_ascii`.
+#[inline(always)]
+fn is_ascii_short(bytes: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |w: &[u8]| w.try_into().map_or(HIGH, u64::from_ne_bytes);
+    if bytes.len() < 8 {
+        return bytes.iter().fold(0u8, |acc, &b| acc | b) < 0x80;
+    }
+    let words = bytes.chunks_exact(8);
+    let tail = word(&bytes[bytes.len() - 8..]);
+    words.fold(tail, |acc, w| acc | word(w)) & HIGH == 0
+}
+
 #[inline]
 fn check_utf8(bytes: &[u8], offset: usize) -> Result<(), DecodeError> {
-    // Keys and values are short ASCII: an OR over the bytes (which the
-    // compiler vectorises, without the alignment prologue of `is_ascii`)
-    // settles them.
-    if bytes.iter().fold(0u8, |acc, &b| acc | b) < 0x80 {
+    // Keys and values are short ASCII: OR the bytes eight at a time (the
+    // tail as one overlapping word) and test the high bits once.
+    if is_ascii_short(bytes) {
         return Ok(());
     }
     core::str::from_utf8(bytes)
@@ -388,4 +401,31 @@ pub(crate) fn validate_any(buf: &[u8], base: usize) -> Result<(), DecodeError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use std::vec;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        // The UTF-8 fast path guards an unchecked conversion: it must agree
+        // with the standard library on every input.
+        #[test]
+        fn ascii_fast_path_matches_std(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            prop_assert_eq!(is_ascii_short(&bytes), bytes.is_ascii());
+        }
+
+        #[test]
+        fn one_high_byte_anywhere_is_caught(len in 1usize..40, at in any::<prop::sample::Index>(), high in 0x80u8..=0xff) {
+            let mut bytes = vec![b'a'; len];
+            bytes[at.index(len)] = high;
+            prop_assert!(!is_ascii_short(&bytes));
+        }
+    }
 }
