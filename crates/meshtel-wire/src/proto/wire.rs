@@ -405,9 +405,7 @@ pub(crate) fn validate_any(buf: &[u8], base: usize) -> Result<(), DecodeError> {
 
 #[cfg(test)]
 mod tests {
-    extern crate std;
-
-    use std::vec;
+    use alloc::vec;
 
     use proptest::prelude::*;
 
