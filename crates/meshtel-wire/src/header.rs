@@ -76,17 +76,7 @@ pub fn decode_peer_header_with<'b>(
     max_decoded: usize,
     limits: &Limits,
 ) -> Result<StructView<'b>, HeaderError> {
-    if value.is_empty() {
-        return Err(HeaderError::Empty);
-    }
-    let decoded = base64::decoded_len(value)?;
-    if decoded > max_decoded {
-        return Err(HeaderError::TooLong {
-            decoded,
-            max: max_decoded,
-        });
-    }
-    let n = base64::decode(value, buf)?;
+    let n = decode_base64(value, buf, max_decoded)?;
     Ok(StructView::parse_with(&buf[..n], limits)?)
 }
 
