@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use meshtel_benches::{ISTIO_LABELS, istio_label_sets};
+use meshtel_benches::{ISTIO_LABELS, istio_label_sets, prometheus_labels};
 use meshtel_metrics::{Buckets, CounterId, Desc, Format, Group, HistogramId, ISTIO_DEFAULT_BUCKETS, Registry};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -73,7 +73,7 @@ impl Ours {
     }
 }
 
-type Labels = Vec<(&'static str, String)>;
+type Labels = meshtel_benches::PrometheusLabels;
 
 struct Theirs {
     registry: prometheus_client::registry::Registry,
@@ -110,11 +110,7 @@ impl Theirs {
     #[inline]
     fn record(&self, values: &[&str], i: usize) {
         // prometheus-client looks families up by an owned label set.
-        let labels: Labels = ISTIO_LABELS
-            .iter()
-            .zip(values)
-            .map(|(k, v)| (*k, (*v).to_owned()))
-            .collect();
+        let labels = prometheus_labels(values);
         self.requests.get_or_create(&labels).inc();
         self.duration.get_or_create(&labels).observe((i % 200) as f64);
         self.request_bytes.get_or_create(&labels).observe(512.0);
@@ -160,7 +156,7 @@ fn record_handle(c: &mut Criterion) {
     let theirs_handles: Vec<_> = sets
         .iter()
         .map(|v| {
-            let labels: Labels = ISTIO_LABELS.iter().zip(v).map(|(k, v)| (*k, (*v).to_owned())).collect();
+            let labels = prometheus_labels(v);
             (
                 t.requests.get_or_create(&labels).clone(),
                 t.duration.get_or_create(&labels).clone(),
@@ -262,7 +258,7 @@ fn render_10k(c: &mut Criterion) {
     let t = theirs();
     for (i, v) in sets.iter().enumerate() {
         group.with_series(v, |s| s.add(requests, i as u64)).unwrap();
-        let labels: Labels = ISTIO_LABELS.iter().zip(v).map(|(k, v)| (*k, (*v).to_owned())).collect();
+        let labels = prometheus_labels(v);
         t.requests.get_or_create(&labels).inc_by(i as u64);
     }
     let mut out = Vec::with_capacity(16 << 20);

@@ -148,3 +148,17 @@ pub fn istio_label_sets(n: usize) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+/// A prometheus-client label set for [`ISTIO_LABELS`]: that crate looks
+/// families up by an owned label set, so each request builds one.
+pub type PrometheusLabels = Vec<(&'static str, String)>;
+
+/// Builds the owned label set prometheus-client needs from `&str` values.
+#[must_use]
+pub fn prometheus_labels(values: &[&str]) -> PrometheusLabels {
+    ISTIO_LABELS
+        .iter()
+        .zip(values)
+        .map(|(k, v)| (*k, (*v).to_owned()))
+        .collect()
+}

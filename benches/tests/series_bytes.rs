@@ -6,7 +6,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use meshtel_benches::{ISTIO_LABELS, istio_label_sets};
+use meshtel_benches::{ISTIO_LABELS, istio_label_sets, prometheus_labels};
 use meshtel_metrics::{Buckets, Config, Desc, ISTIO_DEFAULT_BUCKETS, Registry};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -44,7 +44,7 @@ fn live() -> isize {
     LIVE.load(Ordering::Relaxed)
 }
 
-type Labels = Vec<(&'static str, String)>;
+type Labels = meshtel_benches::PrometheusLabels;
 
 fn istio_histogram() -> Histogram {
     Histogram::new(ISTIO_DEFAULT_BUCKETS)
@@ -96,7 +96,7 @@ fn prometheus_client_bytes(sets: &[Vec<&str>]) -> f64 {
     registry.register("istio_response_bytes", "", p.clone());
     let before = live();
     for v in sets {
-        let labels: Labels = ISTIO_LABELS.iter().zip(v).map(|(k, v)| (*k, (*v).to_owned())).collect();
+        let labels = prometheus_labels(v);
         c.get_or_create(&labels).inc();
         d.get_or_create(&labels).observe(1.0);
         q.get_or_create(&labels).observe(1.0);
