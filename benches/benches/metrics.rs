@@ -10,113 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use meshtel_benches::{ISTIO_LABELS, istio_label_sets, prometheus_labels};
-use meshtel_metrics::{Buckets, CounterId, Desc, Format, Group, HistogramId, ISTIO_DEFAULT_BUCKETS, Registry};
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::Histogram;
-
-struct Ours {
-    group: Group,
-    requests: CounterId,
-    duration: HistogramId,
-    request_bytes: HistogramId,
-    response_bytes: HistogramId,
-}
-
-fn ours(max_series: usize) -> Ours {
-    let registry = Registry::new(meshtel_metrics::Config {
-        max_series,
-        ..meshtel_metrics::Config::default()
-    });
-    let mut g = registry.group("istio_http", &ISTIO_LABELS);
-    let requests = g.counter(Desc::new("istio_requests_total", "Requests.")).unwrap();
-    let duration = g
-        .histogram(
-            Desc::new("istio_request_duration_milliseconds", "Duration.").unit("milliseconds"),
-            Buckets::istio_default(),
-        )
-        .unwrap();
-    let request_bytes = g
-        .histogram(
-            Desc::new("istio_request_bytes", "Request sizes.").unit("bytes"),
-            Buckets::istio_default(),
-        )
-        .unwrap();
-    let response_bytes = g
-        .histogram(
-            Desc::new("istio_response_bytes", "Response sizes.").unit("bytes"),
-            Buckets::istio_default(),
-        )
-        .unwrap();
-    let group = g.build().unwrap();
-    Ours {
-        group,
-        requests,
-        duration,
-        request_bytes,
-        response_bytes,
-    }
-}
-
-impl Ours {
-    #[inline]
-    fn record(&self, values: &[&str], i: usize) {
-        self.group
-            .with_series(values, |s| {
-                s.inc(self.requests);
-                s.observe(self.duration, (i % 200) as f64);
-                s.observe(self.request_bytes, 512.0);
-                s.observe(self.response_bytes, (i % 5000) as f64);
-            })
-            .unwrap();
-    }
-}
-
-type Labels = meshtel_benches::PrometheusLabels;
-
-struct Theirs {
-    registry: prometheus_client::registry::Registry,
-    requests: Family<Labels, Counter>,
-    duration: Family<Labels, Histogram>,
-    request_bytes: Family<Labels, Histogram>,
-    response_bytes: Family<Labels, Histogram>,
-}
-
-fn istio_histogram() -> Histogram {
-    Histogram::new(ISTIO_DEFAULT_BUCKETS)
-}
-
-fn theirs() -> Theirs {
-    let mut registry = prometheus_client::registry::Registry::default();
-    let requests = Family::<Labels, Counter>::default();
-    let duration = Family::<Labels, Histogram>::new_with_constructor(istio_histogram as fn() -> Histogram);
-    let request_bytes = Family::<Labels, Histogram>::new_with_constructor(istio_histogram as fn() -> Histogram);
-    let response_bytes = Family::<Labels, Histogram>::new_with_constructor(istio_histogram as fn() -> Histogram);
-    registry.register("istio_requests", "Requests.", requests.clone());
-    registry.register("istio_request_duration_milliseconds", "Duration.", duration.clone());
-    registry.register("istio_request_bytes", "Request sizes.", request_bytes.clone());
-    registry.register("istio_response_bytes", "Response sizes.", response_bytes.clone());
-    Theirs {
-        registry,
-        requests,
-        duration,
-        request_bytes,
-        response_bytes,
-    }
-}
-
-impl Theirs {
-    #[inline]
-    fn record(&self, values: &[&str], i: usize) {
-        // prometheus-client looks families up by an owned label set.
-        let labels = prometheus_labels(values);
-        self.requests.get_or_create(&labels).inc();
-        self.duration.get_or_create(&labels).observe((i % 200) as f64);
-        self.request_bytes.get_or_create(&labels).observe(512.0);
-        self.response_bytes.get_or_create(&labels).observe((i % 5000) as f64);
-    }
-}
+use meshtel_benches::{ISTIO_LABELS, istio_label_sets, meshtel_http, prometheus_client_http, prometheus_labels};
+use meshtel_metrics::{Desc, Format, Registry};
 
 fn label_sets(n: usize) -> Vec<Vec<String>> {
     istio_label_sets(n)
@@ -129,7 +24,7 @@ fn as_strs(sets: &[Vec<String>]) -> Vec<Vec<&str>> {
 fn record_request(c: &mut Criterion) {
     let sets = label_sets(64);
     let sets = as_strs(&sets);
-    let (o, t) = (ours(20_000), theirs());
+    let (o, t) = (meshtel_http(20_000), prometheus_client_http());
     let mut group = c.benchmark_group("metrics/record_request");
     group.throughput(Throughput::Elements(1));
     let mut i = 0;
@@ -151,7 +46,7 @@ fn record_request(c: &mut Criterion) {
 fn record_handle(c: &mut Criterion) {
     let sets = label_sets(64);
     let sets = as_strs(&sets);
-    let (o, t) = (ours(20_000), theirs());
+    let (o, t) = (meshtel_http(20_000), prometheus_client_http());
     let handles: Vec<_> = sets.iter().map(|v| o.group.series(v).unwrap()).collect();
     let theirs_handles: Vec<_> = sets
         .iter()
@@ -239,7 +134,7 @@ fn bench_two_threads(
 fn record_request_2threads(c: &mut Criterion) {
     let sets = label_sets(64);
     let sets = as_strs(&sets);
-    let (o, t) = (ours(20_000), theirs());
+    let (o, t) = (meshtel_http(20_000), prometheus_client_http());
     let mut group = c.benchmark_group("metrics/record_request_2threads");
     group.throughput(Throughput::Elements(2));
     bench_two_threads(&mut group, "meshtel", &sets, &|v, i| o.record(v, i));
@@ -255,7 +150,7 @@ fn render_10k(c: &mut Criterion) {
     let mut g = registry.group("istio_requests", &ISTIO_LABELS);
     let requests = g.counter(Desc::new("istio_requests_total", "Requests.")).unwrap();
     let group = g.build().unwrap();
-    let t = theirs();
+    let t = prometheus_client_http();
     for (i, v) in sets.iter().enumerate() {
         group.with_series(v, |s| s.add(requests, i as u64)).unwrap();
         let labels = prometheus_labels(v);

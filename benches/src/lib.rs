@@ -1,9 +1,13 @@
 //! Shared inputs of the meshtel benches, so every bench (and its peer) runs
 //! on the same bytes.
 
+use meshtel_metrics::{Buckets, CounterId, Desc, Group, HistogramId, ISTIO_DEFAULT_BUCKETS, Registry};
 use meshtel_wire::frame::{FrameConfig, encode_frame};
 use meshtel_wire::proto::Struct;
 use meshtel_wire::workload::WorkloadMetadata;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
 
 /// Node metadata of a realistic sidecar: a Deployment with the usual pod
 /// labels and locality, plus two configured additional labels. The frame is
@@ -161,4 +165,134 @@ pub fn prometheus_labels(values: &[&str]) -> PrometheusLabels {
         .zip(values)
         .map(|(k, v)| (*k, (*v).to_owned()))
         .collect()
+}
+
+/// Istio's four HTTP metrics in meshtel-metrics: one group, 25 labels.
+#[derive(Debug)]
+pub struct MeshtelHttp {
+    /// The group.
+    pub group: Group,
+    /// `istio_requests_total`.
+    pub requests: CounterId,
+    /// `istio_request_duration_milliseconds`.
+    pub duration: HistogramId,
+    /// `istio_request_bytes`.
+    pub request_bytes: HistogramId,
+    /// `istio_response_bytes`.
+    pub response_bytes: HistogramId,
+}
+
+/// Builds the group with this series limit.
+///
+/// # Panics
+/// Never: the names and labels are valid.
+#[must_use]
+pub fn meshtel_http(max_series: usize) -> MeshtelHttp {
+    let registry = Registry::new(meshtel_metrics::Config {
+        max_series,
+        ..meshtel_metrics::Config::default()
+    });
+    let mut g = registry.group("istio_http", &ISTIO_LABELS);
+    let requests = g.counter(Desc::new("istio_requests_total", "Requests.")).unwrap();
+    let duration = g
+        .histogram(
+            Desc::new("istio_request_duration_milliseconds", "Duration.").unit("milliseconds"),
+            Buckets::istio_default(),
+        )
+        .unwrap();
+    let request_bytes = g
+        .histogram(
+            Desc::new("istio_request_bytes", "Request sizes.").unit("bytes"),
+            Buckets::istio_default(),
+        )
+        .unwrap();
+    let response_bytes = g
+        .histogram(
+            Desc::new("istio_response_bytes", "Response sizes.").unit("bytes"),
+            Buckets::istio_default(),
+        )
+        .unwrap();
+    let group = g.build().unwrap();
+    MeshtelHttp {
+        group,
+        requests,
+        duration,
+        request_bytes,
+        response_bytes,
+    }
+}
+
+impl MeshtelHttp {
+    /// Records request `i`, by label values.
+    ///
+    /// # Panics
+    /// If `values` does not have 25 labels.
+    #[inline]
+    pub fn record(&self, values: &[&str], i: usize) {
+        self.group
+            .with_series(values, |s| {
+                s.inc(self.requests);
+                s.observe(self.duration, (i % 200) as f64);
+                s.observe(self.request_bytes, 512.0);
+                s.observe(self.response_bytes, (i % 5000) as f64);
+            })
+            .unwrap();
+    }
+}
+
+/// The same four metrics in prometheus-client: four families.
+#[derive(Debug)]
+pub struct PrometheusClientHttp {
+    /// The registry.
+    pub registry: prometheus_client::registry::Registry,
+    /// `istio_requests`.
+    pub requests: Family<PrometheusLabels, Counter>,
+    /// `istio_request_duration_milliseconds`.
+    pub duration: Family<PrometheusLabels, Histogram>,
+    /// `istio_request_bytes`.
+    pub request_bytes: Family<PrometheusLabels, Histogram>,
+    /// `istio_response_bytes`.
+    pub response_bytes: Family<PrometheusLabels, Histogram>,
+}
+
+/// A histogram with Istio's default buckets.
+#[must_use]
+pub fn istio_histogram() -> Histogram {
+    Histogram::new(ISTIO_DEFAULT_BUCKETS)
+}
+
+/// Builds the four families.
+#[must_use]
+pub fn prometheus_client_http() -> PrometheusClientHttp {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let requests = Family::<PrometheusLabels, Counter>::default();
+    let duration = Family::<PrometheusLabels, Histogram>::new_with_constructor(istio_histogram as fn() -> Histogram);
+    let request_bytes =
+        Family::<PrometheusLabels, Histogram>::new_with_constructor(istio_histogram as fn() -> Histogram);
+    let response_bytes =
+        Family::<PrometheusLabels, Histogram>::new_with_constructor(istio_histogram as fn() -> Histogram);
+    registry.register("istio_requests", "Requests.", requests.clone());
+    registry.register("istio_request_duration_milliseconds", "Duration.", duration.clone());
+    registry.register("istio_request_bytes", "Request sizes.", request_bytes.clone());
+    registry.register("istio_response_bytes", "Response sizes.", response_bytes.clone());
+    PrometheusClientHttp {
+        registry,
+        requests,
+        duration,
+        request_bytes,
+        response_bytes,
+    }
+}
+
+impl PrometheusClientHttp {
+    /// Records request `i`, building the owned label set it needs.
+    #[inline]
+    pub fn record(&self, values: &[&str], i: usize) {
+        // prometheus-client looks families up by an owned label set.
+        let labels = prometheus_labels(values);
+        self.requests.get_or_create(&labels).inc();
+        self.duration.get_or_create(&labels).observe((i % 200) as f64);
+        self.request_bytes.get_or_create(&labels).observe(512.0);
+        self.response_bytes.get_or_create(&labels).observe((i % 5000) as f64);
+    }
 }

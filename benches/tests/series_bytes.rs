@@ -6,11 +6,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use meshtel_benches::{ISTIO_LABELS, istio_label_sets, prometheus_labels};
-use meshtel_metrics::{Buckets, Config, Desc, ISTIO_DEFAULT_BUCKETS, Registry};
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::Histogram;
+use meshtel_benches::{istio_label_sets, meshtel_http, prometheus_client_http};
+use meshtel_metrics::Config;
 
 struct Counting;
 
@@ -44,40 +41,12 @@ fn live() -> isize {
     LIVE.load(Ordering::Relaxed)
 }
 
-type Labels = meshtel_benches::PrometheusLabels;
-
-fn istio_histogram() -> Histogram {
-    Histogram::new(ISTIO_DEFAULT_BUCKETS)
-}
-
 /// Bytes kept per series by meshtel-metrics (labels given as `&str`).
 fn meshtel_bytes(sets: &[Vec<&str>]) -> f64 {
-    let registry = Registry::new(Config::default());
-    let mut g = registry.group("istio_http", &ISTIO_LABELS);
-    let c = g.counter(Desc::new("istio_requests_total", "")).unwrap();
-    let d = g
-        .histogram(
-            Desc::new("istio_request_duration_milliseconds", ""),
-            Buckets::istio_default(),
-        )
-        .unwrap();
-    let q = g
-        .histogram(Desc::new("istio_request_bytes", ""), Buckets::istio_default())
-        .unwrap();
-    let p = g
-        .histogram(Desc::new("istio_response_bytes", ""), Buckets::istio_default())
-        .unwrap();
-    let group = g.build().unwrap();
+    let http = meshtel_http(Config::default().max_series);
     let before = live();
     for v in sets {
-        group
-            .with_series(v, |s| {
-                s.inc(c);
-                s.observe(d, 1.0);
-                s.observe(q, 1.0);
-                s.observe(p, 1.0);
-            })
-            .unwrap();
+        http.record(v, 1);
     }
     (live() - before) as f64 / sets.len() as f64
 }
@@ -85,22 +54,10 @@ fn meshtel_bytes(sets: &[Vec<&str>]) -> f64 {
 /// Bytes kept per series by prometheus-client (each family stores its own
 /// owned label set).
 fn prometheus_client_bytes(sets: &[Vec<&str>]) -> f64 {
-    let mut registry = prometheus_client::registry::Registry::default();
-    let c = Family::<Labels, Counter>::default();
-    let d = Family::<Labels, Histogram>::new_with_constructor(istio_histogram as fn() -> Histogram);
-    let q = Family::<Labels, Histogram>::new_with_constructor(istio_histogram as fn() -> Histogram);
-    let p = Family::<Labels, Histogram>::new_with_constructor(istio_histogram as fn() -> Histogram);
-    registry.register("istio_requests", "", c.clone());
-    registry.register("istio_request_duration_milliseconds", "", d.clone());
-    registry.register("istio_request_bytes", "", q.clone());
-    registry.register("istio_response_bytes", "", p.clone());
+    let http = prometheus_client_http();
     let before = live();
     for v in sets {
-        let labels = prometheus_labels(v);
-        c.get_or_create(&labels).inc();
-        d.get_or_create(&labels).observe(1.0);
-        q.get_or_create(&labels).observe(1.0);
-        p.get_or_create(&labels).observe(1.0);
+        http.record(v, 1);
     }
     (live() - before) as f64 / sets.len() as f64
 }
