@@ -1,0 +1,61 @@
+//! Istio's attribute-expression language — Mixer's CEXL — parsed, type-checked, compiled
+//! and evaluated without allocation.
+//!
+//! Label expressions such as `source.labels["app"] | "unknown"` or
+//! `conditional((context.reporter.kind | "inbound") == "outbound", "client", "server")` are
+//! compiled once against an attribute [`Manifest`] into a [`Program`], then evaluated per
+//! request against a [`Bag`] of attribute values. The behaviour follows the reference
+//! implementation exactly, including `|` presence rules, lazy `conditional`, Go duration
+//! literals, and the function library (`ip`, `timestamp`, `dnsName`, `email`, `uri`,
+//! `match`, `.matches`, `.startsWith`, `.endsWith`, `emptyStringMap`, `conditionalString`,
+//! `toLower`, `size`).
+//!
+//! ```
+//! use meshtel_expr::{Manifest, Program, SlotBag, Value};
+//!
+//! let manifest = Manifest::istio();
+//! let app = Program::compile(r#"source.labels["app"] | "unknown""#, &manifest)?;
+//!
+//! let labels = [("app", "reviews"), ("version", "v2")];
+//! let mut bag = SlotBag::new(&manifest);
+//! bag.set_named(&manifest, "source.labels", Value::StringMap(&labels));
+//! assert_eq!(app.evaluate(&bag)?.to_string(), "reviews");
+//!
+//! bag.clear();
+//! assert_eq!(app.evaluate(&bag)?.to_string(), "unknown");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Errors say what and where: [`CompileError::render`] puts a caret under the offending
+//! part of the source.
+//!
+//! Allocation: evaluating attributes, defaults, map indexing, `conditional`, comparisons,
+//! `match`, `.matches` with a constant pattern, `startsWith`/`endsWith`, `size` and `ip`
+//! allocates nothing. `toLower` allocates only when the text changes, `+` on text only when
+//! both sides are non-empty, and a `.matches` whose pattern is not a constant compiles it on
+//! each evaluation.
+
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+mod bag;
+mod compile;
+mod error;
+mod eval;
+mod func;
+mod manifest;
+mod program;
+mod syntax;
+mod types;
+mod value;
+
+pub use bag::{Attr, Bag, SlotBag};
+pub use error::{CompileError, CompileErrorKind, EvalError, EvalErrorKind, Span};
+pub use func::duration::NotADuration;
+pub use func::time::TimestampParseError;
+pub use manifest::{AttrId, ISTIO_VOCABULARY, Manifest};
+pub use program::{Limits, Program};
+pub use syntax::ast::{Call, Constant, Expr, ExprKind};
+pub use types::{UnknownValueType, ValueType};
+pub use value::{Duration, EmptyStringMap, StringMap, Timestamp, Value};
