@@ -116,10 +116,10 @@ impl Program {
         let (root, ty) = Checker { manifest, source }.check(expr)?;
         let mut references: Vec<(AttrId, Arc<str>)> = Vec::new();
         expr.for_each_attribute(&mut |name| {
-            if let Some((id, _)) = manifest.get(name) {
-                if !references.iter().any(|(seen, _)| *seen == id) {
-                    references.push((id, manifest.shared_name(id)));
-                }
+            if let Some((id, _)) = manifest.get(name)
+                && !references.iter().any(|(seen, _)| *seen == id)
+            {
+                references.push((id, manifest.shared_name(id)));
             }
         });
         Ok(Self {

@@ -81,8 +81,8 @@ impl<'a> Value<'a> {
     /// The same value, borrowing from `self` instead of owning (never allocates).
     #[must_use]
     pub fn reborrow(&self) -> Value<'_> {
-        fn b<'s>(c: &'s Cow<'_, str>) -> Cow<'s, str> {
-            Cow::Borrowed(c.as_ref())
+        fn b(c: &str) -> Cow<'_, str> {
+            Cow::Borrowed(c)
         }
         match self {
             Self::String(s) => Value::String(b(s)),
@@ -468,7 +468,7 @@ mod tests {
             (999999.5, "999999.5"),
             (0.0001, "0.0001"),
             (0.00001, "1e-05"),
-            (3.14, "3.14"),
+            (2.75, "2.75"),
             (0.1 + 0.2, "0.30000000000000004"),
             (-2.5, "-2.5"),
             (1e21, "1e+21"),

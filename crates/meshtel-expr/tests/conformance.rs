@@ -127,14 +127,14 @@ fn mixer_conformance() {
             }
             let got = result.map_err(|e| format!("unexpected runtime error: {e}"))?;
             let want_type: Option<ValueType> = expect.get("type").map(|t| t.as_str().unwrap().parse().unwrap());
-            if let Some(t) = want_type {
-                if program.result_type() != t {
-                    return Err(format!("static type {} != {t}", program.result_type()));
-                }
+            if let Some(t) = want_type
+                && program.result_type() != t
+            {
+                return Err(format!("static type {} != {t}", program.result_type()));
             }
             let want = value(
                 &expect["value"],
-                want_type.or(Some(got.value_type())),
+                want_type.or_else(|| Some(got.value_type())),
                 &maps,
                 &mut next_map,
             );

@@ -43,7 +43,8 @@ fn worked_examples_of_section_11() {
     use Outcome::{Compile, Ok as V, Runtime};
     use ValueType::{Bool, Int64, String as S};
     let outbound = [("context.reporter.kind", Value::str("outbound"))];
-    let cases: Vec<(&str, Vec<(&'static str, Value<'static>)>, Outcome)> = vec![
+    type Case = (&'static str, Vec<(&'static str, Value<'static>)>, Outcome);
+    let cases: Vec<Case> = vec![
         (
             r#"source.labels["app"] | "unknown""#,
             vec![("source.labels", Value::StringMap(&APP_REVIEWS))],

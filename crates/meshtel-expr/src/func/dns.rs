@@ -33,7 +33,7 @@ fn check_label(label: &str) -> Result<(), &'static str> {
     let mut prev = None;
     for c in label.chars() {
         if matches!(c, '\u{200C}' | '\u{200D}')
-            && !prev.is_some_and(|p| unicode_normalization::char::canonical_combining_class(p) == 9)
+            && prev.is_none_or(|p| unicode_normalization::char::canonical_combining_class(p) != 9)
         {
             return Err("zero-width joiner outside its permitted context");
         }
@@ -98,10 +98,11 @@ pub(crate) fn validate(s: &str) -> Result<Cow<'_, str>, &'static str> {
     }
     // One trailing dot marks the root; the reference also ignores a second one (`foo..`).
     let mut body = text.strip_suffix('.').unwrap_or(&text);
-    if let Some(shorter) = body.strip_suffix('.') {
-        if !shorter.ends_with('.') && !shorter.is_empty() {
-            body = shorter;
-        }
+    if let Some(shorter) = body.strip_suffix('.')
+        && !shorter.ends_with('.')
+        && !shorter.is_empty()
+    {
+        body = shorter;
     }
     if body.is_empty() {
         return Err("empty label");

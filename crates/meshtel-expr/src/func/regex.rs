@@ -142,14 +142,13 @@ fn translate(p: &str) -> Result<String, String> {
             }
             '[' if in_class => {
                 // `[:alpha:]` is a POSIX class; any other `[` is a literal in Go.
-                if chars.get(i + 1) == Some(&':') {
-                    if let Some(end) =
+                if chars.get(i + 1) == Some(&':')
+                    && let Some(end) =
                         (i + 2..chars.len().saturating_sub(1)).find(|&j| chars[j] == ':' && chars[j + 1] == ']')
-                    {
-                        out.extend(&chars[i..=end + 1]);
-                        i = end + 2;
-                        continue;
-                    }
+                {
+                    out.extend(&chars[i..=end + 1]);
+                    i = end + 2;
+                    continue;
                 }
                 lit(&mut out, '[');
             }

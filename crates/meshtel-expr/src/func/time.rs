@@ -174,7 +174,7 @@ pub(crate) fn write_rfc3339(w: &mut dyn fmt::Write, t: Timestamp) -> fmt::Result
     let mut nanos = t.subsec_nanos();
     if nanos != 0 {
         let mut digits = 9;
-        while nanos % 10 == 0 {
+        while nanos.is_multiple_of(10) {
             nanos /= 10;
             digits -= 1;
         }

@@ -56,10 +56,10 @@ fn parse_host(host: &str) -> Result<()> {
         if !valid_optional_port(&host[close + 1..]) {
             return Err("invalid port after host");
         }
-    } else if let Some(colon) = host.rfind(':') {
-        if !valid_optional_port(&host[colon..]) {
-            return Err("invalid port after host");
-        }
+    } else if let Some(colon) = host.rfind(':')
+        && !valid_optional_port(&host[colon..])
+    {
+        return Err("invalid port after host");
     }
     check_escapes(host, true)
 }

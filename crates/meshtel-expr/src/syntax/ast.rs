@@ -194,13 +194,13 @@ impl fmt::Display for Expr {
             (receiver, args) => {
                 match receiver {
                     Some(
-                        r @ Expr {
+                        r @ Self {
                             kind: ExprKind::Attribute(_),
                             ..
                         },
                     ) => write!(f, "{r}.")?,
                     Some(
-                        r @ Expr {
+                        r @ Self {
                             kind: ExprKind::Call(c),
                             ..
                         },

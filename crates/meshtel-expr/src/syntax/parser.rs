@@ -348,8 +348,7 @@ impl<'s> Parser<'s> {
     /// Precedence climbing: operators of level `min_level` or higher, left-associative.
     fn binary(&self, i: &'s str, min_level: u8) -> PResult<'s, Expr> {
         let (mut i, mut left) = self.unary(i)?;
-        loop {
-            let Ok((after, token)) = punct(i) else { break };
+        while let Ok((after, token)) = punct(i) {
             let Some((level, name)) = binary_op(token) else { break };
             if level < min_level {
                 break;
@@ -412,13 +411,13 @@ impl<'s> Parser<'s> {
 
     fn finish_chain(&self, chain: Vec<(String, Span)>) -> Expr {
         let span = chain[0].1.to(chain[chain.len() - 1].1);
-        if let [(name, _)] = chain.as_slice() {
-            if name.eq_ignore_ascii_case("true") || name.eq_ignore_ascii_case("false") {
-                return Expr::new(
-                    ExprKind::Constant(Constant::Bool(name.eq_ignore_ascii_case("true"))),
-                    span,
-                );
-            }
+        if let [(name, _)] = chain.as_slice()
+            && (name.eq_ignore_ascii_case("true") || name.eq_ignore_ascii_case("false"))
+        {
+            return Expr::new(
+                ExprKind::Constant(Constant::Bool(name.eq_ignore_ascii_case("true"))),
+                span,
+            );
         }
         let name = chain.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>().join(".");
         Expr::new(ExprKind::Attribute(name), span)
@@ -446,8 +445,7 @@ impl<'s> Parser<'s> {
     fn postfix(&self, i: &'s str) -> PResult<'s, Expr> {
         let start = i;
         let (mut i, mut primary) = self.operand(i)?;
-        loop {
-            let Ok((after, token)) = punct(i) else { break };
+        while let Ok((after, token)) = punct(i) {
             match token {
                 "." => {
                     let (after, ()) = skip(after, false)?;
@@ -656,10 +654,11 @@ fn number(i: &str) -> PResult<'_, Constant> {
         }
         return Ok((rest, Constant::Double(value)));
     }
-    if text.len() > 1 && text.starts_with('0') {
-        if let Some(k) = text.bytes().position(|c| matches!(c, b'8' | b'9')) {
-            return syntax(&i[k..], "invalid digit in octal literal");
-        }
+    if text.len() > 1
+        && text.starts_with('0')
+        && let Some(k) = text.bytes().position(|c| matches!(c, b'8' | b'9'))
+    {
+        return syntax(&i[k..], "invalid digit in octal literal");
     }
     if text.contains('_') {
         return literal_error(i, end, "digit separators are not supported in integer literals");
