@@ -1,5 +1,7 @@
-//! `meshtel`: decode and encode Istio peer metadata from the command line.
+//! `meshtel`: decode and encode Istio peer metadata, and evaluate attribute expressions,
+//! from the command line.
 
+mod expr;
 mod json;
 mod peer;
 
@@ -23,6 +25,9 @@ enum Command {
     /// The `baggage` header.
     #[command(subcommand)]
     Baggage(peer::BaggageCommand),
+    /// Attribute expressions: evaluate or type-check.
+    #[command(subcommand)]
+    Expr(expr::ExprCommand),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +35,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Peer(cmd) => peer::run_peer(cmd),
         Command::Baggage(cmd) => peer::run_baggage(cmd),
+        Command::Expr(cmd) => return expr::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -115,3 +115,130 @@ fn bad_input_fails_with_one_line_naming_the_place() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+fn write_json(text: &str) -> tempfile::TempPath {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f.into_temp_path()
+}
+
+#[test]
+fn expr_eval_prints_type_and_value() {
+    let attrs = write_json(
+        r#"{"source.labels": {"app": "reviews"}, "response.duration": "1h30m", "source.ip": "::ffff:10.1.2.3",
+            "request.time": "2015-01-02T16:04:35.120+01:00", "response.code": 503, "connection.mtls": true}"#,
+    );
+    let a = attrs.to_str().unwrap();
+    for (expr, ty, value) in [
+        (
+            r#"source.labels["app"] | "unknown""#,
+            "STRING",
+            serde_json::json!("reviews"),
+        ),
+        ("response.duration", "DURATION", serde_json::json!("1h30m0s")),
+        ("source.ip", "IP_ADDRESS", serde_json::json!("10.1.2.3")),
+        (
+            "request.time",
+            "TIMESTAMP",
+            serde_json::json!("2015-01-02T15:04:35.12Z"),
+        ),
+        ("response.code | 200", "INT64", serde_json::json!(503)),
+        (
+            "connection.mtls && response.code >= 500",
+            "BOOL",
+            serde_json::json!(true),
+        ),
+        ("source.labels", "STRING_MAP", serde_json::json!({"app": "reviews"})),
+    ] {
+        let out = json(&meshtel(&["expr", "eval", expr, "--attrs", a], b""));
+        assert_eq!(out, serde_json::json!({"type": ty, "value": value}), "{expr}");
+    }
+    // No attributes at all: defaults apply.
+    let out = json(&meshtel(
+        &[
+            "expr",
+            "eval",
+            r#"conditional((context.reporter.kind | "inbound") == "outbound", "client", "server")"#,
+        ],
+        b"",
+    ));
+    assert_eq!(out, serde_json::json!({"type": "STRING", "value": "server"}));
+}
+
+#[test]
+fn expr_errors_use_exit_codes_1_and_2() {
+    let out = meshtel(&["expr", "eval", r#"request.host == "x""#], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(body["error"].as_str().unwrap().contains("request.host"), "{body}");
+
+    let out = meshtel(&["expr", "eval", r#"response.code == "200""#], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        body["compile_error"].as_str().unwrap().contains("type mismatch"),
+        "{body}"
+    );
+    // A caret under the offending part goes to standard error.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("^^^^^"));
+
+    let out = meshtel(&["expr", "check", "request.host +"], b"");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn expr_check_and_custom_manifests() {
+    let out = json(&meshtel(
+        &[
+            "expr",
+            "check",
+            r#"source.labels["app"] | destination.service.host | "unknown""#,
+        ],
+        b"",
+    ));
+    assert_eq!(
+        out,
+        serde_json::json!({"type": "STRING", "references": ["source.labels", "destination.service.host"]})
+    );
+
+    let manifest = write_json(r#"{"ai": "INT64", "ar": "STRING_MAP", "adns": "DNS_NAME"}"#);
+    let attrs = write_json(r#"{"ai": 20, "ar": {"foo": "bar"}, "adns": "foo.BAR."}"#);
+    let (m, a) = (manifest.to_str().unwrap(), attrs.to_str().unwrap());
+    let out = json(&meshtel(
+        &[
+            "expr",
+            "eval",
+            r#"ai == 20 || ar["foo"] == "bar""#,
+            "--manifest",
+            m,
+            "--attrs",
+            a,
+        ],
+        b"",
+    ));
+    assert_eq!(out, serde_json::json!({"type": "BOOL", "value": true}));
+    let out = json(&meshtel(
+        &[
+            "expr",
+            "eval",
+            r#"adns == dnsName("foo.bar")"#,
+            "--manifest",
+            m,
+            "--attrs",
+            a,
+        ],
+        b"",
+    ));
+    assert_eq!(out["value"], true);
+    // The Istio vocabulary is replaced, not extended.
+    let out = meshtel(&["expr", "check", "request.host", "--manifest", m], b"");
+    assert_eq!(out.status.code(), Some(2));
+    // A value of the wrong JSON kind is refused with a message.
+    let bad = write_json(r#"{"ai": "twenty"}"#);
+    let out = meshtel(
+        &["expr", "eval", "ai", "--manifest", m, "--attrs", bad.to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ai"));
+}

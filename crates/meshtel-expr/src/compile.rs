@@ -134,6 +134,25 @@ const FUNCTIONS: [Signature; 25] = [
     sig("toLower", false, &[S], S),
 ];
 
+/// How an error names a function: operators by their symbol.
+fn shown(name: &str) -> String {
+    let symbol = match name {
+        "EQ" => "==",
+        "NEQ" => "!=",
+        "LT" => "<",
+        "LEQ" => "<=",
+        "GT" => ">",
+        "GEQ" => ">=",
+        "LAND" => "&&",
+        "LOR" => "||",
+        "OR" => "|",
+        "ADD" => "+",
+        "INDEX" => "[]",
+        _ => return format!("{name}()"),
+    };
+    format!("'{symbol}'")
+}
+
 pub(crate) struct Checker<'m, 's> {
     pub(crate) manifest: &'m Manifest,
     pub(crate) source: &'s str,
@@ -214,7 +233,7 @@ impl Checker<'_, '_> {
                 e.span,
                 format!(
                     "{} takes {} argument(s), got {}: `{}`",
-                    call.name,
+                    shown(&call.name),
                     sig.params.len(),
                     call.args.len(),
                     self.text(e)
