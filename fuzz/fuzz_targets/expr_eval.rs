@@ -11,7 +11,9 @@ use libfuzzer_sys::fuzz_target;
 use reference::{Choices, any_expr, bag, check_agreement};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&split, rest)) = data.split_first() else { return };
+    let Some((&split, rest)) = data.split_first() else {
+        return;
+    };
     let (expr_bytes, bag_bytes) = rest.split_at(usize::from(split).min(rest.len()));
     let source = any_expr(5, &mut Choices::new(expr_bytes));
     let bag = bag(&mut Choices::new(bag_bytes));

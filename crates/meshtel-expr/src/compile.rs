@@ -51,11 +51,31 @@ pub(crate) enum Const {
     Duration(crate::Duration),
 }
 
+/// An attribute resolved against the manifest.
+#[derive(Debug)]
+pub(crate) struct AttrRef {
+    pub(crate) id: AttrId,
+    pub(crate) name: Arc<str>,
+    pub(crate) ty: ValueType,
+}
+
 #[derive(Debug)]
 pub(crate) enum Op {
     Const(Const),
     EmptyMap,
-    Attr { id: AttrId, name: Arc<str>, ty: ValueType },
+    Attr(AttrRef),
+    /// `attr | default`: the most common label form, one bag read.
+    AttrOr(AttrRef, Box<Node>),
+    /// `map["key"]` with an attribute map and a constant key.
+    IndexConst(AttrRef, Box<str>),
+    /// `map["key"] | default`.
+    IndexConstOr(AttrRef, Box<str>, Box<Node>),
+    /// `x == "text"` or `x != "text"` (either order) on STRING: no value built for the constant.
+    EqText {
+        negate: bool,
+        node: Box<Node>,
+        text: Box<str>,
+    },
     Index(Box<[Node; 2]>),
     Or(Box<[Node; 2]>),
     And(Box<[Node; 2]>),
@@ -66,7 +86,10 @@ pub(crate) enum Op {
     Add(ValueType, Box<[Node; 2]>),
     Call1(Func1, Box<Node>),
     Match(Box<[Node; 2]>),
-    Matches { pattern: Pattern, text: Box<Node> },
+    Matches {
+        pattern: Pattern,
+        text: Box<Node>,
+    },
     StartsWith(Box<[Node; 2]>),
     EndsWith(Box<[Node; 2]>),
 }
@@ -153,6 +176,64 @@ fn shown(name: &str) -> String {
     format!("'{symbol}'")
 }
 
+/// Rewrites the common label shapes into single operations with the same semantics.
+fn specialise(op: Op) -> Op {
+    match op {
+        Op::Or(pair) => {
+            let [left, right] = *pair;
+            match left.op {
+                Op::Attr(attr) => Op::AttrOr(attr, Box::new(right)),
+                Op::IndexConst(map, key) => Op::IndexConstOr(map, key, Box::new(right)),
+                other => Op::Or(Box::new([
+                    Node {
+                        op: other,
+                        span: left.span,
+                    },
+                    right,
+                ])),
+            }
+        }
+        Op::Index(pair) => match *pair {
+            [
+                Node { op: Op::Attr(map), .. },
+                Node {
+                    op: Op::Const(Const::Text(key)),
+                    ..
+                },
+            ] => Op::IndexConst(map, key),
+            other => Op::Index(Box::new(other)),
+        },
+        Op::Cmp(cmp @ (CmpOp::Eq | CmpOp::Ne), pair) => {
+            let [a, b] = *pair;
+            let negate = cmp == CmpOp::Ne;
+            match (a, b) {
+                (
+                    node,
+                    Node {
+                        op: Op::Const(Const::Text(text)),
+                        ..
+                    },
+                )
+                | (
+                    Node {
+                        op: Op::Const(Const::Text(text)),
+                        ..
+                    },
+                    node,
+                ) => EqText {
+                    negate,
+                    node: Box::new(node),
+                    text,
+                },
+                (a, b) => Op::Cmp(cmp, Box::new([a, b])),
+            }
+        }
+        other => other,
+    }
+}
+
+use Op::EqText;
+
 pub(crate) struct Checker<'m, 's> {
     pub(crate) manifest: &'m Manifest,
     pub(crate) source: &'s str,
@@ -189,15 +270,18 @@ impl Checker<'_, '_> {
                     ));
                 };
                 (
-                    Op::Attr {
+                    Op::Attr(AttrRef {
                         id,
                         name: self.manifest.shared_name(id),
                         ty,
-                    },
+                    }),
                     ty,
                 )
             }
-            ExprKind::Call(call) => self.call(e, call)?,
+            ExprKind::Call(call) => {
+                let (op, ty) = self.call(e, call)?;
+                (specialise(op), ty)
+            }
         };
         Ok((Node { op, span }, ty))
     }

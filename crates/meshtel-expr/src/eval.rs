@@ -4,7 +4,7 @@
 use alloc::borrow::Cow;
 use core::cmp::Ordering;
 
-use crate::compile::{CmpOp, Const, Func1, Node, Op, Pattern};
+use crate::compile::{AttrRef, CmpOp, Const, Func1, Node, Op, Pattern};
 use crate::func::{dns, email, ip, text, time, uri};
 use crate::value::EmptyStringMap;
 use crate::{Attr, Bag, EvalError, EvalErrorKind as K, Span, Value, ValueType as V};
@@ -41,7 +41,50 @@ fn map_text<'a, E>(
     }
 }
 
+impl AttrRef {
+    #[inline]
+    fn lookup<'a, B: Bag + ?Sized>(&'a self, bag: &'a B) -> Option<Value<'a>> {
+        bag.get(Attr {
+            id: self.id,
+            name: &self.name,
+        })
+    }
+
+    /// `P[attr]`: present, absent, or a conversion error.
+    #[inline]
+    fn read<'a, B: Bag + ?Sized>(&'a self, bag: &'a B, span: Span) -> Result<Option<Value<'a>>> {
+        match self.lookup(bag) {
+            Some(v) if v.value_type() == self.ty => Ok(Some(v)),
+            Some(v) => convert(v, self.ty, &self.name, span).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// `E[attr]`: the value, or a missing-attribute error.
+    #[inline]
+    fn strict<'a, B: Bag + ?Sized>(&'a self, bag: &'a B, span: Span) -> Result<Value<'a>> {
+        match self.lookup(bag) {
+            Some(v) if v.value_type() == self.ty => Ok(v),
+            Some(v) => convert(v, self.ty, &self.name, span),
+            None => Err(EvalError::missing(self.name.clone(), span)),
+        }
+    }
+
+    /// The entry `key` of this map attribute: `Ok(None)` when the map is absent,
+    /// `Ok(Some(None))` when the key is. (Matched in place: moving the value through
+    /// `Result<Option<_>>` layouts costs more than the lookup.)
+    #[inline]
+    fn entry<'a, B: Bag + ?Sized>(&'a self, bag: &'a B, key: &str, span: Span) -> Result<Option<Option<&'a str>>> {
+        match self.lookup(bag) {
+            Some(Value::StringMap(map)) => Ok(Some(map.get(key))),
+            Some(v) => convert(v, self.ty, &self.name, span).map(|_| None),
+            None => Ok(None),
+        }
+    }
+}
+
 /// Reads an attribute value as its declared type (spec 6.1).
+#[cold]
 fn convert<'a>(v: Value<'a>, ty: V, name: &str, span: Span) -> Result<Value<'a>> {
     if v.value_type() == ty {
         return Ok(v);
@@ -118,6 +161,9 @@ fn concat<'a>(x: Cow<'a, str>, y: Cow<'a, str>) -> Cow<'a, str> {
 
 impl Node {
     /// `E[e]`: the value, or an error; an absent attribute is a missing-attribute error.
+    ///
+    /// The label shapes are handled here; everything else is in [`Node::eval_other`], so
+    /// this function stays small and cheap to enter.
     pub(crate) fn eval<'a, B: Bag + ?Sized>(&'a self, bag: &'a B) -> Result<Value<'a>> {
         let span = self.span;
         match &self.op {
@@ -129,17 +175,23 @@ impl Node {
                 Const::Duration(d) => Value::Duration(*d),
             }),
             Op::EmptyMap => Ok(Value::StringMap(&EmptyStringMap)),
-            Op::Attr { id, name, ty } => match bag.get(Attr { id: *id, name }) {
-                Some(v) => convert(v, *ty, name, span),
-                None => Err(EvalError::missing(name.clone(), span)),
+            Op::Attr(attr) => attr.strict(bag, span),
+            Op::AttrOr(attr, default) => match attr.lookup(bag) {
+                Some(v) if v.value_type() == attr.ty => Ok(v),
+                Some(v) => convert(v, attr.ty, &attr.name, span),
+                None => default.eval(bag),
             },
-            Op::Index(n) => {
-                let map = n[0].eval(bag)?;
-                let key = n[1].eval(bag)?;
-                let Value::StringMap(map) = map else {
-                    return Ok(Value::str(""));
-                };
-                Ok(Value::str(map.get(&into_text(key)).unwrap_or("")))
+            Op::IndexConst(map, key) => match map.entry(bag, key, span)? {
+                Some(entry) => Ok(Value::str(entry.unwrap_or(""))),
+                None => Err(EvalError::missing(map.name.clone(), span)),
+            },
+            Op::IndexConstOr(map, key, default) => match map.entry(bag, key, span)? {
+                Some(Some(entry)) => Ok(Value::str(entry)),
+                _ => default.eval(bag),
+            },
+            Op::EqText { negate, node, text } => {
+                let v = node.eval(bag)?;
+                Ok(Value::Bool((v.as_text() == Some(&**text)) != *negate))
             }
             Op::Or(n) => match n[0].present(bag)? {
                 Some(v) => Ok(v),
@@ -160,6 +212,22 @@ impl Node {
             Op::Conditional(n) => {
                 let branch = if into_bool(&n[0].eval(bag)?) { &n[1] } else { &n[2] };
                 branch.eval(bag)
+            }
+            _ => self.eval_other(bag),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_other<'a, B: Bag + ?Sized>(&'a self, bag: &'a B) -> Result<Value<'a>> {
+        let span = self.span;
+        match &self.op {
+            Op::Index(n) => {
+                let map = n[0].eval(bag)?;
+                let key = n[1].eval(bag)?;
+                let Value::StringMap(map) = map else {
+                    return Ok(Value::str(""));
+                };
+                Ok(Value::str(map.get(&into_text(key)).unwrap_or("")))
             }
             Op::ConditionalString(n) => {
                 let c = into_bool(&n[0].eval(bag)?);
@@ -226,15 +294,32 @@ impl Node {
                 let p = into_text(n[1].eval(bag)?);
                 Ok(Value::Bool(s.ends_with(&*p)))
             }
+            Op::Const(_)
+            | Op::EmptyMap
+            | Op::Attr(_)
+            | Op::AttrOr(..)
+            | Op::IndexConst(..)
+            | Op::IndexConstOr(..)
+            | Op::EqText { .. }
+            | Op::Or(_)
+            | Op::And(_)
+            | Op::Lor(_)
+            | Op::Conditional(_) => self.eval(bag),
         }
     }
 
     /// `P[e]`: `Some(value)` when present, `None` when absent, or an error (spec 6.3).
     fn present<'a, B: Bag + ?Sized>(&'a self, bag: &'a B) -> Result<Option<Value<'a>>> {
         match &self.op {
-            Op::Attr { id, name, ty } => match bag.get(Attr { id: *id, name }) {
-                Some(v) => convert(v, *ty, name, self.span).map(Some),
-                None => Ok(None),
+            Op::Attr(attr) => attr.read(bag, self.span),
+            Op::AttrOr(attr, default) => match attr.read(bag, self.span)? {
+                Some(v) => Ok(Some(v)),
+                None => default.present(bag),
+            },
+            Op::IndexConst(map, key) => Ok(map.entry(bag, key, self.span)?.flatten().map(Value::str)),
+            Op::IndexConstOr(map, key, default) => match map.entry(bag, key, self.span)? {
+                Some(Some(entry)) => Ok(Some(Value::str(entry))),
+                _ => default.present(bag),
             },
             Op::Index(n) => {
                 let Some(Value::StringMap(map)) = n[0].present(bag)? else {

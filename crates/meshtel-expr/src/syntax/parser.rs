@@ -5,8 +5,7 @@
 use alloc::borrow::Cow;
 use core::cell::Cell;
 
-use nom::branch::alt;
-use nom::bytes::complete::{tag, take_while};
+use nom::bytes::complete::take_while;
 use nom::character::complete::satisfy;
 use nom::combinator::recognize;
 use nom::error::{ErrorKind, ParseError};
@@ -58,33 +57,37 @@ fn syntax<T>(at: &str, message: impl Into<Cow<'static, str>>) -> PResult<'_, T> 
     fail(at, len, CompileErrorKind::Syntax, message)
 }
 
-const KEYWORDS: [&str; 25] = [
-    "break",
-    "case",
-    "chan",
-    "const",
-    "continue",
-    "default",
-    "defer",
-    "else",
-    "fallthrough",
-    "for",
-    "func",
-    "go",
-    "goto",
-    "if",
-    "import",
-    "interface",
-    "map",
-    "package",
-    "range",
-    "return",
-    "select",
-    "struct",
-    "switch",
-    "type",
-    "var",
-];
+/// Go's 25 keywords: not identifiers, not name segments.
+fn is_keyword(name: &str) -> bool {
+    matches!(
+        name,
+        "break"
+            | "case"
+            | "chan"
+            | "const"
+            | "continue"
+            | "default"
+            | "defer"
+            | "else"
+            | "fallthrough"
+            | "for"
+            | "func"
+            | "go"
+            | "goto"
+            | "if"
+            | "import"
+            | "interface"
+            | "map"
+            | "package"
+            | "range"
+            | "return"
+            | "select"
+            | "struct"
+            | "switch"
+            | "type"
+            | "var"
+    )
+}
 
 fn is_letter(c: char) -> bool {
     c.is_ascii_alphabetic()
@@ -124,71 +127,31 @@ fn skip(mut i: &str, line_ends: bool) -> PResult<'_, ()> {
     }
 }
 
-/// The longest Go operator or punctuation token at the start of `i`.
+/// The longest Go operator or punctuation token at the start of `i`: a byte match, as this
+/// runs between every two tokens.
 fn punct(i: &str) -> PResult<'_, &str> {
-    // A comment left in front of a line end is not a `/` operator.
-    if i.starts_with("//") || i.starts_with("/*") {
+    let len = match i.as_bytes() {
+        // A comment left in front of a line end is not a `/` operator.
+        [b'/', b'/' | b'*', ..] => 0,
+        [b'<', b'<', b'=', ..] | [b'>', b'>', b'=', ..] | [b'&', b'^', b'=', ..] | [b'.', b'.', b'.', ..] => 3,
+        [b'&', b'&' | b'^' | b'=', ..]
+        | [b'|', b'|' | b'=', ..]
+        | [b'<', b'-' | b'=' | b'<', ..]
+        | [b'>', b'=' | b'>', ..]
+        | [b'+', b'+' | b'=', ..]
+        | [b'-', b'-' | b'=', ..]
+        | [b'=' | b'!' | b'*' | b'/' | b'%' | b'^' | b':', b'=', ..] => 2,
+        [
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'&' | b'|' | b'^' | b'<' | b'>' | b'=' | b'!' | b'(' | b')' | b'['
+            | b']' | b'{' | b'}' | b',' | b';' | b'.' | b':',
+            ..,
+        ] => 1,
+        _ => 0,
+    };
+    if len == 0 {
         return Err(nom::Err::Error(PErr::from_error_kind(i, ErrorKind::Tag)));
     }
-    alt((
-        alt((
-            tag("<<="),
-            tag(">>="),
-            tag("&^="),
-            tag("..."),
-            tag("&&"),
-            tag("||"),
-            tag("<-"),
-            tag("++"),
-            tag("--"),
-        )),
-        alt((
-            tag("=="),
-            tag("!="),
-            tag("<="),
-            tag(">="),
-            tag(":="),
-            tag("+="),
-            tag("-="),
-            tag("*="),
-            tag("/="),
-        )),
-        alt((
-            tag("%="),
-            tag("&="),
-            tag("|="),
-            tag("^="),
-            tag("<<"),
-            tag(">>"),
-            tag("&^"),
-        )),
-        alt((
-            tag("+"),
-            tag("-"),
-            tag("*"),
-            tag("/"),
-            tag("%"),
-            tag("&"),
-            tag("|"),
-            tag("^"),
-            tag("<"),
-            tag(">"),
-        )),
-        alt((
-            tag("="),
-            tag("!"),
-            tag("("),
-            tag(")"),
-            tag("["),
-            tag("]"),
-            tag("{"),
-            tag("}"),
-            tag(","),
-            tag(";"),
-        )),
-        alt((tag("."), tag(":"))),
-    ))
-    .parse(i)
+    Ok((&i[len..], &i[..len]))
 }
 
 /// Binary operators by Go precedence level (1 lowest) and the function each one calls.
@@ -398,7 +361,7 @@ impl<'s> Parser<'s> {
 
     fn ident(&self, i: &'s str) -> PResult<'s, (String, Span)> {
         let (rest, name) = recognize(pair(satisfy(is_letter), take_while(is_ident_char))).parse(i)?;
-        if KEYWORDS.contains(&name) {
+        if is_keyword(name) {
             return fail(
                 i,
                 name.len(),
