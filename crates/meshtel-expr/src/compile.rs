@@ -70,11 +70,18 @@ pub(crate) enum Op {
     IndexConst(AttrRef, Box<str>),
     /// `map["key"] | default`.
     IndexConstOr(AttrRef, Box<str>, Box<Node>),
-    /// `x == "text"` or `x != "text"` (either order) on STRING: no value built for the constant.
+    /// `x == "text"` or `x != "text"` (either order) on STRING: no value built for the
+    /// constant.
     EqText {
         negate: bool,
         node: Box<Node>,
         text: Box<str>,
+    },
+    /// The same with an INT64, DOUBLE or BOOL constant.
+    EqConst {
+        negate: bool,
+        node: Box<Node>,
+        constant: Const,
     },
     Index(Box<[Node; 2]>),
     Or(Box<[Node; 2]>),
@@ -210,20 +217,27 @@ fn specialise(op: Op) -> Op {
                 (
                     node,
                     Node {
-                        op: Op::Const(Const::Text(text)),
+                        op: Op::Const(constant),
                         ..
                     },
                 )
                 | (
                     Node {
-                        op: Op::Const(Const::Text(text)),
+                        op: Op::Const(constant),
                         ..
                     },
                     node,
-                ) => EqText {
-                    negate,
-                    node: Box::new(node),
-                    text,
+                ) if !matches!(constant, Const::Duration(_)) => match constant {
+                    Const::Text(text) => Op::EqText {
+                        negate,
+                        node: Box::new(node),
+                        text,
+                    },
+                    constant => Op::EqConst {
+                        negate,
+                        node: Box::new(node),
+                        constant,
+                    },
                 },
                 (a, b) => Op::Cmp(cmp, Box::new([a, b])),
             }
@@ -231,8 +245,6 @@ fn specialise(op: Op) -> Op {
         other => other,
     }
 }
-
-use Op::EqText;
 
 pub(crate) struct Checker<'m, 's> {
     pub(crate) manifest: &'m Manifest,

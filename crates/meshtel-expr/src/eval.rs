@@ -191,29 +191,41 @@ impl Node {
             },
             Op::EqText { negate, node, text } => {
                 let v = node.eval(bag)?;
-                Ok(Value::Bool((v.as_text() == Some(&**text)) != *negate))
+                Ok(Value::Bool((v.as_text() == Some(&text[..])) != *negate))
             }
+            Op::EqConst { .. } => self.test(bag).map(Value::Bool),
             Op::Or(n) => match n[0].present(bag)? {
                 Some(v) => Ok(v),
                 None => n[1].eval(bag),
             },
-            Op::And(n) => {
-                if !into_bool(&n[0].eval(bag)?) {
-                    return Ok(Value::Bool(false));
-                }
-                n[1].eval(bag)
-            }
-            Op::Lor(n) => {
-                if into_bool(&n[0].eval(bag)?) {
-                    return Ok(Value::Bool(true));
-                }
-                n[1].eval(bag)
-            }
+            Op::And(_) | Op::Lor(_) => self.test(bag).map(Value::Bool),
             Op::Conditional(n) => {
-                let branch = if into_bool(&n[0].eval(bag)?) { &n[1] } else { &n[2] };
+                let branch = if n[0].test(bag)? { &n[1] } else { &n[2] };
                 branch.eval(bag)
             }
             _ => self.eval_other(bag),
+        }
+    }
+
+    /// `E[e]` of a BOOL expression, as a `bool`: conditions and `&&`/`||` operands skip
+    /// building a [`Value`].
+    fn test<B: Bag + ?Sized>(&self, bag: &B) -> Result<bool> {
+        match &self.op {
+            Op::EqText { negate, node, text } => Ok((node.eval(bag)?.as_text() == Some(&text[..])) != *negate),
+            Op::EqConst { negate, node, constant } => {
+                let v = node.eval(bag)?;
+                let equal = match (&v, constant) {
+                    (Value::Int64(x), Const::Int64(c)) => x == c,
+                    (Value::Bool(x), Const::Bool(c)) => x == c,
+                    (Value::Double(x), Const::Double(c)) => x.to_bits() == c.to_bits(),
+                    _ => false,
+                };
+                Ok(equal != *negate)
+            }
+            Op::And(n) => Ok(n[0].test(bag)? && n[1].test(bag)?),
+            Op::Lor(n) => Ok(n[0].test(bag)? || n[1].test(bag)?),
+            Op::Const(Const::Bool(b)) => Ok(*b),
+            _ => Ok(into_bool(&self.eval(bag)?)),
         }
     }
 
@@ -301,6 +313,7 @@ impl Node {
             | Op::IndexConst(..)
             | Op::IndexConstOr(..)
             | Op::EqText { .. }
+            | Op::EqConst { .. }
             | Op::Or(_)
             | Op::And(_)
             | Op::Lor(_)
