@@ -345,7 +345,7 @@ impl Checker<'_, '_> {
                         r.span,
                         format!(
                             "the receiver of {} (`{}`) has type {ty}, expected STRING",
-                            call.name,
+                            shown(&call.name),
                             self.text(r)
                         ),
                     ));
@@ -369,7 +369,7 @@ impl Checker<'_, '_> {
                     format!(
                         "argument {} of {} (`{}`) has type {ty}, expected {expected}",
                         k + 1,
-                        call.name,
+                        shown(&call.name),
                         self.text(arg)
                     ),
                 ));
