@@ -1,0 +1,531 @@
+//! The attribute bag of telemetry spec 10.4: the Istio vocabulary plus the extension
+//! attributes of 10.2, populated from the facts per reporter, read by slot.
+
+use std::borrow::Cow;
+
+use meshtel_expr::{Attr, Bag, Duration, Manifest, StringMap, Value, ValueType};
+use meshtel_wire::workload::{WorkloadMetadata, WorkloadView};
+
+use crate::facts::{
+    ConnectionFacts, LocalNode, Protocol, Reporter, RequestFacts, grpc_response_status, spiffe_namespace,
+};
+
+/// The extension attributes of telemetry spec 10.2.
+const EXTENSIONS: [(&str, ValueType); 7] = [
+    ("source.canonical_service", ValueType::String),
+    ("destination.canonical_service", ValueType::String),
+    ("source.canonical_revision", ValueType::String),
+    ("destination.canonical_revision", ValueType::String),
+    ("source.cluster_id", ValueType::String),
+    ("destination.cluster_id", ValueType::String),
+    ("context.reporter.gateway", ValueType::Bool),
+];
+
+/// The manifest label and value expressions are checked against: Istio's vocabulary
+/// (expressions spec 9) extended by telemetry spec 10.2.
+///
+/// ```
+/// use meshtel_expr::Program;
+/// let m = meshtel::manifest();
+/// assert!(Program::compile(r#""_" + destination.canonical_service"#, &m).is_ok());
+/// ```
+#[must_use]
+pub fn manifest() -> Manifest {
+    let mut m = Manifest::istio();
+    for (name, ty) in EXTENSIONS {
+        m.insert(name, ty);
+    }
+    m
+}
+
+/// Where an attribute's value comes from. Connection-scoped slots are fixed for a
+/// connection; request-scoped ones change per request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Slot {
+    None,
+    // Connection scope.
+    ReporterKind,
+    ReporterGateway,
+    ReporterUid,
+    SourceWorkloadName,
+    SourceWorkloadNamespace,
+    SourcePrincipal,
+    SourceLabels,
+    SourceCanonicalService,
+    SourceCanonicalRevision,
+    SourceClusterId,
+    DestinationWorkloadName,
+    DestinationWorkloadNamespace,
+    DestinationPrincipal,
+    DestinationLabels,
+    DestinationCanonicalService,
+    DestinationCanonicalRevision,
+    DestinationClusterId,
+    DestinationPort,
+    ConnectionMtls,
+    ConnectionSni,
+    // Request scope (or, for TCP, evaluated once at the first emission).
+    DestinationServiceHost,
+    DestinationServiceName,
+    DestinationServiceNamespace,
+    ContextProtocol,
+    ResponseCode,
+    ResponseGrpcStatus,
+    ProxyErrorCode,
+    RequestHost,
+    RequestMethod,
+    RequestPath,
+    RequestUrlPath,
+    RequestHeaders,
+    RequestTotalSize,
+    ResponseHeaders,
+    ResponseTotalSize,
+    ResponseDuration,
+    ConnectionReceivedBytesTotal,
+    ConnectionSentBytesTotal,
+}
+
+impl Slot {
+    fn of(name: &str) -> Self {
+        match name {
+            "context.reporter.kind" => Self::ReporterKind,
+            "context.reporter.gateway" => Self::ReporterGateway,
+            "context.reporter.uid" => Self::ReporterUid,
+            "source.workload.name" => Self::SourceWorkloadName,
+            "source.workload.namespace" => Self::SourceWorkloadNamespace,
+            "source.principal" => Self::SourcePrincipal,
+            "source.labels" => Self::SourceLabels,
+            "source.canonical_service" => Self::SourceCanonicalService,
+            "source.canonical_revision" => Self::SourceCanonicalRevision,
+            "source.cluster_id" => Self::SourceClusterId,
+            "destination.workload.name" => Self::DestinationWorkloadName,
+            "destination.workload.namespace" => Self::DestinationWorkloadNamespace,
+            "destination.principal" => Self::DestinationPrincipal,
+            "destination.labels" => Self::DestinationLabels,
+            "destination.canonical_service" => Self::DestinationCanonicalService,
+            "destination.canonical_revision" => Self::DestinationCanonicalRevision,
+            "destination.cluster_id" => Self::DestinationClusterId,
+            "destination.port" => Self::DestinationPort,
+            "connection.mtls" => Self::ConnectionMtls,
+            "connection.requested_server_name" => Self::ConnectionSni,
+            "destination.service.host" => Self::DestinationServiceHost,
+            "destination.service.name" => Self::DestinationServiceName,
+            "destination.service.namespace" => Self::DestinationServiceNamespace,
+            "context.protocol" => Self::ContextProtocol,
+            "response.code" => Self::ResponseCode,
+            "response.grpc_status" => Self::ResponseGrpcStatus,
+            "context.proxy_error_code" => Self::ProxyErrorCode,
+            "request.host" => Self::RequestHost,
+            "request.method" => Self::RequestMethod,
+            "request.path" => Self::RequestPath,
+            "request.url_path" => Self::RequestUrlPath,
+            "request.headers" => Self::RequestHeaders,
+            "request.total_size" => Self::RequestTotalSize,
+            "response.headers" => Self::ResponseHeaders,
+            "response.total_size" => Self::ResponseTotalSize,
+            "response.duration" => Self::ResponseDuration,
+            "connection.received.bytes_total" => Self::ConnectionReceivedBytesTotal,
+            "connection.sent.bytes_total" => Self::ConnectionSentBytesTotal,
+            _ => Self::None,
+        }
+    }
+
+    /// Whether the value can change from one request to the next on a connection.
+    pub(crate) const fn is_request_scoped(self) -> bool {
+        matches!(
+            self,
+            Self::DestinationServiceHost
+                | Self::DestinationServiceName
+                | Self::DestinationServiceNamespace
+                | Self::ContextProtocol
+                | Self::ResponseCode
+                | Self::ResponseGrpcStatus
+                | Self::ProxyErrorCode
+                | Self::RequestHost
+                | Self::RequestMethod
+                | Self::RequestPath
+                | Self::RequestUrlPath
+                | Self::RequestHeaders
+                | Self::RequestTotalSize
+                | Self::ResponseHeaders
+                | Self::ResponseTotalSize
+                | Self::ResponseDuration
+                | Self::ConnectionReceivedBytesTotal
+                | Self::ConnectionSentBytesTotal
+        )
+    }
+}
+
+/// Manifest id → slot, built once per plugin.
+pub(crate) fn slot_table(manifest: &Manifest) -> Box<[Slot]> {
+    manifest.iter().map(|(_, name, _)| Slot::of(name)).collect()
+}
+
+/// `Some(s)` when non-empty: the "set≠\"\"" rule of 10.4.
+fn nonempty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// The connection-scoped attributes, computed once per connection (spec 4.2, 4.4, 10.4).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ConnectionAttrs {
+    reporter: Reporter,
+    uid: Option<String>,
+    source_workload: Option<String>,
+    source_namespace: Option<String>,
+    source_principal: Option<String>,
+    source_labels: Option<Vec<(String, String)>>,
+    source_service: Option<String>,
+    source_revision: Option<String>,
+    source_cluster: Option<String>,
+    destination_workload: Option<String>,
+    destination_namespace: Option<String>,
+    destination_principal: Option<String>,
+    destination_labels: Option<Vec<(String, String)>>,
+    destination_service: Option<String>,
+    destination_revision: Option<String>,
+    destination_cluster: Option<String>,
+    destination_port: Option<i64>,
+    mtls: Option<bool>,
+    sni: Option<String>,
+    /// `peer_namespace` (outbound: the fallback of `destination.service.namespace`).
+    pub(crate) peer_namespace: String,
+    /// The local canonical service (inbound service fallbacks) and namespace.
+    local_service: String,
+    local_namespace: String,
+}
+
+fn local_labels(local: &LocalNode) -> Vec<(String, String)> {
+    let mut labels: Vec<(String, String)> = local
+        .labels
+        .iter()
+        .filter(|(k, _)| *k != "app" && *k != "version")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    labels.push(("app".into(), local.app.clone()));
+    labels.push(("version".into(), local.version.clone()));
+    labels
+}
+
+fn peer_labels(peer: &WorkloadMetadata) -> Option<Vec<(String, String)>> {
+    let mut labels: Vec<(String, String)> = Vec::new();
+    for (k, v) in [("app", &peer.app), ("version", &peer.version)]
+        .into_iter()
+        .chain(peer.labels.iter().map(|(k, v)| (k.as_str(), v)))
+    {
+        if !v.is_empty() && !labels.iter().any(|(seen, _)| seen == k) {
+            labels.push((k.to_owned(), v.clone()));
+        }
+    }
+    (!labels.is_empty()).then_some(labels)
+}
+
+impl ConnectionAttrs {
+    pub(crate) fn new(local: &LocalNode, reporter: Reporter, facts: &ConnectionFacts) -> Self {
+        let empty = WorkloadMetadata::default();
+        // P: outbound falls back to the endpoint metadata string (spec 4.2).
+        let endpoint_peer: Option<WorkloadMetadata> = match (reporter, &facts.peer, &facts.endpoint_metadata) {
+            (Reporter::Outbound, None, Some(endpoint)) => {
+                WorkloadView::from_endpoint_metadata(endpoint).map(|v| WorkloadMetadata::from_view(&v, &[]))
+            }
+            _ => None,
+        };
+        let peer = facts.peer.as_ref().or(endpoint_peer.as_ref()).unwrap_or(&empty);
+        let upstream = facts.upstream_peer.as_ref().unwrap_or(&empty);
+        // Principals (spec 4.4).
+        let san = |f: fn(&crate::facts::Tls) -> &String| facts.tls.as_ref().map(f).cloned().unwrap_or_default();
+        let (peer_principal, local_principal) = match reporter {
+            Reporter::Outbound => {
+                let mut peer_principal = san(|t| &t.peer_san);
+                if peer_principal.is_empty() {
+                    peer_principal = facts.peer.as_ref().map(|p| p.identity.clone()).unwrap_or_default();
+                }
+                (peer_principal, san(|t| &t.local_san))
+            }
+            Reporter::Inbound | Reporter::Waypoint => {
+                let (p, l) = facts
+                    .principals
+                    .as_ref()
+                    .map(|p| (p.peer.clone(), p.local.clone()))
+                    .unwrap_or_default();
+                if p.is_empty() && l.is_empty() {
+                    (san(|t| &t.peer_san), san(|t| &t.local_san))
+                } else {
+                    (p, l)
+                }
+            }
+        };
+        let peer_namespace = match spiffe_namespace(&peer_principal) {
+            Some(ns) if !peer_principal.is_empty() && !ns.is_empty() => ns.to_owned(),
+            _ => peer.namespace.clone(),
+        };
+        let mtls = !peer_principal.is_empty() && !local_principal.is_empty();
+        let mut a = Self {
+            reporter,
+            uid: nonempty(&local.node_id),
+            destination_port: facts.destination_port.map(i64::from),
+            sni: facts.requested_server_name.clone(),
+            local_service: local.service.clone(),
+            local_namespace: local.namespace.clone(),
+            ..Self::default()
+        };
+        match reporter {
+            Reporter::Outbound => {
+                a.source_workload = Some(local.workload.clone());
+                a.source_namespace = Some(local.namespace.clone());
+                a.source_principal = nonempty(&local_principal);
+                a.source_labels = Some(local_labels(local));
+                a.source_service = Some(local.service.clone());
+                a.source_revision = Some(local.revision.clone());
+                a.source_cluster = Some(local.cluster.clone());
+                a.destination_workload = nonempty(&peer.workload);
+                a.destination_namespace = nonempty(&peer_namespace);
+                a.destination_principal = nonempty(&peer_principal);
+                a.destination_labels = peer_labels(peer);
+                a.destination_service = nonempty(&peer.service);
+                a.destination_revision = nonempty(&peer.revision);
+                a.destination_cluster = nonempty(&peer.cluster);
+            }
+            Reporter::Inbound | Reporter::Waypoint => {
+                a.source_workload = nonempty(&peer.workload);
+                a.source_namespace = nonempty(&peer_namespace);
+                a.source_principal = nonempty(&peer_principal);
+                a.source_labels = peer_labels(peer);
+                a.source_service = nonempty(&peer.service);
+                a.source_revision = nonempty(&peer.revision);
+                a.source_cluster = nonempty(&peer.cluster);
+                a.mtls = Some(mtls);
+                if reporter == Reporter::Inbound {
+                    a.destination_workload = Some(local.workload.clone());
+                    a.destination_namespace = Some(local.namespace.clone());
+                    a.destination_principal = nonempty(&local_principal);
+                    a.destination_labels = Some(local_labels(local));
+                    a.destination_service = Some(local.service.clone());
+                    a.destination_revision = Some(local.revision.clone());
+                    a.destination_cluster = Some(local.cluster.clone());
+                } else {
+                    a.destination_workload = nonempty(&upstream.workload);
+                    a.destination_namespace = nonempty(&upstream.namespace);
+                    a.destination_principal = nonempty(&upstream.identity);
+                    a.destination_labels = peer_labels(upstream);
+                    a.destination_service = nonempty(&upstream.service);
+                    a.destination_revision = nonempty(&upstream.revision);
+                    a.destination_cluster = nonempty(&upstream.cluster);
+                }
+            }
+        }
+        a.peer_namespace = peer_namespace;
+        a
+    }
+}
+
+/// The service facts `S.host`, `S.name`, `S.namespace` (spec 4.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ServiceFacts<'r> {
+    pub(crate) host: &'r str,
+    pub(crate) name: &'r str,
+    pub(crate) namespace: &'r str,
+}
+
+const SPECIAL_CLUSTERS: [&str; 5] = [
+    "BlackHoleCluster",
+    "PassthroughCluster",
+    "InboundPassthroughCluster",
+    "InboundPassthroughClusterIpv4",
+    "InboundPassthroughClusterIpv6",
+];
+
+impl<'r> ServiceFacts<'r> {
+    pub(crate) fn new(host_header: Option<&'r str>, fallback: bool, routing: &crate::facts::Routing<'r>) -> Self {
+        let host = if fallback { host_header.unwrap_or("") } else { "" };
+        let mut s = Self {
+            host,
+            name: host,
+            namespace: "",
+        };
+        match routing.route_name {
+            Some("block_all") => s.name = "BlackHoleCluster",
+            Some("allow_any") => s.name = "PassthroughCluster",
+            _ => {
+                if let Some(cluster) = routing.cluster_name {
+                    if let Some(special) = SPECIAL_CLUSTERS.iter().find(|c| **c == cluster) {
+                        s.name = special;
+                        return s;
+                    }
+                }
+                if let Some(svc) = routing.cluster_service {
+                    if let Some(h) = svc.host {
+                        s.host = h;
+                    }
+                    if let Some(ns) = svc.namespace {
+                        s.namespace = ns;
+                    }
+                    s.name = svc.name.unwrap_or_else(|| s.host.split('.').next().unwrap_or(s.host));
+                }
+            }
+        }
+        s
+    }
+}
+
+/// The request-scoped attributes of one stream, all borrowed.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct RequestAttrs<'r> {
+    pub(crate) facts: Option<&'r RequestFacts<'r>>,
+    pub(crate) service: ServiceFacts<'r>,
+    pub(crate) protocol: &'static str,
+    pub(crate) grpc_status: &'r str,
+    pub(crate) flags: Option<&'r str>,
+    pub(crate) bytes_total: Option<(u64, u64)>,
+}
+
+impl<'r> RequestAttrs<'r> {
+    pub(crate) fn http(facts: &'r RequestFacts<'r>, service: ServiceFacts<'r>, flags: Option<&'r str>) -> Self {
+        let grpc = facts.protocol == Protocol::Grpc;
+        let grpc_status = if grpc {
+            grpc_response_status(facts.grpc_status_trailer, facts.grpc_status_header, facts.response_code)
+        } else {
+            ""
+        };
+        Self {
+            facts: Some(facts),
+            service,
+            protocol: if grpc { "grpc" } else { "http" },
+            grpc_status,
+            flags,
+            bytes_total: None,
+        }
+    }
+
+    pub(crate) fn tcp(service: ServiceFacts<'r>, flags: Option<&'r str>, bytes_total: (u64, u64)) -> Self {
+        Self {
+            facts: None,
+            service,
+            protocol: "tcp",
+            grpc_status: "",
+            flags,
+            bytes_total: Some(bytes_total),
+        }
+    }
+}
+
+/// A present text value when non-empty ("set≠\"\"").
+fn set_if(s: &str) -> Option<Value<'_>> {
+    (!s.is_empty()).then(|| Value::String(Cow::Borrowed(s)))
+}
+
+/// The bag: the slot table, one connection's attributes, and (when evaluating with a
+/// request) the request's.
+pub(crate) struct StatsBag<'a> {
+    pub(crate) slots: &'a [Slot],
+    pub(crate) conn: &'a ConnectionAttrs,
+    pub(crate) req: Option<&'a RequestAttrs<'a>>,
+}
+
+fn text(s: &Option<String>) -> Option<Value<'_>> {
+    s.as_deref().map(Value::str)
+}
+
+impl Bag for StatsBag<'_> {
+    fn get(&self, attr: Attr<'_>) -> Option<Value<'_>> {
+        let c = self.conn;
+        let slot = *self.slots.get(attr.id.index())?;
+        if slot.is_request_scoped() {
+            return self.request(slot);
+        }
+        match slot {
+            Slot::ReporterKind => Some(Value::str(if c.reporter == Reporter::Outbound {
+                "outbound"
+            } else {
+                "inbound"
+            })),
+            Slot::ReporterGateway => (c.reporter == Reporter::Waypoint).then_some(Value::Bool(true)),
+            Slot::ReporterUid => text(&c.uid),
+            Slot::SourceWorkloadName => text(&c.source_workload),
+            Slot::SourceWorkloadNamespace => text(&c.source_namespace),
+            Slot::SourcePrincipal => text(&c.source_principal),
+            Slot::SourceLabels => c.source_labels.as_ref().map(|l| Value::StringMap(l as &dyn StringMap)),
+            Slot::SourceCanonicalService => text(&c.source_service),
+            Slot::SourceCanonicalRevision => text(&c.source_revision),
+            Slot::SourceClusterId => text(&c.source_cluster),
+            Slot::DestinationWorkloadName => text(&c.destination_workload),
+            Slot::DestinationWorkloadNamespace => text(&c.destination_namespace),
+            Slot::DestinationPrincipal => text(&c.destination_principal),
+            Slot::DestinationLabels => c
+                .destination_labels
+                .as_ref()
+                .map(|l| Value::StringMap(l as &dyn StringMap)),
+            Slot::DestinationCanonicalService => text(&c.destination_service),
+            Slot::DestinationCanonicalRevision => text(&c.destination_revision),
+            Slot::DestinationClusterId => text(&c.destination_cluster),
+            Slot::DestinationPort => c.destination_port.map(Value::Int64),
+            Slot::ConnectionMtls => c.mtls.map(Value::Bool),
+            Slot::ConnectionSni => text(&c.sni),
+            _ => None,
+        }
+    }
+}
+
+impl StatsBag<'_> {
+    fn request(&self, slot: Slot) -> Option<Value<'_>> {
+        let r = self.req?;
+        let c = self.conn;
+        let outbound = c.reporter == Reporter::Outbound;
+        let inbound = c.reporter == Reporter::Inbound;
+        let f = r.facts;
+        match slot {
+            Slot::DestinationServiceHost => {
+                if inbound {
+                    Some(Value::str(if r.service.host.is_empty() {
+                        &c.local_service
+                    } else {
+                        r.service.host
+                    }))
+                } else {
+                    set_if(r.service.host)
+                }
+            }
+            Slot::DestinationServiceName => {
+                if inbound {
+                    Some(Value::str(if r.service.name.is_empty() {
+                        &c.local_service
+                    } else {
+                        r.service.name
+                    }))
+                } else {
+                    set_if(r.service.name)
+                }
+            }
+            Slot::DestinationServiceNamespace => {
+                if inbound {
+                    Some(Value::str(&c.local_namespace))
+                } else if outbound && r.service.namespace.is_empty() {
+                    set_if(&c.peer_namespace)
+                } else {
+                    set_if(r.service.namespace)
+                }
+            }
+            Slot::ContextProtocol => Some(Value::str(r.protocol)),
+            Slot::ResponseCode => f.map(|f| Value::Int64(f.response_code.map_or(0, i64::from))),
+            Slot::ResponseGrpcStatus => set_if(r.grpc_status),
+            Slot::ProxyErrorCode => r.flags.and_then(set_if),
+            Slot::RequestHost => f.and_then(|f| f.host).and_then(set_if),
+            Slot::RequestMethod => f.and_then(|f| f.method).and_then(set_if),
+            Slot::RequestPath => f.and_then(|f| f.path).and_then(set_if),
+            Slot::RequestUrlPath => f
+                .and_then(|f| f.path)
+                .map(|p| p.split('?').next().unwrap_or(p))
+                .and_then(set_if),
+            Slot::RequestHeaders => f.and_then(|f| f.request_headers).map(Value::StringMap),
+            Slot::ResponseHeaders => f.and_then(|f| f.response_headers).map(Value::StringMap),
+            Slot::RequestTotalSize => f.and_then(|f| f.request_bytes).map(|n| Value::Int64(n as i64)),
+            Slot::ResponseTotalSize => f.and_then(|f| f.response_bytes).map(|n| Value::Int64(n as i64)),
+            Slot::ResponseDuration => f
+                .and_then(|f| f.duration_ms)
+                .map(|ms| Value::Duration(Duration::from_nanos((ms as i64).saturating_mul(1_000_000)))),
+            Slot::ConnectionReceivedBytesTotal => r.bytes_total.map(|(_, rx)| Value::Int64(rx as i64)),
+            Slot::ConnectionSentBytesTotal => r.bytes_total.map(|(tx, _)| Value::Int64(tx as i64)),
+            _ => None,
+        }
+    }
+}

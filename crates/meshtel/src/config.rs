@@ -1,0 +1,293 @@
+//! The plugin configuration, with Istio's field names (telemetry spec 9.1), from JSON or YAML.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::de::{self, IgnoredAny};
+use serde::{Deserialize, Deserializer};
+
+/// Errors of loading or applying a configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The text is not valid JSON/YAML for the schema (unknown fields included).
+    #[error("invalid plugin configuration: {0}")]
+    Parse(String),
+    /// A `histogram_buckets` entry is invalid.
+    #[error("histogram_buckets[{prefix:?}]: {reason}")]
+    Buckets {
+        /// The prefix of the entry.
+        prefix: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `metrics[index].match` is set (not implemented upstream; refused, T7).
+    #[error("metrics[{0}].match is not supported; remove it")]
+    Match(usize),
+    /// A custom metric name is not a valid Prometheus name or collides with `istio_build` (T10).
+    #[error("definitions[{index}]: invalid metric name {name:?}: {reason}")]
+    MetricName {
+        /// Index in `definitions`.
+        index: usize,
+        /// The name.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A metric ends up with more labels than the plugin supports.
+    #[error("metric {metric} would have {count} labels; at most {max} are supported")]
+    TooManyLabels {
+        /// The exposed metric name.
+        metric: String,
+        /// The label count.
+        count: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// The metrics registry refused a metric (a name already registered, say).
+    #[error("metrics registry: {0}")]
+    Registry(String),
+}
+
+/// `reporter` (field 10).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReporterConfig {
+    /// `UNSPECIFIED` (0): the direction the embedder passes decides.
+    #[default]
+    Unspecified,
+    /// `SERVER_GATEWAY` (1): the waypoint reporter, whatever the direction.
+    ServerGateway,
+}
+
+impl<'de> Deserialize<'de> for ReporterConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Name(String),
+            Number(i64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Name(n) if n == "UNSPECIFIED" => Ok(Self::Unspecified),
+            Raw::Name(n) if n == "SERVER_GATEWAY" => Ok(Self::ServerGateway),
+            Raw::Number(0) => Ok(Self::Unspecified),
+            Raw::Number(1) => Ok(Self::ServerGateway),
+            Raw::Name(n) => Err(de::Error::custom(format!(
+                "unknown reporter {n:?}: expected UNSPECIFIED or SERVER_GATEWAY"
+            ))),
+            Raw::Number(n) => Err(de::Error::custom(format!("unknown reporter {n}: expected 0 or 1"))),
+        }
+    }
+}
+
+/// The type of a custom metric.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MetricType {
+    /// `COUNTER` (0): adds the value.
+    #[default]
+    Counter,
+    /// `GAUGE` (1): sets the value.
+    Gauge,
+    /// `HISTOGRAM` (2): records the value (bytes unit, default buckets).
+    Histogram,
+}
+
+impl<'de> Deserialize<'de> for MetricType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Name(String),
+            Number(i64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Name(n) if n == "COUNTER" => Ok(Self::Counter),
+            Raw::Name(n) if n == "GAUGE" => Ok(Self::Gauge),
+            Raw::Name(n) if n == "HISTOGRAM" => Ok(Self::Histogram),
+            Raw::Number(0) => Ok(Self::Counter),
+            Raw::Number(1) => Ok(Self::Gauge),
+            Raw::Number(2) => Ok(Self::Histogram),
+            other => Err(de::Error::custom(format!(
+                "unknown metric type {}: expected COUNTER, GAUGE or HISTOGRAM",
+                match other {
+                    Raw::Name(n) => n,
+                    Raw::Number(n) => n.to_string(),
+                }
+            ))),
+        }
+    }
+}
+
+/// One `metrics` entry (`MetricConfig`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct MetricConfig {
+    /// Tag → expression: set a standard tag or add a new one. Applied in ascending tag order.
+    pub dimensions: BTreeMap<String, String>,
+    /// The short metric name, a Telemetry API name (`REQUEST_COUNT`, …), a custom metric
+    /// name, or `""` for all metrics.
+    pub name: String,
+    /// Standard tags to remove.
+    #[serde(alias = "tagsToRemove")]
+    pub tags_to_remove: Vec<String>,
+    /// Not supported: a non-empty value is a configuration error (T7).
+    #[serde(rename = "match")]
+    pub match_: String,
+    /// Do not record the named standard metric.
+    pub drop: bool,
+}
+
+/// One `definitions` entry (`MetricDefinition`): a custom metric.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct MetricDefinition {
+    /// Exposed as `istio_<name>`.
+    pub name: String,
+    /// The value expression; its result is read as an unsigned decimal integer.
+    pub value: String,
+    /// COUNTER, GAUGE or HISTOGRAM.
+    #[serde(rename = "type")]
+    pub metric_type: MetricType,
+}
+
+/// A proto-JSON duration: `"5s"`, `"0.5s"`, `"-1s"`.
+fn proto_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i128>, D::Error> {
+    let s = String::deserialize(d)?;
+    let bad = || {
+        de::Error::custom(format!(
+            "invalid duration {s:?}: expected a proto-JSON duration such as \"5s\" or \"0.5s\""
+        ))
+    };
+    let body = s.strip_suffix('s').ok_or_else(bad)?;
+    let (neg, body) = body.strip_prefix('-').map_or((false, body), |b| (true, b));
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 9
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let secs: i128 = int.parse().map_err(|_| bad())?;
+    let nanos: i128 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<9}").parse().map_err(|_| bad())?
+    };
+    let total = secs * 1_000_000_000 + nanos;
+    Ok(Some(if neg { -total } else { total }))
+}
+
+/// The plugin configuration (`stats.PluginConfig`), with upstream's field names (snake_case;
+/// the lowerCamelCase spellings are accepted too). Unknown fields are errors.
+///
+/// ```
+/// use meshtel::PluginConfig;
+/// let config = PluginConfig::from_yaml(r#"
+/// tcp_reporting_duration: 10s
+/// metrics:
+///   - name: request_bytes
+///     drop: true
+///   - tags_to_remove: [response_flags]
+///   - name: requests_total
+///     dimensions:
+///       request_host: request.host | "unknown"
+/// definitions:
+///   - name: streams
+///     value: "1"
+///     type: COUNTER
+/// "#)?;
+/// assert_eq!(config.reporting_period(), Some(std::time::Duration::from_secs(10)));
+/// # Ok::<(), meshtel::ConfigError>(())
+/// ```
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct PluginConfig {
+    /// Do not use the `Host` header for `destination_service` (spec 4.3).
+    #[serde(alias = "disableHostHeaderFallback")]
+    pub disable_host_header_fallback: bool,
+    /// Period of TCP and gRPC periodic reports, in nanoseconds; default 5 s, ≤ 0 disables.
+    #[serde(alias = "tcpReportingDuration", deserialize_with = "proto_duration")]
+    pub tcp_reporting_duration: Option<i128>,
+    /// Overrides, applied in order (spec 9.3).
+    pub metrics: Vec<MetricConfig>,
+    /// Custom metrics (spec 9.2).
+    pub definitions: Vec<MetricDefinition>,
+    /// `SERVER_GATEWAY` makes the plugin a waypoint reporter.
+    pub reporter: ReporterConfig,
+    /// Histogram bucket overrides: exposed-name prefix → bounds (`istiocustom` matches every
+    /// `istio_*` metric); the longest matching prefix wins (T5).
+    #[serde(alias = "histogramBuckets")]
+    pub histogram_buckets: BTreeMap<String, Vec<f64>>,
+    /// Deprecated; ignored.
+    #[serde(alias = "rotationInterval")]
+    rotation_interval: Option<IgnoredAny>,
+    /// Deprecated; ignored.
+    #[serde(alias = "gracefulDeletionInterval")]
+    graceful_deletion_interval: Option<IgnoredAny>,
+    // Wasm-era fields 1–5: accepted and ignored with a warning (T6).
+    debug: Option<IgnoredAny>,
+    #[serde(alias = "maxPeerCacheSize")]
+    max_peer_cache_size: Option<IgnoredAny>,
+    #[serde(alias = "statPrefix")]
+    stat_prefix: Option<IgnoredAny>,
+    #[serde(alias = "fieldSeparator")]
+    field_separator: Option<IgnoredAny>,
+    #[serde(alias = "valueSeparator")]
+    value_separator: Option<IgnoredAny>,
+}
+
+impl PluginConfig {
+    /// Reads a configuration from JSON.
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`] naming the field and position.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        serde_json::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))
+    }
+
+    /// Reads a configuration from YAML (JSON is YAML too).
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`] naming the field and position.
+    pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
+        serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))
+    }
+
+    /// Reads a configuration from an already parsed JSON value.
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`].
+    pub fn from_value(value: serde_json::Value) -> Result<Self, ConfigError> {
+        serde_json::from_value(value).map_err(|e| ConfigError::Parse(e.to_string()))
+    }
+
+    /// The reporting period: `None` when `tcp_reporting_duration` ≤ 0 (T2); 5 s by default.
+    #[must_use]
+    pub fn reporting_period(&self) -> Option<Duration> {
+        match self.tcp_reporting_duration {
+            None => Some(Duration::from_secs(5)),
+            Some(n) if n <= 0 => None,
+            Some(n) => Some(Duration::from_nanos(u64::try_from(n).unwrap_or(u64::MAX))),
+        }
+    }
+
+    /// Warnings about accepted-but-ignored fields (T6).
+    pub(crate) fn ignored_fields(&self) -> Vec<&'static str> {
+        [
+            ("debug", self.debug.is_some()),
+            ("max_peer_cache_size", self.max_peer_cache_size.is_some()),
+            ("stat_prefix", self.stat_prefix.is_some()),
+            ("field_separator", self.field_separator.is_some()),
+            ("value_separator", self.value_separator.is_some()),
+            ("rotation_interval", self.rotation_interval.is_some()),
+            ("graceful_deletion_interval", self.graceful_deletion_interval.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
