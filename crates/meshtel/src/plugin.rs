@@ -190,7 +190,13 @@ impl StatsPlugin {
                                     .buckets
                                     .clone()
                                     .unwrap_or_else(meshtel_metrics::Buckets::istio_default);
-                                Id::Histogram(builder.histogram(desc.unit("bytes"), buckets).map_err(registry_error)?)
+                                // Bytes, as upstream; the unit is declared where the name allows it.
+                                let desc = if m.exposed.ends_with("_bytes") {
+                                    desc.unit("bytes")
+                                } else {
+                                    desc
+                                };
+                                Id::Histogram(builder.histogram(desc, buckets).map_err(registry_error)?)
                             }
                         };
                         Family::Custom {

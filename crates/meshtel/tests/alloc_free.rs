@@ -1,0 +1,107 @@
+//! A request on a warm connection allocates nothing: labels, series lookup and recording,
+//! proved with a counting global allocator.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use common::*;
+use meshtel::{ClusterService, ConnectionFacts, PluginConfig, Protocol, Reporter, RequestFacts, Routing, StatsPlugin};
+use meshtel_metrics::Registry;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counter is a
+// thread-local `Cell`, which does not allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: same contract as ours, forwarded.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: forwarded unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[test]
+fn steady_state_requests_allocate_nothing() {
+    let config = PluginConfig::from_yaml(
+        r#"
+metrics:
+  - name: requests_total
+    dimensions:
+      request_method: request.method | "-"
+      user_agent: request.headers["user-agent"] | "none"
+definitions:
+  - {name: streams, value: "1"}
+"#,
+    )
+    .unwrap();
+    for reporter in [Reporter::Outbound, Reporter::Inbound, Reporter::Waypoint] {
+        let registry = Registry::default();
+        let plugin = StatsPlugin::new(client_node(), reporter, &config, &registry).unwrap();
+        let facts = ConnectionFacts::default()
+            .with_peer(Some(server_record()))
+            .with_upstream_peer(Some(server_record()));
+        let mut conn = plugin.connection(&facts);
+        let headers = [("user-agent", "curl/8.5")];
+        let service = ClusterService {
+            host: Some("ratings.default.svc.cluster.local"),
+            name: Some("ratings"),
+            namespace: Some("default"),
+        };
+        let codes = [200, 200, 404, 503, 200];
+        let flags: [&[&str]; 5] = [&[], &[], &["NR"], &["UH", "UF"], &[]];
+        let request = |i: usize| {
+            let mut req = RequestFacts::http("ratings:9080", codes[i % 5]);
+            req.method = Some("GET");
+            req.protocol = if i % 2 == 0 { Protocol::Http } else { Protocol::Grpc };
+            req.response_flags = flags[i % 5];
+            req.duration_ms = Some(i as u64);
+            req.request_bytes = Some(100);
+            req.response_bytes = Some(2_000);
+            req.routing = Routing {
+                route_name: Some("default"),
+                cluster_name: Some("outbound|9080||ratings"),
+                cluster_service: Some(service),
+            };
+            req
+        };
+        // Warm up: the connection's labels, every series, the scratch buffers.
+        for i in 0..20 {
+            let mut req = request(i);
+            req.request_headers = Some(&headers);
+            plugin.record_request(&mut conn, &req);
+        }
+        let n = allocations(|| {
+            for i in 0..1000 {
+                let mut req = request(i);
+                req.request_headers = Some(&headers);
+                plugin.record_request(&mut conn, &req);
+            }
+        });
+        assert_eq!(n, 0, "{reporter:?}: {n} allocations over 1000 requests");
+        assert_eq!(only(&registry, "istio_streams_total").1, "1020");
+    }
+}
