@@ -347,12 +347,11 @@ impl<'r> ServiceFacts<'r> {
             Some("block_all") => s.name = "BlackHoleCluster",
             Some("allow_any") => s.name = "PassthroughCluster",
             _ => {
-                if let Some(cluster) = routing.cluster_name {
-                    if let Some(special) = SPECIAL_CLUSTERS.iter().find(|c| **c == cluster) {
+                if let Some(cluster) = routing.cluster_name
+                    && let Some(special) = SPECIAL_CLUSTERS.iter().find(|c| **c == cluster) {
                         s.name = special;
                         return s;
                     }
-                }
                 if let Some(svc) = routing.cluster_service {
                     if let Some(h) = svc.host {
                         s.host = h;
@@ -411,7 +410,7 @@ impl<'r> RequestAttrs<'r> {
 
 /// A present text value when non-empty ("set≠\"\"").
 fn set_if(s: &str) -> Option<Value<'_>> {
-    (!s.is_empty()).then(|| Value::String(Cow::Borrowed(s)))
+    (!s.is_empty()).then_some(Value::String(Cow::Borrowed(s)))
 }
 
 /// The bag: the slot table, one connection's attributes, and (when evaluating with a
