@@ -3,6 +3,7 @@
 
 mod expr;
 mod json;
+mod labels;
 mod peer;
 
 use std::process::ExitCode;
@@ -28,6 +29,8 @@ enum Command {
     /// Attribute expressions: evaluate or type-check.
     #[command(subcommand)]
     Expr(expr::ExprCommand),
+    /// Every sample Istio's stats plugin records for one request or connection.
+    Labels(labels::LabelsArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
         Command::Peer(cmd) => peer::run_peer(cmd),
         Command::Baggage(cmd) => peer::run_baggage(cmd),
         Command::Expr(cmd) => return expr::run(cmd),
+        Command::Labels(args) => labels::run(&args).map_err(peer::Failure::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

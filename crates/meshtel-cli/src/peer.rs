@@ -100,6 +100,12 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
 fn fail(message: impl Into<String>) -> Failure {
     Failure(message.into())
 }

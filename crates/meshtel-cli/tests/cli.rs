@@ -242,3 +242,68 @@ fn expr_check_and_custom_manifests() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ai"));
 }
+
+fn scenario(path: &str) -> String {
+    let full = format!("{}/../../examples/scenarios/{path}", env!("CARGO_MANIFEST_DIR"));
+    let out = meshtel(&["labels", "--scenario", &full], b"");
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn labels_reproduce_the_spec_sample_line() {
+    let text = scenario("client-outbound.json");
+    assert!(text.contains(concat!(
+        r#"istio_requests_total{reporter="source",source_workload="productpage-v1",source_canonical_service="productpage-v1","#,
+        r#"source_canonical_revision="version-1",source_workload_namespace="default",source_principal="unknown","#,
+        r#"source_app="productpage",source_version="v1",source_cluster="client-cluster",destination_workload="ratings-v1","#,
+        r#"destination_workload_namespace="default",destination_principal="unknown",destination_app="ratings","#,
+        r#"destination_version="v1",destination_service="server.default.svc.cluster.local","#,
+        r#"destination_canonical_service="ratings",destination_canonical_revision="version-1","#,
+        r#"destination_service_name="server",destination_service_namespace="default",destination_cluster="server-cluster","#,
+        r#"request_protocol="http",response_code="200",grpc_response_status="",response_flags="-","#,
+        r#"connection_security_policy="unknown"} 1"#
+    )));
+    assert!(text.contains("istio_build{component=\"proxy\",tag=\"1.5-dev\"} 1"));
+    assert!(!text.contains("meshtel_metrics_"), "only the plugin's samples");
+}
+
+#[test]
+fn labels_for_a_tcp_connection_with_config() {
+    let text = scenario("server-tcp.json");
+    let sent = text
+        .lines()
+        .find(|l| l.starts_with("istio_tcp_sent_bytes_total{"))
+        .unwrap();
+    assert!(sent.ends_with("} 5120"), "{sent}");
+    assert!(sent.contains("connection_security_policy=\"mutual_tls\""));
+    assert!(!sent.contains("source_principal"), "removed by the scenario's config");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("istio_tcp_connections_closed_total{") && l.ends_with("} 1"))
+    );
+}
+
+#[test]
+fn labels_reject_unknown_fields_and_read_stdin() {
+    let out = meshtel(
+        &["labels", "--scenario", "-"],
+        br#"{"direction": "outbound", "protocol": "http", "requets": {}}"#,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("requets"));
+    let out = meshtel(
+        &["labels", "--scenario", "-"],
+        br#"{"direction": "inbound", "protocol": "grpc", "request": {"response_code": 200, "request_messages": 3, "response_messages": 4}}"#,
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("istio_request_messages_total{") && l.ends_with("} 3")),
+        "{text}"
+    );
+    assert!(
+        text.contains("grpc_response_status=\"2\""),
+        "HTTP 200 without grpc-status maps to 2"
+    );
+}

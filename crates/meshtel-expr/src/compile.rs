@@ -278,7 +278,7 @@ impl Checker<'_, '_> {
                     return Err(CompileError::new(
                         K::UnknownAttribute,
                         span,
-                        format!("unknown attribute {name}"),
+                        format!("{name} is not in the attribute manifest"),
                     ));
                 };
                 (
@@ -303,7 +303,7 @@ impl Checker<'_, '_> {
             return Err(CompileError::new(
                 K::UnknownFunction,
                 call.name_span,
-                format!("unknown function: {}", call.name),
+                format!("{} is not a function of the language", call.name),
             ));
         };
         match (&call.receiver, sig.method) {
@@ -461,7 +461,7 @@ impl Checker<'_, '_> {
                 return Err(CompileError::new(
                     K::UnknownFunction,
                     call.name_span,
-                    format!("unknown function: {other}"),
+                    format!("{other} is not a function of the language"),
                 ));
             }
         };

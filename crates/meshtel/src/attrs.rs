@@ -348,10 +348,11 @@ impl<'r> ServiceFacts<'r> {
             Some("allow_any") => s.name = "PassthroughCluster",
             _ => {
                 if let Some(cluster) = routing.cluster_name
-                    && let Some(special) = SPECIAL_CLUSTERS.iter().find(|c| **c == cluster) {
-                        s.name = special;
-                        return s;
-                    }
+                    && let Some(special) = SPECIAL_CLUSTERS.iter().find(|c| **c == cluster)
+                {
+                    s.name = special;
+                    return s;
+                }
                 if let Some(svc) = routing.cluster_service {
                     if let Some(h) = svc.host {
                         s.host = h;

@@ -76,7 +76,11 @@ definitions:
         let request = |i: usize| {
             let mut req = RequestFacts::http("ratings:9080", codes[i % 5]);
             req.method = Some("GET");
-            req.protocol = if i.is_multiple_of(2) { Protocol::Http } else { Protocol::Grpc };
+            req.protocol = if i.is_multiple_of(2) {
+                Protocol::Http
+            } else {
+                Protocol::Grpc
+            };
             req.response_flags = flags[i % 5];
             req.duration_ms = Some(i as u64);
             req.request_bytes = Some(100);
