@@ -1,6 +1,7 @@
 //! `meshtel`: decode and encode Istio peer metadata, and evaluate attribute expressions,
 //! from the command line.
 
+mod demo;
 mod expr;
 mod json;
 mod labels;
@@ -31,6 +32,8 @@ enum Command {
     Expr(expr::ExprCommand),
     /// Every sample Istio's stats plugin records for one request or connection.
     Labels(labels::LabelsArgs),
+    /// A two-sidecar mesh on loopback with mTLS, peer exchange, metrics and load.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Command::Baggage(cmd) => peer::run_baggage(cmd),
         Command::Expr(cmd) => return expr::run(cmd),
         Command::Labels(args) => labels::run(&args).map_err(peer::Failure::from),
+        Command::Demo(args) => demo::run(&args).map_err(peer::Failure::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,283 @@
+//! `meshtel demo`: a real two-sidecar mesh on loopback (telemetry spec, wire spec).
+//!
+//! One process: an HTTP backend and a TCP echo backend; a server sidecar (inbound) in front
+//! of them; a client sidecar (outbound); mutual TLS between the sidecars with certificates
+//! generated at start (SPIFFE identities) and Istio's ALPN lists; the TCP prefix exchange
+//! for TCP and the `x-envoy-peer-metadata` headers for HTTP; a plain client that talks to
+//! the server sidecar without TLS; a metrics endpoint per sidecar; a load generator; and a
+//! summary read back from the metrics.
+
+mod backend;
+mod load;
+mod metrics;
+mod pki;
+mod sidecar;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use meshtel::{PluginConfig, Reporter};
+use meshtel_metrics::Format;
+use meshtel_wire::alpn;
+use serde_json::json;
+
+use self::load::Targets;
+use self::sidecar::{Sidecar, Upstream};
+
+/// Arguments of `meshtel demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// HTTP requests the load generator sends through the client sidecar (a tenth as many
+    /// go straight to the server sidecar, without TLS).
+    #[arg(long, default_value_t = 200)]
+    requests: u64,
+    /// TCP connections through the client sidecar.
+    #[arg(long, default_value_t = 20)]
+    connections: u64,
+    /// Where the metrics server listens (`/client/metrics`, `/server/metrics`).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    metrics_addr: SocketAddr,
+    /// Keep serving (metrics and the mesh) after the load, until interrupted.
+    #[arg(long)]
+    serve: bool,
+    /// Seed of the request mix and payload sizes.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write what the load generator sent and saw (the ground truth) as JSON.
+    #[arg(long, value_name = "FILE")]
+    truth: Option<PathBuf>,
+}
+
+fn client_node() -> serde_json::Value {
+    json!({
+        "NAME": "productpage-v1-84975bc778-pxz2w", "NAMESPACE": "default", "WORKLOAD_NAME": "productpage-v1",
+        "CLUSTER_ID": "client-cluster", "ISTIO_VERSION": "1.24.0",
+        "OWNER": "kubernetes://apis/apps/v1/namespaces/default/deployments/productpage-v1",
+        "LABELS": {"app": "productpage", "version": "v1", "service.istio.io/canonical-name": "productpage",
+                   "service.istio.io/canonical-revision": "v1"}
+    })
+}
+
+fn server_node() -> serde_json::Value {
+    json!({
+        "NAME": "ratings-v1-5f8d", "NAMESPACE": "default", "WORKLOAD_NAME": "ratings-v1",
+        "CLUSTER_ID": "server-cluster", "ISTIO_VERSION": "1.24.0",
+        "OWNER": "kubernetes://apis/apps/v1/namespaces/default/deployments/ratings-v1",
+        "LABELS": {"app": "ratings", "version": "v1", "service.istio.io/canonical-name": "ratings",
+                   "service.istio.io/canonical-revision": "v1"}
+    })
+}
+
+/// The running mesh: addresses and the two sidecars.
+pub(crate) struct Mesh {
+    pub(crate) client: Arc<Sidecar>,
+    pub(crate) server: Arc<Sidecar>,
+    pub(crate) targets: Targets,
+    pub(crate) http_backend: SocketAddr,
+    pub(crate) tcp_backend: SocketAddr,
+    pub(crate) pki: Arc<pki::Pki>,
+}
+
+fn io(e: std::io::Error) -> String {
+    format!("binding a loopback port: {e}")
+}
+
+/// Starts backends and sidecars on ephemeral loopback ports.
+pub(crate) async fn start_mesh() -> Result<Mesh, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let pki = Arc::new(pki::generate()?);
+    let config = PluginConfig::from_json(r#"{"tcp_reporting_duration": "1s"}"#).map_err(|e| e.to_string())?;
+    let client = Arc::new(Sidecar::new(
+        &client_node(),
+        "sidecar~127.0.0.1~productpage-v1-84975bc778-pxz2w.default~default.svc.cluster.local",
+        Reporter::Outbound,
+        &pki.client.spiffe,
+        &config,
+    )?);
+    let server = Arc::new(Sidecar::new(
+        &server_node(),
+        "sidecar~127.0.0.1~ratings-v1-5f8d.default~default.svc.cluster.local",
+        Reporter::Inbound,
+        &pki.server.spiffe,
+        &config,
+    )?);
+
+    let (http_l, http_backend) = backend::bind().await.map_err(io)?;
+    let (echo_l, tcp_backend) = backend::bind().await.map_err(io)?;
+    tokio::spawn(backend::http(http_l));
+    tokio::spawn(backend::echo(echo_l));
+
+    let (server_l, server_addr) = backend::bind().await.map_err(io)?;
+    tokio::spawn(sidecar::serve_inbound(
+        Arc::clone(&server),
+        server_l,
+        pki.server_config()?,
+        http_backend,
+        tcp_backend,
+    ));
+
+    let upstream = Upstream {
+        addr: server_addr,
+        http: pki.client_config(&pki.client, &[alpn::ISTIO_HTTP11, alpn::ISTIO, alpn::HTTP11])?,
+        tcp: pki.client_config(&pki.client, alpn::IN_MESH_WITH_MXC)?,
+    };
+    let (client_http_l, client_http) = backend::bind().await.map_err(io)?;
+    let (client_tcp_l, client_tcp) = backend::bind().await.map_err(io)?;
+    tokio::spawn(sidecar::serve_outbound_http(
+        Arc::clone(&client),
+        client_http_l,
+        upstream.clone(),
+    ));
+    tokio::spawn(sidecar::serve_outbound_tcp(Arc::clone(&client), client_tcp_l, upstream));
+    Ok(Mesh {
+        client,
+        server,
+        targets: Targets {
+            client_http,
+            client_tcp,
+            server: server_addr,
+        },
+        http_backend,
+        tcp_backend,
+        pki,
+    })
+}
+
+pub(crate) fn run(args: &DemoArgs) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    runtime.block_on(demo(args))
+}
+
+async fn demo(args: &DemoArgs) -> Result<(), String> {
+    let mesh = start_mesh().await?;
+    let metrics_listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .map_err(|e| format!("binding --metrics-addr {}: {e}", args.metrics_addr))?;
+    let metrics_addr = metrics_listener.local_addr().map_err(io)?;
+    let registries = Arc::new(vec![
+        ("client", mesh.client.registry.clone()),
+        ("server", mesh.server.registry.clone()),
+    ]);
+    tokio::spawn(metrics::serve(metrics_listener, registries));
+
+    println!("meshtel demo: a two-sidecar mesh on 127.0.0.1");
+    println!(
+        "  backends        http {}   tcp echo {}",
+        mesh.http_backend, mesh.tcp_backend
+    );
+    println!(
+        "  server sidecar  ratings-v1, inbound, {}   on {} (mTLS + ALPN, or plaintext)",
+        mesh.pki.server.spiffe, mesh.targets.server
+    );
+    println!(
+        "  client sidecar  productpage-v1, outbound, {}   http {}   tcp {}",
+        mesh.pki.client.spiffe, mesh.targets.client_http, mesh.targets.client_tcp
+    );
+    println!("  metrics         http://{metrics_addr}/client/metrics");
+    println!("                  http://{metrics_addr}/server/metrics");
+    println!();
+
+    let started = Instant::now();
+    let truth = load::run(mesh.targets, args.requests, args.connections, args.seed).await;
+    settle(&mesh, truth.tcp_connections).await;
+    println!();
+    print_summary(&mesh, &truth, started.elapsed());
+    if let Some(path) = &args.truth {
+        let text = serde_json::to_string_pretty(&truth).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    if args.serve {
+        println!("\nserving the mesh and the metrics until interrupted (Ctrl-C)");
+        std::future::pending::<()>().await;
+    }
+    Ok(())
+}
+
+/// Waits (up to 5 s) until both sidecars have recorded every TCP connection's close.
+async fn settle(mesh: &Mesh, connections: u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let closed = |sc: &Sidecar| {
+            let s = metrics::samples(&sc.registry.render_to_string(Format::Prometheus));
+            metrics::sum_by(&s, "istio_tcp_connections_closed_total", &[])
+                .values()
+                .sum::<f64>() as u64
+        };
+        if closed(&mesh.client) >= connections && closed(&mesh.server) >= connections {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn print_summary(mesh: &Mesh, truth: &load::Truth, elapsed: Duration) {
+    println!(
+        "load done in {:.2} s: {} mesh requests, {} plain requests, {} TCP connections ({} bytes echoed)",
+        elapsed.as_secs_f64(),
+        truth.mesh_requests.values().sum::<u64>(),
+        truth.plain_requests.values().sum::<u64>(),
+        truth.tcp_connections,
+        truth.tcp_bytes
+    );
+    println!();
+    println!(
+        "{:<8} {:<12} {:<20} {:>6} {:>9} {:>9}",
+        "sidecar", "reporter", "security", "code", "requests", "p50/p99"
+    );
+    for (name, sc) in [("client", &mesh.client), ("server", &mesh.server)] {
+        let s = metrics::samples(&sc.registry.render_to_string(Format::Prometheus));
+        for (key, n) in metrics::sum_by(
+            &s,
+            "istio_requests_total",
+            &["reporter", "connection_security_policy", "response_code"],
+        ) {
+            let p50 = metrics::quantile(&s, "istio_request_duration_milliseconds", &key[0], 0.5).unwrap_or_default();
+            let p99 = metrics::quantile(&s, "istio_request_duration_milliseconds", &key[0], 0.99).unwrap_or_default();
+            println!(
+                "{name:<8} {:<12} {:<20} {:>6} {:>9} {:>9}",
+                key[0],
+                key[1],
+                key[2],
+                n,
+                format!("{p50}/{p99}")
+            );
+        }
+    }
+    println!();
+    println!(
+        "{:<8} {:<12} {:>8} {:>8} {:>10} {:>10}",
+        "sidecar", "reporter", "opened", "closed", "sent", "received"
+    );
+    for (name, sc) in [("client", &mesh.client), ("server", &mesh.server)] {
+        let s = metrics::samples(&sc.registry.render_to_string(Format::Prometheus));
+        let one = |m: &str| metrics::sum_by(&s, m, &["reporter"]);
+        for (key, opened) in one("istio_tcp_connections_opened_total") {
+            let get = |m: &str| one(m).get(&key).copied().unwrap_or(0.0);
+            println!(
+                "{name:<8} {:<12} {:>8} {:>8} {:>10} {:>10}",
+                key[0],
+                opened,
+                get("istio_tcp_connections_closed_total"),
+                get("istio_tcp_sent_bytes_total"),
+                get("istio_tcp_received_bytes_total")
+            );
+        }
+    }
+    println!();
+    for (name, sc) in [("client", &mesh.client), ("server", &mesh.server)] {
+        let s = metrics::samples(&sc.registry.render_to_string(Format::Prometheus));
+        let outcomes: Vec<String> = metrics::sum_by(&s, "meshtel_demo_peer_exchange_total", &["outcome"])
+            .into_iter()
+            .filter(|(_, n)| *n > 0.0)
+            .map(|(k, n)| format!("{}={n}", k[0]))
+            .collect();
+        println!("{name} peer exchanges: {}", outcomes.join(", "));
+    }
+}

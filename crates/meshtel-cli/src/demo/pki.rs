@@ -1,0 +1,122 @@
+//! Certificates generated at start: a mesh CA and one SPIFFE identity per sidecar, and the
+//! rustls configurations with Istio's ALPN lists.
+
+use std::sync::Arc;
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+
+/// The DNS name the server sidecar's certificate carries (rustls verifies it).
+pub(crate) const SERVER_DNS: &str = "ratings.default.svc.cluster.local";
+
+/// One workload's certificate chain and key.
+#[derive(Debug)]
+pub(crate) struct Identity {
+    pub(crate) chain: Vec<CertificateDer<'static>>,
+    key: Vec<u8>,
+    /// `spiffe://cluster.local/ns/<namespace>/sa/<account>`.
+    pub(crate) spiffe: String,
+}
+
+impl Identity {
+    fn key(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone()))
+    }
+}
+
+/// The mesh's trust root and its two identities.
+#[derive(Debug)]
+pub(crate) struct Pki {
+    roots: Arc<RootCertStore>,
+    pub(crate) client: Identity,
+    pub(crate) server: Identity,
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    format!("certificate generation: {e}")
+}
+
+fn leaf(issuer: &CertifiedIssuer<'_, KeyPair>, spiffe: &str, dns: Option<&str>) -> Result<Identity, String> {
+    let key = KeyPair::generate().map_err(err)?;
+    let mut params = CertificateParams::new(dns.map(|d| vec![d.to_owned()]).unwrap_or_default()).map_err(err)?;
+    params
+        .subject_alt_names
+        .push(SanType::URI(spiffe.try_into().map_err(err)?));
+    let cert = params.signed_by(&key, issuer).map_err(err)?;
+    Ok(Identity {
+        chain: vec![cert.der().clone()],
+        key: key.serialize_der(),
+        spiffe: spiffe.to_owned(),
+    })
+}
+
+/// A fresh CA and the identities `spiffe://cluster.local/ns/default/sa/{productpage,ratings}`.
+pub(crate) fn generate() -> Result<Pki, String> {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "meshtel demo mesh CA");
+    let issuer = CertifiedIssuer::self_signed(ca, KeyPair::generate().map_err(err)?).map_err(err)?;
+    let mut roots = RootCertStore::empty();
+    roots.add(issuer.der().clone()).map_err(err)?;
+    Ok(Pki {
+        roots: Arc::new(roots),
+        client: leaf(&issuer, "spiffe://cluster.local/ns/default/sa/productpage", None)?,
+        server: leaf(
+            &issuer,
+            "spiffe://cluster.local/ns/default/sa/ratings",
+            Some(SERVER_DNS),
+        )?,
+    })
+}
+
+impl Pki {
+    /// The server sidecar: mutual TLS required, ALPN as an inbound chain with exchange
+    /// (`istio-peer-exchange`, then the HTTP protocols; wire spec 5).
+    pub(crate) fn server_config(&self) -> Result<Arc<ServerConfig>, String> {
+        let verifier = WebPkiClientVerifier::builder(Arc::clone(&self.roots))
+            .build()
+            .map_err(err)?;
+        let mut config = ServerConfig::builder()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(self.server.chain.clone(), self.server.key())
+            .map_err(err)?;
+        config.alpn_protocols = [
+            meshtel_wire::alpn::ISTIO_PEER_EXCHANGE,
+            meshtel_wire::alpn::ISTIO_HTTP11,
+            "h2",
+            "http/1.1",
+        ]
+        .iter()
+        .map(|p| p.as_bytes().to_vec())
+        .collect();
+        Ok(Arc::new(config))
+    }
+
+    /// A client sidecar connection offering `alpn`, presenting `identity`.
+    pub(crate) fn client_config(&self, identity: &Identity, alpn: &[&str]) -> Result<Arc<ClientConfig>, String> {
+        let mut config = ClientConfig::builder()
+            .with_root_certificates(Arc::clone(&self.roots))
+            .with_client_auth_cert(identity.chain.clone(), identity.key())
+            .map_err(err)?;
+        config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        Ok(Arc::new(config))
+    }
+}
+
+/// The server name the client sidecar verifies.
+pub(crate) fn server_name() -> Result<ServerName<'static>, String> {
+    ServerName::try_from(SERVER_DNS).map_err(err)
+}
+
+/// The first URI SAN of a DER certificate (spec 4.4: principals are SPIFFE URIs).
+pub(crate) fn first_uri_san(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let san = cert.subject_alternative_name().ok()??;
+    san.value.general_names.iter().find_map(|name| match name {
+        x509_parser::extensions::GeneralName::URI(uri) => Some((*uri).to_owned()),
+        _ => None,
+    })
+}

@@ -1,0 +1,770 @@
+//! The two sidecars. Each has its own node metadata, registry and stats plugin.
+//!
+//! - The **server sidecar** (inbound reporter) accepts mutual TLS or plaintext on one port.
+//!   Over mTLS the negotiated ALPN decides: `istio-peer-exchange` runs the TCP prefix
+//!   exchange and proxies to the echo service; anything else is HTTP, with the peer learned
+//!   from `x-envoy-peer-metadata` request headers and the sidecar's own metadata added to
+//!   responses. Plaintext is HTTP from outside the mesh (no peer).
+//! - The **client sidecar** (outbound reporter) accepts the application's plaintext HTTP and
+//!   TCP and originates mTLS to the server sidecar with the wire spec's ALPN lists.
+//!
+//! A misbehaving peer never brings a sidecar down: a bad frame or header makes the
+//! connection non-mesh (or closes it), and `meshtel_demo_peer_exchange_total{outcome}` says
+//! why.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body as _, Incoming};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use meshtel::{
+    ClusterService, ConnectionFacts, LocalNode, PluginConfig, Protocol, Reporter, RequestFacts, Routing, StatsPlugin,
+    TcpRouting, Tls,
+};
+use meshtel_metrics::{CounterId, Desc, Group, Registry};
+use meshtel_wire::alpn;
+use meshtel_wire::frame::{FrameConfig, FrameErrorKind, encode_frame};
+use meshtel_wire::handshake::{Exchange, PeerOutcome, Received};
+use meshtel_wire::header::{decode_peer_record, encode_peer_header};
+use meshtel_wire::proto::Struct;
+use meshtel_wire::workload::WorkloadMetadata;
+use rustls::{ClientConfig, ServerConfig};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::timeout;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use super::pki::{first_uri_san, server_name};
+
+const PEER_HEADER: &str = "x-envoy-peer-metadata";
+const PEER_ID_HEADER: &str = "x-envoy-peer-metadata-id";
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The service the backends stand for (the clusters' `istio.services[0]`).
+const SERVICE: ClusterService<'static> = ClusterService {
+    host: Some("ratings.default.svc.cluster.local"),
+    name: Some("ratings"),
+    namespace: Some("default"),
+};
+
+/// Why the peer exchange of a connection or request ended as it did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Found,
+    NoPeer,
+    NotAFrame,
+    TooLarge,
+    Malformed,
+    UnexpectedTypeUrl,
+    Truncated,
+    HeaderFound,
+    HeaderInvalid,
+    TlsHandshakeFailed,
+    ExchangeTimeout,
+}
+
+impl Outcome {
+    const ALL: [Self; 11] = [
+        Self::Found,
+        Self::NoPeer,
+        Self::NotAFrame,
+        Self::TooLarge,
+        Self::Malformed,
+        Self::UnexpectedTypeUrl,
+        Self::Truncated,
+        Self::HeaderFound,
+        Self::HeaderInvalid,
+        Self::TlsHandshakeFailed,
+        Self::ExchangeTimeout,
+    ];
+
+    pub(crate) const fn label(self) -> &'static str {
+        match self {
+            Self::Found => "frame_found",
+            Self::NoPeer => "frame_without_peer",
+            Self::NotAFrame => "not_a_frame",
+            Self::TooLarge => "frame_too_large",
+            Self::Malformed => "frame_malformed",
+            Self::UnexpectedTypeUrl => "frame_unexpected_type_url",
+            Self::Truncated => "frame_truncated",
+            Self::HeaderFound => "header_found",
+            Self::HeaderInvalid => "header_invalid",
+            Self::TlsHandshakeFailed => "tls_handshake_failed",
+            Self::ExchangeTimeout => "exchange_timeout",
+        }
+    }
+}
+
+/// One sidecar: identity, metadata, registry, plugin.
+#[derive(Debug)]
+pub(crate) struct Sidecar {
+    pub(crate) registry: Registry,
+    pub(crate) plugin: StatsPlugin,
+    pub(crate) spiffe: String,
+    header: String,
+    node_id: String,
+    frame: Vec<u8>,
+    outcomes: Group,
+    outcome_counter: CounterId,
+    started: Instant,
+}
+
+impl Sidecar {
+    pub(crate) fn new(
+        node: &serde_json::Value,
+        node_id: &str,
+        reporter: Reporter,
+        spiffe: &str,
+        config: &PluginConfig,
+    ) -> Result<Self, String> {
+        let registry = Registry::default();
+        let local = LocalNode::from_json(node).with_node_id(node_id);
+        let plugin = StatsPlugin::new(local, reporter, config, &registry).map_err(|e| e.to_string())?;
+        let node: Struct = serde_json::from_value(node.clone()).map_err(|e| format!("node metadata: {e}"))?;
+        let record = WorkloadMetadata::from_node_metadata(&node, &[]).to_struct();
+        let frame = encode_frame(&record, node_id, &FrameConfig::default()).map_err(|e| e.to_string())?;
+        let mut group = registry.group("meshtel_demo_peer_exchange", &["outcome"]);
+        let outcome_counter = group
+            .counter(Desc::new(
+                "meshtel_demo_peer_exchange_total",
+                "Peer metadata exchanges, by outcome.",
+            ))
+            .map_err(|e| e.to_string())?;
+        let outcomes = group.build().map_err(|e| e.to_string())?;
+        for o in Outcome::ALL {
+            let _ = outcomes.with_series(&[o.label()], |s| s.add(outcome_counter, 0));
+        }
+        Ok(Self {
+            registry,
+            plugin,
+            spiffe: spiffe.to_owned(),
+            header: encode_peer_header(&record),
+            node_id: node_id.to_owned(),
+            frame,
+            outcomes,
+            outcome_counter,
+            started: Instant::now(),
+        })
+    }
+
+    pub(crate) fn count(&self, outcome: Outcome) {
+        let _ = self
+            .outcomes
+            .with_series(&[outcome.label()], |s| s.inc(self.outcome_counter));
+    }
+
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The peer carried by a request's or response's headers, if any (counted).
+    fn peer_from_headers(&self, headers: &HeaderMap) -> Option<WorkloadMetadata> {
+        let value = headers.get(PEER_HEADER)?;
+        let mut buf = vec![0u8; value.len()];
+        match decode_peer_record(value.as_bytes(), &mut buf) {
+            Ok((view, _)) => {
+                self.count(Outcome::HeaderFound);
+                Some(WorkloadMetadata::from_view(&view, &[]))
+            }
+            Err(_) => {
+                self.count(Outcome::HeaderInvalid);
+                None
+            }
+        }
+    }
+
+    fn add_peer_headers(&self, headers: &mut HeaderMap) {
+        if let (Ok(v), Ok(id)) = (self.header.parse(), self.node_id.parse()) {
+            headers.insert(PEER_HEADER, v);
+            headers.insert(PEER_ID_HEADER, id);
+        }
+    }
+}
+
+fn strip_peer_headers(headers: &mut HeaderMap) {
+    headers.remove(PEER_HEADER);
+    headers.remove(PEER_ID_HEADER);
+}
+
+/// Bytes of an HTTP/1.1 head as it would be written: start line, headers, blank line.
+fn head_len(first_line: usize, headers: &HeaderMap) -> u64 {
+    let fields: usize = headers.iter().map(|(k, v)| k.as_str().len() + 2 + v.len() + 2).sum();
+    (first_line + 2 + fields + 2) as u64
+}
+
+fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_owned())));
+    *r.status_mut() = status;
+    r
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn http_sender<IO>(io: IO) -> Option<Sender>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await.ok()?;
+    tokio::spawn(conn);
+    Some(sender)
+}
+
+/// Forwards `parts` + `body` through `sender` (connecting with `connect` when there is
+/// none or it closed); the response head and body.
+async fn forward<F, Fut>(
+    sender: &tokio::sync::Mutex<Option<Sender>>,
+    connect: F,
+    parts: &http::request::Parts,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Option<(http::response::Parts, Bytes)>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Option<Sender>>,
+{
+    let mut guard = sender.lock().await;
+    if guard.as_ref().is_none_or(|s| s.is_closed()) {
+        *guard = connect().await;
+    }
+    let s = guard.as_mut()?;
+    s.ready().await.ok()?;
+    let mut req = Request::builder()
+        .method(parts.method.clone())
+        .uri(parts.uri.clone())
+        .body(Full::new(body))
+        .ok()?;
+    *req.headers_mut() = headers;
+    let response = s.send_request(req).await.ok()?;
+    let (head, body) = response.into_parts();
+    let body = body.collect().await.ok()?.to_bytes();
+    Some((head, body))
+}
+
+fn request_facts<'a>(
+    parts: &'a http::request::Parts,
+    status: Option<StatusCode>,
+    elapsed: Duration,
+    bytes: (u64, u64),
+    cluster: &'a str,
+) -> RequestFacts<'a> {
+    let mut req = RequestFacts::default();
+    let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok());
+    req.protocol = Protocol::from_content_type(content_type);
+    req.host = parts
+        .headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    req.method = Some(parts.method.as_str());
+    req.path = parts.uri.path_and_query().map(|p| p.as_str());
+    req.response_code = status.map(|s| s.as_u16());
+    req.duration_ms = Some(elapsed.as_millis() as u64);
+    req.request_bytes = Some(bytes.0);
+    req.response_bytes = Some(bytes.1);
+    req.routing = Routing {
+        route_name: Some("default"),
+        cluster_name: Some(cluster),
+        cluster_service: Some(SERVICE),
+    };
+    req
+}
+
+// ---------------------------------------------------------------------------------------
+// Server sidecar (inbound).
+
+/// Serves inbound connections forever.
+pub(crate) async fn serve_inbound(
+    sidecar: Arc<Sidecar>,
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    http_backend: SocketAddr,
+    tcp_backend: SocketAddr,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let (sidecar, acceptor) = (Arc::clone(&sidecar), acceptor.clone());
+        tokio::spawn(async move { inbound_connection(sidecar, stream, acceptor, http_backend, tcp_backend).await });
+    }
+}
+
+async fn inbound_connection(
+    sc: Arc<Sidecar>,
+    stream: TcpStream,
+    acceptor: TlsAcceptor,
+    http_backend: SocketAddr,
+    tcp_backend: SocketAddr,
+) {
+    let mut first = [0u8; 1];
+    let Ok(Ok(n)) = timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await else {
+        return;
+    };
+    if n == 0 {
+        return;
+    }
+    if first[0] != 0x16 {
+        // Not a TLS handshake: plaintext HTTP from outside the mesh.
+        return http_inbound(sc, stream, None, http_backend).await;
+    }
+    let Ok(Ok(tls)) = timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await else {
+        return sc.count(Outcome::TlsHandshakeFailed);
+    };
+    let (_, session) = tls.get_ref();
+    let negotiated = session.alpn_protocol().map(<[u8]>::to_vec);
+    let peer_san = session
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|c| first_uri_san(c))
+        .unwrap_or_default();
+    let facts = Tls {
+        local_san: sc.spiffe.clone(),
+        peer_san,
+    };
+    if negotiated.as_deref() == Some(alpn::ISTIO_PEER_EXCHANGE.as_bytes()) {
+        tcp_inbound(sc, tls, negotiated, facts, tcp_backend).await;
+    } else {
+        http_inbound(sc, tls, Some(facts), http_backend).await;
+    }
+}
+
+async fn http_inbound<IO>(sc: Arc<Sidecar>, io: IO, tls: Option<Tls>, backend: SocketAddr)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mesh = tls.is_some();
+    let facts = ConnectionFacts::default().with_tls(tls);
+    let state = Arc::new(Mutex::new((sc.plugin.connection(&facts), None::<WorkloadMetadata>)));
+    let upstream = Arc::new(tokio::sync::Mutex::new(None::<Sender>));
+    let service = service_fn(move |req: Request<Incoming>| {
+        let (sc, state, upstream, facts) = (
+            Arc::clone(&sc),
+            Arc::clone(&state),
+            Arc::clone(&upstream),
+            facts.clone(),
+        );
+        async move {
+            let start = Instant::now();
+            let (parts, body) = req.into_parts();
+            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let request_line = parts.method.as_str().len() + 1 + parts.uri.to_string().len() + 9;
+            let request_bytes = head_len(request_line, &parts.headers) + body.len() as u64;
+            let peer = if mesh {
+                sc.peer_from_headers(&parts.headers)
+            } else {
+                None
+            };
+            let mut headers = parts.headers.clone();
+            strip_peer_headers(&mut headers);
+            let connect = || async move { http_sender(TcpStream::connect(backend).await.ok()?).await };
+            let (mut response, status) = match forward(&upstream, connect, &parts, headers, body).await {
+                Some((head, body)) => {
+                    let status = head.status;
+                    (Response::from_parts(head, Full::new(body)), Some(status))
+                }
+                None => (
+                    text(StatusCode::BAD_GATEWAY, "upstream unavailable\n"),
+                    Some(StatusCode::BAD_GATEWAY),
+                ),
+            };
+            if mesh {
+                sc.add_peer_headers(response.headers_mut());
+            }
+            let body_len = response.body().size_hint().exact().unwrap_or(0);
+            let response_bytes = head_len(17, response.headers()) + body_len;
+            let req = request_facts(
+                &parts,
+                status,
+                start.elapsed(),
+                (request_bytes, response_bytes),
+                "inbound|9080||",
+            );
+            {
+                let mut guard = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let (conn, known) = &mut *guard;
+                if peer.is_some() && *known != peer {
+                    conn.update(&sc.plugin, &facts.with_peer(peer.clone()));
+                    *known = peer;
+                }
+                sc.plugin.record_request(conn, &req);
+            }
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+}
+
+/// Reads the peer's frame from `rd` (wire spec 4.5); returns the peer, the application
+/// bytes that followed it, and whether the stream ended.
+async fn read_peer<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    exchange: &mut Exchange<'_>,
+    sc: &Sidecar,
+) -> (Option<WorkloadMetadata>, Vec<u8>, bool) {
+    let mut held = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut eof = false;
+    let mut peer = None;
+    loop {
+        let received = if eof {
+            exchange.on_end_of_stream(&held)
+        } else {
+            exchange.on_received(&held)
+        };
+        match received {
+            Received::NeedMore if eof => return (peer, held, eof),
+            Received::NeedMore => {}
+            Received::Done { consume, outcome } => {
+                let (found, outcome) = match outcome {
+                    PeerOutcome::Found { record, .. } => {
+                        (Some(WorkloadMetadata::from_view(&record, &[])), Outcome::Found)
+                    }
+                    PeerOutcome::NoPeer { .. } => (None, Outcome::NoPeer),
+                    PeerOutcome::NotAFrame => (None, Outcome::NotAFrame),
+                    PeerOutcome::Rejected(e) => (
+                        None,
+                        match e.kind {
+                            FrameErrorKind::TooLarge { .. } => Outcome::TooLarge,
+                            FrameErrorKind::UnexpectedTypeUrl => Outcome::UnexpectedTypeUrl,
+                            FrameErrorKind::Truncated { .. } => Outcome::Truncated,
+                            _ => Outcome::Malformed,
+                        },
+                    ),
+                    _ => (None, Outcome::Malformed),
+                };
+                sc.count(outcome);
+                peer = found;
+                held.drain(..consume.min(held.len()));
+                if exchange.is_finished() || eof {
+                    return (peer, held, eof);
+                }
+                // An oversize payload is being skipped: keep feeding.
+                continue;
+            }
+            Received::Discard { consume } => {
+                held.drain(..consume.min(held.len()));
+                if !held.is_empty() {
+                    continue;
+                }
+                if eof {
+                    return (peer, held, eof);
+                }
+            }
+            Received::Passthrough => return (peer, held, eof),
+            _ => return (peer, held, eof),
+        }
+        match rd.read(&mut buf).await {
+            Ok(0) | Err(_) => eof = true,
+            Ok(n) => held.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Copies both ways, counting bytes received from and sent to the downstream.
+async fn pump<DR, DW, UR, UW>(
+    (mut down_r, mut down_w): (DR, DW),
+    (mut up_r, mut up_w): (UR, UW),
+    (from_down, from_up): (Vec<u8>, Vec<u8>),
+    down_eof: bool,
+    counters: Arc<(AtomicU64, AtomicU64)>,
+) where
+    DR: AsyncRead + Unpin,
+    DW: AsyncWrite + Unpin,
+    UR: AsyncRead + Unpin,
+    UW: AsyncWrite + Unpin,
+{
+    let c = Arc::clone(&counters);
+    let upward = async move {
+        if !from_down.is_empty() && up_w.write_all(&from_down).await.is_ok() {
+            c.1.fetch_add(from_down.len() as u64, Ordering::Relaxed);
+        }
+        let mut buf = vec![0u8; 16 * 1024];
+        // The downstream may already have ended during the exchange.
+        let mut open = !down_eof;
+        while open {
+            match down_r.read(&mut buf).await {
+                Ok(0) | Err(_) => open = false,
+                Ok(n) => {
+                    c.1.fetch_add(n as u64, Ordering::Relaxed);
+                    open = up_w.write_all(&buf[..n]).await.is_ok();
+                }
+            }
+        }
+        let _ = up_w.shutdown().await;
+    };
+    let downward = async move {
+        if !from_up.is_empty() && down_w.write_all(&from_up).await.is_ok() {
+            counters.0.fetch_add(from_up.len() as u64, Ordering::Relaxed);
+        }
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match up_r.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if down_w.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    counters.0.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            }
+        }
+        let _ = down_w.shutdown().await;
+    };
+    tokio::join!(upward, downward);
+}
+
+/// Drives a TCP connection's telemetry while `pump` runs: byte deltas and periodic ticks,
+/// then close.
+async fn drive(
+    sc: &Sidecar,
+    mut tcp: meshtel::TcpConnection,
+    pump: impl Future<Output = ()>,
+    counters: Arc<(AtomicU64, AtomicU64)>,
+) {
+    tokio::pin!(pump);
+    let mut seen = (0u64, 0u64);
+    let mut feed = |tcp: &mut meshtel::TcpConnection| {
+        let now = (counters.0.load(Ordering::Relaxed), counters.1.load(Ordering::Relaxed));
+        tcp.add_bytes(now.0 - seen.0, now.1 - seen.1);
+        seen = now;
+    };
+    let mut interval = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            () = &mut pump => break,
+            _ = interval.tick() => {
+                feed(&mut tcp);
+                tcp.tick(&sc.plugin, sc.now());
+            }
+        }
+    }
+    feed(&mut tcp);
+    tcp.close(&sc.plugin, sc.now());
+}
+
+async fn tcp_inbound<IO>(sc: Arc<Sidecar>, tls: IO, negotiated: Option<Vec<u8>>, facts: Tls, backend: SocketAddr)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let routing = TcpRouting {
+        cluster_name: Some("inbound|9000||".into()),
+        cluster_service: Some((
+            SERVICE.host.map(Into::into),
+            SERVICE.name.map(Into::into),
+            SERVICE.namespace.map(Into::into),
+        )),
+    };
+    let mut tcp = sc
+        .plugin
+        .tcp_connection(ConnectionFacts::default().with_tls(Some(facts)), routing, sc.now());
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    let mut exchange = Exchange::new(negotiated.as_deref(), &sc.frame, FrameConfig::default());
+    if let Some(frame) = exchange.poll_transmit()
+        && wr.write_all(frame).await.is_err()
+    {
+        return;
+    }
+    let Ok((peer, leftover, eof)) = timeout(HANDSHAKE_TIMEOUT, read_peer(&mut rd, &mut exchange, &sc)).await else {
+        return sc.count(Outcome::ExchangeTimeout);
+    };
+    tcp.resolve(&sc.plugin, peer);
+    let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    let Ok(upstream) = TcpStream::connect(backend).await else {
+        return tcp.close(&sc.plugin, sc.now());
+    };
+    let (up_r, up_w) = upstream.into_split();
+    let pump = pump(
+        (rd, wr),
+        (up_r, up_w),
+        (leftover, Vec::new()),
+        eof,
+        Arc::clone(&counters),
+    );
+    drive(&sc, tcp, pump, counters).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Client sidecar (outbound).
+
+/// How the client sidecar reaches the server sidecar.
+#[derive(Debug, Clone)]
+pub(crate) struct Upstream {
+    pub(crate) addr: SocketAddr,
+    pub(crate) http: Arc<ClientConfig>,
+    pub(crate) tcp: Arc<ClientConfig>,
+}
+
+async fn connect_tls(
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+) -> Option<(tokio_rustls::client::TlsStream<TcpStream>, Tls, Option<Vec<u8>>)> {
+    let stream = TcpStream::connect(addr).await.ok()?;
+    let tls = timeout(
+        HANDSHAKE_TIMEOUT,
+        TlsConnector::from(config).connect(server_name().ok()?, stream),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let (_, session) = tls.get_ref();
+    let peer_san = session
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|c| first_uri_san(c))
+        .unwrap_or_default();
+    let negotiated = session.alpn_protocol().map(<[u8]>::to_vec);
+    // rustls does not hand back the certificate it presented: the caller fills in its own
+    // identity as `local_san`.
+    Some((
+        tls,
+        Tls {
+            local_san: String::new(),
+            peer_san,
+        },
+        negotiated,
+    ))
+}
+
+/// Serves the application's plaintext HTTP, forwarding over mTLS.
+pub(crate) async fn serve_outbound_http(sc: Arc<Sidecar>, listener: TcpListener, upstream: Upstream) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let (sc, upstream) = (Arc::clone(&sc), upstream.clone());
+        tokio::spawn(async move { outbound_http_connection(sc, stream, upstream).await });
+    }
+}
+
+async fn outbound_http_connection(sc: Arc<Sidecar>, stream: TcpStream, upstream: Upstream) {
+    let state = Arc::new(Mutex::new((
+        sc.plugin.connection(&ConnectionFacts::default()),
+        None::<WorkloadMetadata>,
+        None::<Tls>,
+    )));
+    let sender = Arc::new(tokio::sync::Mutex::new(None::<Sender>));
+    let service = service_fn(move |req: Request<Incoming>| {
+        let (sc, state, sender, upstream) = (
+            Arc::clone(&sc),
+            Arc::clone(&state),
+            Arc::clone(&sender),
+            upstream.clone(),
+        );
+        async move {
+            let start = Instant::now();
+            let (parts, body) = req.into_parts();
+            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let request_line = parts.method.as_str().len() + 1 + parts.uri.to_string().len() + 9;
+            let request_bytes = head_len(request_line, &parts.headers) + body.len() as u64;
+            let mut headers = parts.headers.clone();
+            strip_peer_headers(&mut headers);
+            sc.add_peer_headers(&mut headers);
+            let tls_slot = Arc::clone(&state);
+            let spiffe = sc.spiffe.clone();
+            let connect = || async move {
+                let (tls, mut facts, _) = connect_tls(upstream.addr, upstream.http).await?;
+                facts.local_san = spiffe;
+                tls_slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).2 = Some(facts);
+                http_sender(tls).await
+            };
+            let (response, status, peer) = match forward(&sender, connect, &parts, headers, body).await {
+                Some((mut head, body)) => {
+                    let peer = sc.peer_from_headers(&head.headers);
+                    strip_peer_headers(&mut head.headers);
+                    let status = head.status;
+                    (Response::from_parts(head, Full::new(body)), Some(status), peer)
+                }
+                None => (
+                    text(StatusCode::BAD_GATEWAY, "upstream unavailable\n"),
+                    Some(StatusCode::BAD_GATEWAY),
+                    None,
+                ),
+            };
+            let body_len = response.body().size_hint().exact().unwrap_or(0);
+            let response_bytes = head_len(17, response.headers()) + body_len;
+            let req = request_facts(
+                &parts,
+                status,
+                start.elapsed(),
+                (request_bytes, response_bytes),
+                "outbound|9080||ratings.default.svc.cluster.local",
+            );
+            {
+                let mut guard = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let (conn, known, tls) = &mut *guard;
+                if peer.is_some() && *known != peer {
+                    let facts = ConnectionFacts::default().with_tls(tls.clone()).with_peer(peer.clone());
+                    conn.update(&sc.plugin, &facts);
+                    *known = peer;
+                }
+                sc.plugin.record_request(conn, &req);
+            }
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+/// Serves the application's plaintext TCP, forwarding over mTLS with the prefix exchange.
+pub(crate) async fn serve_outbound_tcp(sc: Arc<Sidecar>, listener: TcpListener, upstream: Upstream) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let (sc, upstream) = (Arc::clone(&sc), upstream.clone());
+        tokio::spawn(async move { outbound_tcp_connection(sc, stream, upstream).await });
+    }
+}
+
+async fn outbound_tcp_connection(sc: Arc<Sidecar>, app: TcpStream, upstream: Upstream) {
+    let routing = TcpRouting {
+        cluster_name: Some("outbound|9000||ratings.default.svc.cluster.local".into()),
+        cluster_service: Some((
+            SERVICE.host.map(Into::into),
+            SERVICE.name.map(Into::into),
+            SERVICE.namespace.map(Into::into),
+        )),
+    };
+    let Some((tls, mut facts, negotiated)) = connect_tls(upstream.addr, Arc::clone(&upstream.tcp)).await else {
+        sc.count(Outcome::TlsHandshakeFailed);
+        return;
+    };
+    facts.local_san = sc.spiffe.clone();
+    let mut tcp = sc
+        .plugin
+        .tcp_connection(ConnectionFacts::default().with_tls(Some(facts)), routing, sc.now());
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    let mut exchange = Exchange::new(negotiated.as_deref(), &sc.frame, FrameConfig::default());
+    if let Some(frame) = exchange.poll_transmit()
+        && wr.write_all(frame).await.is_err()
+    {
+        return tcp.close(&sc.plugin, sc.now());
+    }
+    let Ok((peer, leftover, _)) = timeout(HANDSHAKE_TIMEOUT, read_peer(&mut rd, &mut exchange, &sc)).await else {
+        sc.count(Outcome::ExchangeTimeout);
+        return tcp.close(&sc.plugin, sc.now());
+    };
+    tcp.resolve(&sc.plugin, peer);
+    let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    let (app_r, app_w) = app.into_split();
+    let pump = pump(
+        (app_r, app_w),
+        (rd, wr),
+        (Vec::new(), leftover),
+        false,
+        Arc::clone(&counters),
+    );
+    drive(&sc, tcp, pump, counters).await;
+}
