@@ -281,3 +281,6 @@ fn print_summary(mesh: &Mesh, truth: &load::Truth, elapsed: Duration) {
         println!("{name} peer exchanges: {}", outcomes.join(", "));
     }
 }
+
+#[cfg(test)]
+mod tests;

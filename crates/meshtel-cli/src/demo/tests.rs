@@ -1,0 +1,185 @@
+//! A misbehaving peer never crashes a sidecar: the connection proceeds as non-mesh or
+//! closes, and `meshtel_demo_peer_exchange_total{outcome}` says why. After each case the
+//! sidecars still carry normal traffic.
+
+use std::time::Duration;
+
+use meshtel_metrics::Format;
+use meshtel_wire::alpn;
+use meshtel_wire::frame::{FrameDecoder, Status};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::sidecar::Sidecar;
+use super::{Mesh, load, metrics, pki, start_mesh};
+
+async fn tls(mesh: &Mesh, alpn: &[&str]) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let config = mesh.pki.client_config(&mesh.pki.client, alpn).unwrap();
+    let stream = TcpStream::connect(mesh.targets.server).await.unwrap();
+    TlsConnector::from(config)
+        .connect(pki::server_name().unwrap(), stream)
+        .await
+        .unwrap()
+}
+
+/// Reads everything; returns what follows the server sidecar's own frame.
+async fn after_server_frame(stream: &mut tokio_rustls::client::TlsStream<TcpStream>) -> Vec<u8> {
+    let mut all = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut all)).await;
+    let mut decoder = FrameDecoder::default();
+    match decoder.decode(&all) {
+        Ok(Status::Frame { consumed, .. }) => all[consumed..].to_vec(),
+        other => panic!("the server sidecar sends its frame first: {other:?}"),
+    }
+}
+
+fn outcome(sc: &Sidecar, label: &str) -> f64 {
+    let s = metrics::samples(&sc.registry.render_to_string(Format::Prometheus));
+    metrics::sum_by(&s, "meshtel_demo_peer_exchange_total", &["outcome"])
+        .get(&vec![label.to_owned()])
+        .copied()
+        .unwrap_or(0.0)
+}
+
+async fn eventually(mut check: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("condition not reached");
+}
+
+/// Normal traffic still flows through both sidecars.
+async fn still_serving(mesh: &Mesh) {
+    let truth = load::run(mesh.targets, 5, 1, 7).await;
+    assert_eq!(truth.mesh_requests.values().sum::<u64>(), 5);
+    assert_eq!(truth.tcp_connections, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_after_alpn_is_application_data() {
+    let mesh = start_mesh().await.unwrap();
+    let mut s = tls(&mesh, alpn::IN_MESH_WITH_MXC).await;
+    s.write_all(b"hello, this is not a frame").await.unwrap();
+    s.shutdown().await.unwrap();
+    assert_eq!(after_server_frame(&mut s).await, b"hello, this is not a frame");
+    eventually(|| outcome(&mesh.server, "not_a_frame") == 1.0).await;
+    // Recorded as non-mesh: the peer is unknown (the TLS identity still counts).
+    eventually(|| {
+        let s = metrics::samples(&mesh.server.registry.render_to_string(Format::Prometheus));
+        let closed = metrics::sum_by(
+            &s,
+            "istio_tcp_connections_closed_total",
+            &["source_workload", "connection_security_policy"],
+        );
+        closed.get(&vec!["unknown".to_owned(), "mutual_tls".to_owned()]) == Some(&1.0)
+    })
+    .await;
+    still_serving(&mesh).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_frame_is_skipped_without_buffering() {
+    let mesh = start_mesh().await.unwrap();
+    let mut s = tls(&mesh, alpn::IN_MESH_WITH_MXC).await;
+    let declared: u32 = 1 << 20;
+    let mut frame = vec![0x3d, 0x23, 0x04, 0x67];
+    frame.extend_from_slice(&declared.to_be_bytes());
+    s.write_all(&frame).await.unwrap();
+    let junk = vec![0xAAu8; declared as usize];
+    let writer = async {
+        s.write_all(&junk).await.unwrap();
+        s.write_all(b"after the frame").await.unwrap();
+        s.shutdown().await.unwrap();
+        s
+    };
+    let mut s = writer.await;
+    assert_eq!(after_server_frame(&mut s).await, b"after the frame");
+    eventually(|| outcome(&mesh.server, "frame_too_large") == 1.0).await;
+    still_serving(&mesh).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_frame_closes_the_connection() {
+    let mesh = start_mesh().await.unwrap();
+    let mut s = tls(&mesh, alpn::IN_MESH_WITH_MXC).await;
+    s.write_all(&[0x3d, 0x23, 0x04, 0x67, 0, 0, 0, 100, 1, 2, 3])
+        .await
+        .unwrap();
+    s.shutdown().await.unwrap();
+    assert!(after_server_frame(&mut s).await.is_empty());
+    eventually(|| outcome(&mesh.server, "frame_truncated") == 1.0).await;
+    still_serving(&mesh).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_header_value_makes_a_non_mesh_request() {
+    let mesh = start_mesh().await.unwrap();
+    let s = tls(&mesh, &[alpn::ISTIO_HTTP11, alpn::ISTIO, alpn::HTTP11]).await;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(s))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::builder()
+        .uri("/ratings/1")
+        .header("host", "ratings:9080")
+        .header("x-envoy-peer-metadata", "!!! not base64 !!!")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(req).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers().contains_key("x-envoy-peer-metadata"),
+        "the sidecar still sends its own metadata"
+    );
+    assert_eq!(outcome(&mesh.server, "header_invalid"), 1.0);
+    let s = metrics::samples(&mesh.server.registry.render_to_string(Format::Prometheus));
+    let by = metrics::sum_by(
+        &s,
+        "istio_requests_total",
+        &["source_workload", "connection_security_policy"],
+    );
+    assert_eq!(by.get(&vec!["unknown".to_owned(), "mutual_tls".to_owned()]), Some(&1.0));
+    still_serving(&mesh).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mesh_records_what_the_load_saw() {
+    let mesh = start_mesh().await.unwrap();
+    let truth = load::run(mesh.targets, 40, 4, 3).await;
+    super::settle(&mesh, truth.tcp_connections).await;
+    for (sc, reporter, csp) in [
+        (&mesh.client, "source", "unknown"),
+        (&mesh.server, "destination", "mutual_tls"),
+    ] {
+        let s = metrics::samples(&sc.registry.render_to_string(Format::Prometheus));
+        let by_code = metrics::sum_by(
+            &s,
+            "istio_requests_total",
+            &["reporter", "connection_security_policy", "response_code"],
+        );
+        for (code, n) in &truth.mesh_requests {
+            let key = vec![reporter.to_owned(), csp.to_owned(), code.to_string()];
+            assert_eq!(by_code.get(&key), Some(&(*n as f64)), "{reporter} {code}");
+        }
+        let tcp = |m: &str| metrics::sum_by(&s, m, &[]).values().sum::<f64>();
+        assert_eq!(tcp("istio_tcp_connections_opened_total"), 4.0);
+        assert_eq!(tcp("istio_tcp_connections_closed_total"), 4.0);
+        assert_eq!(tcp("istio_tcp_sent_bytes_total"), truth.tcp_bytes as f64);
+        assert_eq!(tcp("istio_tcp_received_bytes_total"), truth.tcp_bytes as f64);
+    }
+    // Plain requests reached the server sidecar as non-mesh traffic.
+    let s = metrics::samples(&mesh.server.registry.render_to_string(Format::Prometheus));
+    let none = metrics::sum_by(
+        &s,
+        "istio_requests_total",
+        &["connection_security_policy", "source_workload"],
+    );
+    assert_eq!(
+        none.get(&vec!["none".to_owned(), "unknown".to_owned()]),
+        Some(&(truth.plain_requests.values().sum::<u64>() as f64))
+    );
+}
