@@ -119,13 +119,19 @@ pub(crate) fn sum_by(samples: &[Sample], metric: &str, by: &[&str]) -> BTreeMap<
     out
 }
 
-/// The `q` quantile of a histogram's merged buckets for one reporter: the smallest `le`
-/// whose cumulative count reaches `q` of the total (Prometheus' bucket resolution).
-pub(crate) fn quantile(samples: &[Sample], metric: &str, reporter: &str, q: f64) -> Option<String> {
+/// The `q` quantile of a histogram's buckets merged over the series matching `filter`: the
+/// smallest `le` whose cumulative count reaches `q` of the total (bucket resolution, as
+/// Prometheus' `histogram_quantile` before interpolation).
+pub(crate) fn quantile(samples: &[Sample], metric: &str, filter: &[(&str, &str)], q: f64) -> Option<String> {
+    let bucket_name = format!("{metric}_bucket");
+    let selected = |s: &&Sample| {
+        s.name == bucket_name
+            && filter
+                .iter()
+                .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+    };
     let mut buckets: BTreeMap<u64, (String, f64)> = BTreeMap::new();
-    for s in samples.iter().filter(|s| {
-        s.name == format!("{metric}_bucket") && s.labels.get("reporter").map(String::as_str) == Some(reporter)
-    }) {
+    for s in samples.iter().filter(selected) {
         let le = s.labels.get("le")?.clone();
         let key = if le == "+Inf" {
             u64::MAX

@@ -228,8 +228,8 @@ fn print_summary(mesh: &Mesh, truth: &load::Truth, elapsed: Duration) {
     );
     println!();
     println!(
-        "{:<8} {:<12} {:<20} {:>6} {:>9} {:>9}",
-        "sidecar", "reporter", "security", "code", "requests", "p50/p99"
+        "{:<8} {:<12} {:<20} {:>6} {:>9} {:>11}",
+        "sidecar", "reporter", "security", "code", "requests", "p50/p99 ms"
     );
     for (name, sc) in [("client", &mesh.client), ("server", &mesh.server)] {
         let s = metrics::samples(&sc.registry.render_to_string(Format::Prometheus));
@@ -238,10 +238,15 @@ fn print_summary(mesh: &Mesh, truth: &load::Truth, elapsed: Duration) {
             "istio_requests_total",
             &["reporter", "connection_security_policy", "response_code"],
         ) {
-            let p50 = metrics::quantile(&s, "istio_request_duration_milliseconds", &key[0], 0.5).unwrap_or_default();
-            let p99 = metrics::quantile(&s, "istio_request_duration_milliseconds", &key[0], 0.99).unwrap_or_default();
+            let filter = [
+                ("reporter", key[0].as_str()),
+                ("connection_security_policy", key[1].as_str()),
+                ("response_code", key[2].as_str()),
+            ];
+            let p50 = metrics::quantile(&s, "istio_request_duration_milliseconds", &filter, 0.5).unwrap_or_default();
+            let p99 = metrics::quantile(&s, "istio_request_duration_milliseconds", &filter, 0.99).unwrap_or_default();
             println!(
-                "{name:<8} {:<12} {:<20} {:>6} {:>9} {:>9}",
+                "{name:<8} {:<12} {:<20} {:>6} {:>9} {:>11}",
                 key[0],
                 key[1],
                 key[2],
