@@ -17,50 +17,12 @@ const REPORTER_CONDITIONAL: (&str, &str) = (
     r#"(has(context.reporter.kind) ? context.reporter.kind : "inbound") == "outbound" ? "client" : "server""#,
 );
 
-/// The native-equivalent default label set of telemetry spec 10.3.
-const ISTIO_DEFAULT_LABELS: [&str; 25] = [
-    r#"conditional((context.reporter.kind | "inbound") == "outbound", "source", conditional(context.reporter.gateway | false, "waypoint", "destination"))"#,
-    r#"source.workload.name | "unknown""#,
-    r#"source.canonical_service | "unknown""#,
-    r#"source.canonical_revision | "latest""#,
-    r#"source.workload.namespace | "unknown""#,
-    r#"source.principal | "unknown""#,
-    r#"source.labels["app"] | "unknown""#,
-    r#"source.labels["version"] | "unknown""#,
-    r#"source.cluster_id | "unknown""#,
-    r#"destination.workload.name | "unknown""#,
-    r#"destination.workload.namespace | "unknown""#,
-    r#"destination.principal | "unknown""#,
-    r#"destination.labels["app"] | "unknown""#,
-    r#"destination.labels["version"] | "unknown""#,
-    r#"destination.service.host | "unknown""#,
-    r#"destination.canonical_service | "unknown""#,
-    r#"destination.canonical_revision | conditional(context.reporter.gateway | false, "unknown", "latest")"#,
-    r#"destination.service.name | "unknown""#,
-    r#"destination.service.namespace | "unknown""#,
-    r#"destination.cluster_id | "unknown""#,
-    r#"api.protocol | context.protocol | "unknown""#,
-    "response.code | 200",
-    r#"response.grpc_status | """#,
-    r#"context.proxy_error_code | "-""#,
-    r#"conditional((context.reporter.kind | "inbound") == "outbound", "unknown", conditional(connection.mtls | false, "mutual_tls", "none"))"#,
-];
+/// The native-equivalent default label set of telemetry spec 10.3, as the plugin uses it.
+const ISTIO_DEFAULT_LABELS: [&str; 25] = meshtel::DEFAULT_EXPRESSIONS;
 
 /// The Istio vocabulary plus the attributes the stats layer adds (telemetry spec 10.2).
 fn stats_manifest() -> Manifest {
-    let mut m = Manifest::istio();
-    for name in [
-        "source.canonical_service",
-        "destination.canonical_service",
-        "source.canonical_revision",
-        "destination.canonical_revision",
-        "source.cluster_id",
-        "destination.cluster_id",
-    ] {
-        m.insert(name, ValueType::String);
-    }
-    m.insert("context.reporter.gateway", ValueType::Bool);
-    m
+    meshtel::manifest()
 }
 
 const SOURCE_LABELS: [(&str, &str); 3] = [("app", "productpage"), ("version", "v1"), ("pod-template-hash", "5f8d")];

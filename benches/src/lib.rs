@@ -86,33 +86,7 @@ pub fn prost_outer() -> prost_types::Struct {
 }
 
 /// Istio's standard request labels (telemetry spec 3), in order.
-pub const ISTIO_LABELS: [&str; 25] = [
-    "reporter",
-    "source_workload",
-    "source_canonical_service",
-    "source_canonical_revision",
-    "source_workload_namespace",
-    "source_principal",
-    "source_app",
-    "source_version",
-    "source_cluster",
-    "destination_workload",
-    "destination_workload_namespace",
-    "destination_principal",
-    "destination_app",
-    "destination_version",
-    "destination_service",
-    "destination_canonical_service",
-    "destination_canonical_revision",
-    "destination_service_name",
-    "destination_service_namespace",
-    "destination_cluster",
-    "request_protocol",
-    "response_code",
-    "grpc_response_status",
-    "response_flags",
-    "connection_security_policy",
-];
+pub const ISTIO_LABELS: [&str; 25] = meshtel::STANDARD_TAGS;
 
 /// `n` distinct, realistic label sets for [`ISTIO_LABELS`]: a handful of
 /// destinations times response codes.

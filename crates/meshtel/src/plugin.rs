@@ -669,39 +669,45 @@ impl TcpConnection {
             self.emit(plugin);
         }
         self.report_bytes(plugin);
+        let series = self.series.take().unwrap_or_default();
+        self.with_bag(plugin, |bag, _, value| {
+            for (s, &g) in series.iter().zip(&plugin.tcp) {
+                for family in &plugin.groups[g].families {
+                    match family {
+                        Family::Standard(StandardMetric::TcpClosed, Id::Counter(c)) => s.inc(*c),
+                        Family::Custom { value: program, id } => record_custom(s.as_ref(), *id, program, bag, value),
+                        _ => {}
+                    }
+                }
+            }
+        });
+    }
+
+    /// Runs `f` with the connection's bag (TCP attributes as they are now) and its scratch
+    /// buffers.
+    fn with_bag<R>(
+        &mut self,
+        plugin: &StatsPlugin,
+        f: impl FnOnce(&StatsBag<'_>, &mut [String], &mut String) -> R,
+    ) -> R {
         let flags: Vec<&str> = self.response_flags.iter().map(String::as_str).collect();
         let mut buf = String::new();
         let flags = join_flags(&flags, &mut buf);
         let service = ServiceFacts::new(None, false, &self.routing.as_routing());
         let rattrs = RequestAttrs::tcp(service, flags, self.bytes);
+        let Connection {
+            attrs, scratch, value, ..
+        } = &mut self.conn;
         let bag = StatsBag {
             slots: &plugin.slots,
-            conn: &self.conn.attrs,
+            conn: attrs,
             req: Some(&rattrs),
         };
-        for (s, &g) in self.series.iter().flatten().zip(&plugin.tcp) {
-            for family in &plugin.groups[g].families {
-                match family {
-                    Family::Standard(StandardMetric::TcpClosed, Id::Counter(c)) => s.inc(*c),
-                    Family::Custom { value, id } => record_custom(s.as_ref(), *id, value, &bag, &mut self.conn.value),
-                    _ => {}
-                }
-            }
-        }
+        f(&bag, scratch, value)
     }
 
     fn emit(&mut self, plugin: &StatsPlugin) {
-        let flags: Vec<&str> = self.response_flags.iter().map(String::as_str).collect();
-        let mut buf = String::new();
-        let flags = join_flags(&flags, &mut buf);
-        let service = ServiceFacts::new(None, false, &self.routing.as_routing());
-        let rattrs = RequestAttrs::tcp(service, flags, self.bytes);
-        let bag = StatsBag {
-            slots: &plugin.slots,
-            conn: &self.conn.attrs,
-            req: Some(&rattrs),
-        };
-        let series = plugin.handles(&plugin.tcp, &bag, &mut self.conn.scratch);
+        let series = self.with_bag(plugin, |bag, scratch, _| plugin.handles(&plugin.tcp, bag, scratch));
         for (s, &g) in series.iter().zip(&plugin.tcp) {
             for family in &plugin.groups[g].families {
                 if let Family::Standard(StandardMetric::TcpOpened, Id::Counter(c)) = family {

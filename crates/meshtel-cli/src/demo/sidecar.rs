@@ -276,6 +276,69 @@ fn request_facts<'a>(
     req
 }
 
+/// One HTTP connection's telemetry state: the plugin's connection, the peer it knows, the
+/// TLS facts.
+struct HttpState {
+    conn: meshtel::Connection,
+    peer: Option<WorkloadMetadata>,
+    tls: Option<Tls>,
+}
+
+/// A request read whole: when it started, its head and body, its size on the wire.
+struct Exchanged {
+    start: Instant,
+    parts: http::request::Parts,
+    body: Bytes,
+    request_bytes: u64,
+}
+
+async fn read_request(req: Request<Incoming>) -> Exchanged {
+    let start = Instant::now();
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let request_line = parts.method.as_str().len() + 1 + parts.uri.to_string().len() + 9;
+    let request_bytes = head_len(request_line, &parts.headers) + body.len() as u64;
+    Exchanged {
+        start,
+        parts,
+        body,
+        request_bytes,
+    }
+}
+
+/// Records a completed request: learns a new peer first, then the request metrics.
+fn record(
+    sc: &Sidecar,
+    state: &Mutex<HttpState>,
+    ex: &Exchanged,
+    response: &Response<Full<Bytes>>,
+    peer: Option<WorkloadMetadata>,
+    cluster: &str,
+) {
+    let body_len = response.body().size_hint().exact().unwrap_or(0);
+    let response_bytes = head_len(17, response.headers()) + body_len;
+    let req = request_facts(
+        &ex.parts,
+        Some(response.status()),
+        ex.start.elapsed(),
+        (ex.request_bytes, response_bytes),
+        cluster,
+    );
+    let mut state = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if peer.is_some() && state.peer != peer {
+        let facts = ConnectionFacts::default()
+            .with_tls(state.tls.clone())
+            .with_peer(peer.clone());
+        state.conn.update(&sc.plugin, &facts);
+        state.peer = peer;
+    }
+    sc.plugin.record_request(&mut state.conn, &req);
+}
+
+fn bad_gateway() -> Response<Full<Bytes>> {
+    text(StatusCode::BAD_GATEWAY, "upstream unavailable\n")
+}
+
 // ---------------------------------------------------------------------------------------
 // Server sidecar (inbound).
 
@@ -341,61 +404,29 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mesh = tls.is_some();
-    let facts = ConnectionFacts::default().with_tls(tls);
-    let state = Arc::new(Mutex::new((sc.plugin.connection(&facts), None::<WorkloadMetadata>)));
+    let conn = sc.plugin.connection(&ConnectionFacts::default().with_tls(tls.clone()));
+    let state = Arc::new(Mutex::new(HttpState { conn, peer: None, tls }));
     let upstream = Arc::new(tokio::sync::Mutex::new(None::<Sender>));
     let service = service_fn(move |req: Request<Incoming>| {
-        let (sc, state, upstream, facts) = (
-            Arc::clone(&sc),
-            Arc::clone(&state),
-            Arc::clone(&upstream),
-            facts.clone(),
-        );
+        let (sc, state, upstream) = (Arc::clone(&sc), Arc::clone(&state), Arc::clone(&upstream));
         async move {
-            let start = Instant::now();
-            let (parts, body) = req.into_parts();
-            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            let request_line = parts.method.as_str().len() + 1 + parts.uri.to_string().len() + 9;
-            let request_bytes = head_len(request_line, &parts.headers) + body.len() as u64;
+            let ex = read_request(req).await;
             let peer = if mesh {
-                sc.peer_from_headers(&parts.headers)
+                sc.peer_from_headers(&ex.parts.headers)
             } else {
                 None
             };
-            let mut headers = parts.headers.clone();
+            let mut headers = ex.parts.headers.clone();
             strip_peer_headers(&mut headers);
             let connect = || async move { http_sender(TcpStream::connect(backend).await.ok()?).await };
-            let (mut response, status) = match forward(&upstream, connect, &parts, headers, body).await {
-                Some((head, body)) => {
-                    let status = head.status;
-                    (Response::from_parts(head, Full::new(body)), Some(status))
-                }
-                None => (
-                    text(StatusCode::BAD_GATEWAY, "upstream unavailable\n"),
-                    Some(StatusCode::BAD_GATEWAY),
-                ),
+            let mut response = match forward(&upstream, connect, &ex.parts, headers, ex.body.clone()).await {
+                Some((head, body)) => Response::from_parts(head, Full::new(body)),
+                None => bad_gateway(),
             };
             if mesh {
                 sc.add_peer_headers(response.headers_mut());
             }
-            let body_len = response.body().size_hint().exact().unwrap_or(0);
-            let response_bytes = head_len(17, response.headers()) + body_len;
-            let req = request_facts(
-                &parts,
-                status,
-                start.elapsed(),
-                (request_bytes, response_bytes),
-                "inbound|9080||",
-            );
-            {
-                let mut guard = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                let (conn, known) = &mut *guard;
-                if peer.is_some() && *known != peer {
-                    conn.update(&sc.plugin, &facts.with_peer(peer.clone()));
-                    *known = peer;
-                }
-                sc.plugin.record_request(conn, &req);
-            }
+            record(&sc, &state, &ex, &response, peer, "inbound|9080||");
             Ok::<_, std::convert::Infallible>(response)
         }
     });
@@ -647,11 +678,12 @@ pub(crate) async fn serve_outbound_http(sc: Arc<Sidecar>, listener: TcpListener,
 }
 
 async fn outbound_http_connection(sc: Arc<Sidecar>, stream: TcpStream, upstream: Upstream) {
-    let state = Arc::new(Mutex::new((
-        sc.plugin.connection(&ConnectionFacts::default()),
-        None::<WorkloadMetadata>,
-        None::<Tls>,
-    )));
+    let conn = sc.plugin.connection(&ConnectionFacts::default());
+    let state = Arc::new(Mutex::new(HttpState {
+        conn,
+        peer: None,
+        tls: None,
+    }));
     let sender = Arc::new(tokio::sync::Mutex::new(None::<Sender>));
     let service = service_fn(move |req: Request<Incoming>| {
         let (sc, state, sender, upstream) = (
@@ -661,54 +693,33 @@ async fn outbound_http_connection(sc: Arc<Sidecar>, stream: TcpStream, upstream:
             upstream.clone(),
         );
         async move {
-            let start = Instant::now();
-            let (parts, body) = req.into_parts();
-            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            let request_line = parts.method.as_str().len() + 1 + parts.uri.to_string().len() + 9;
-            let request_bytes = head_len(request_line, &parts.headers) + body.len() as u64;
-            let mut headers = parts.headers.clone();
+            let ex = read_request(req).await;
+            let mut headers = ex.parts.headers.clone();
             strip_peer_headers(&mut headers);
             sc.add_peer_headers(&mut headers);
-            let tls_slot = Arc::clone(&state);
-            let spiffe = sc.spiffe.clone();
+            let (tls_slot, spiffe) = (Arc::clone(&state), sc.spiffe.clone());
             let connect = || async move {
                 let (tls, mut facts, _) = connect_tls(upstream.addr, upstream.http).await?;
                 facts.local_san = spiffe;
-                tls_slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).2 = Some(facts);
+                tls_slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).tls = Some(facts);
                 http_sender(tls).await
             };
-            let (response, status, peer) = match forward(&sender, connect, &parts, headers, body).await {
+            let (response, peer) = match forward(&sender, connect, &ex.parts, headers, ex.body.clone()).await {
                 Some((mut head, body)) => {
                     let peer = sc.peer_from_headers(&head.headers);
                     strip_peer_headers(&mut head.headers);
-                    let status = head.status;
-                    (Response::from_parts(head, Full::new(body)), Some(status), peer)
+                    (Response::from_parts(head, Full::new(body)), peer)
                 }
-                None => (
-                    text(StatusCode::BAD_GATEWAY, "upstream unavailable\n"),
-                    Some(StatusCode::BAD_GATEWAY),
-                    None,
-                ),
+                None => (bad_gateway(), None),
             };
-            let body_len = response.body().size_hint().exact().unwrap_or(0);
-            let response_bytes = head_len(17, response.headers()) + body_len;
-            let req = request_facts(
-                &parts,
-                status,
-                start.elapsed(),
-                (request_bytes, response_bytes),
+            record(
+                &sc,
+                &state,
+                &ex,
+                &response,
+                peer,
                 "outbound|9080||ratings.default.svc.cluster.local",
             );
-            {
-                let mut guard = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                let (conn, known, tls) = &mut *guard;
-                if peer.is_some() && *known != peer {
-                    let facts = ConnectionFacts::default().with_tls(tls.clone()).with_peer(peer.clone());
-                    conn.update(&sc.plugin, &facts);
-                    *known = peer;
-                }
-                sc.plugin.record_request(conn, &req);
-            }
             Ok::<_, std::convert::Infallible>(response)
         }
     });
