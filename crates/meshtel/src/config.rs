@@ -59,24 +59,44 @@ pub enum ReporterConfig {
     ServerGateway,
 }
 
+/// A proto enum given by name or by number, as proto-JSON allows.
+fn proto_enum<'de, D: Deserializer<'de>, T: Copy>(d: D, values: &[(&str, i64, T)]) -> Result<T, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Name(String),
+        Number(i64),
+    }
+    let raw = Raw::deserialize(d)?;
+    let found = values.iter().find(|(name, number, _)| match &raw {
+        Raw::Name(n) => n == name,
+        Raw::Number(n) => n == number,
+    });
+    found.map(|(_, _, v)| *v).ok_or_else(|| {
+        let given = match raw {
+            Raw::Name(n) => format!("{n:?}"),
+            Raw::Number(n) => n.to_string(),
+        };
+        let expected: Vec<String> = values
+            .iter()
+            .map(|(name, number, _)| format!("{name} ({number})"))
+            .collect();
+        de::Error::custom(format!(
+            "unknown value {given}: expected one of {}",
+            expected.join(", ")
+        ))
+    })
+}
+
 impl<'de> Deserialize<'de> for ReporterConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Name(String),
-            Number(i64),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Name(n) if n == "UNSPECIFIED" => Ok(Self::Unspecified),
-            Raw::Name(n) if n == "SERVER_GATEWAY" => Ok(Self::ServerGateway),
-            Raw::Number(0) => Ok(Self::Unspecified),
-            Raw::Number(1) => Ok(Self::ServerGateway),
-            Raw::Name(n) => Err(de::Error::custom(format!(
-                "unknown reporter {n:?}: expected UNSPECIFIED or SERVER_GATEWAY"
-            ))),
-            Raw::Number(n) => Err(de::Error::custom(format!("unknown reporter {n}: expected 0 or 1"))),
-        }
+        proto_enum(
+            d,
+            &[
+                ("UNSPECIFIED", 0, Self::Unspecified),
+                ("SERVER_GATEWAY", 1, Self::ServerGateway),
+            ],
+        )
     }
 }
 
@@ -94,27 +114,14 @@ pub enum MetricType {
 
 impl<'de> Deserialize<'de> for MetricType {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Name(String),
-            Number(i64),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Name(n) if n == "COUNTER" => Ok(Self::Counter),
-            Raw::Name(n) if n == "GAUGE" => Ok(Self::Gauge),
-            Raw::Name(n) if n == "HISTOGRAM" => Ok(Self::Histogram),
-            Raw::Number(0) => Ok(Self::Counter),
-            Raw::Number(1) => Ok(Self::Gauge),
-            Raw::Number(2) => Ok(Self::Histogram),
-            other => Err(de::Error::custom(format!(
-                "unknown metric type {}: expected COUNTER, GAUGE or HISTOGRAM",
-                match other {
-                    Raw::Name(n) => n,
-                    Raw::Number(n) => n.to_string(),
-                }
-            ))),
-        }
+        proto_enum(
+            d,
+            &[
+                ("COUNTER", 0, Self::Counter),
+                ("GAUGE", 1, Self::Gauge),
+                ("HISTOGRAM", 2, Self::Histogram),
+            ],
+        )
     }
 }
 
