@@ -1,45 +1,13 @@
 //! Evaluating the common label forms allocates nothing: proved with a counting global
 //! allocator around each evaluation, for both kinds of bag.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "../../../testing/counting_alloc.rs"]
+mod counting_alloc;
+
+use counting_alloc::allocations_in;
 use std::collections::HashMap;
 
 use meshtel_expr::{Bag, Duration, Manifest, Program, SlotBag, Value};
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counter is a
-// thread-local `Cell`, which does not allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: same contract as ours, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let before = ALLOCATIONS.with(Cell::get);
-    let out = f();
-    (out, ALLOCATIONS.with(Cell::get) - before)
-}
 
 /// Label forms: attribute, default, map index, conditional, comparison, and the library
 /// calls that need no new text.
@@ -67,7 +35,7 @@ fn check_all<B: Bag>(bag: &B, programs: &[Program]) {
         // The regex crate builds its per-thread matching cache on a thread's first match;
         // steady-state evaluations are what is measured.
         let _ = p.evaluate(bag);
-        let (result, n) = allocations(|| p.evaluate(bag).map(|v| v.value_type()));
+        let (n, result) = allocations_in(|| p.evaluate(bag).map(|v| v.value_type()));
         assert_eq!(n, 0, "{} allocated {n} times (result {result:?})", p.source());
     }
 }
@@ -115,12 +83,12 @@ fn label_forms_evaluate_without_allocating() {
 
     // A missing-attribute error does not allocate either.
     let strict = Program::compile(r#"request.auth.principal == "admin""#, &manifest).unwrap();
-    let (result, n) = allocations(|| strict.evaluate(&SlotBag::new(&manifest)).is_err());
+    let (n, result) = allocations_in(|| strict.evaluate(&SlotBag::new(&manifest)).is_err());
     assert!(result);
     assert_eq!(n, 1, "only the empty SlotBag's own vector allocates");
 
     // Refilling a bag per request reuses its storage.
-    let (_, n) = allocations(|| {
+    let (n, ()) = allocations_in(|| {
         slots.clear();
         slots.set_named(&manifest, "request.host", Value::str("ratings:9080"));
     });

@@ -1,40 +1,13 @@
 //! Recording into an existing series allocates nothing, by label values or
 //! through a held handle: a counting global allocator proves it.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "../../../testing/counting_alloc.rs"]
+mod counting_alloc;
+
+use counting_alloc::allocations_in;
 use std::num::NonZeroU32;
 
 use meshtel_metrics::{Buckets, Config, Desc, Registry};
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call unchanged to the system allocator; the counter
-// is a thread-local `Cell`, which does not allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: same contract, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations_in(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
-}
 
 fn check(config: Config) {
     let registry = Registry::new(config);
@@ -51,7 +24,7 @@ fn check(config: Config) {
     let series = g.series(&values).unwrap();
     g.with_series(&values, |s| s.inc(requests)).unwrap();
 
-    let n = allocations_in(|| {
+    let (n, ()) = allocations_in(|| {
         for i in 0..1000 {
             g.with_series(&values, |s| {
                 s.inc(requests);
