@@ -8,7 +8,7 @@ use alloc::sync::Arc;
 
 use regex::Regex;
 
-use crate::syntax::ast::{Call, Constant, Expr, ExprKind};
+use crate::syntax::ast::{Call, Constant, Expr, ExprKind, infix};
 use crate::{AttrId, CompileError, CompileErrorKind as K, Manifest, Span, ValueType};
 
 /// A comparison operator.
@@ -166,21 +166,10 @@ const FUNCTIONS: [Signature; 25] = [
 
 /// How an error names a function: operators by their symbol.
 fn shown(name: &str) -> String {
-    let symbol = match name {
-        "EQ" => "==",
-        "NEQ" => "!=",
-        "LT" => "<",
-        "LEQ" => "<=",
-        "GT" => ">",
-        "GEQ" => ">=",
-        "LAND" => "&&",
-        "LOR" => "||",
-        "OR" => "|",
-        "ADD" => "+",
-        "INDEX" => "[]",
-        _ => return format!("{name}()"),
-    };
-    format!("'{symbol}'")
+    match name {
+        "INDEX" => "'[]'".to_owned(),
+        _ => infix(name).map_or_else(|| format!("{name}()"), |symbol| format!("'{symbol}'")),
+    }
 }
 
 /// Rewrites the common label shapes into single operations with the same semantics.

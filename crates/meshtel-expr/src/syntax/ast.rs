@@ -122,7 +122,7 @@ impl Expr {
 }
 
 /// The infix symbol of a two-argument operator call, if it has one.
-fn infix(name: &str) -> Option<&'static str> {
+pub(crate) fn infix(name: &str) -> Option<&'static str> {
     Some(match name {
         "LOR" => "||",
         "LAND" => "&&",
