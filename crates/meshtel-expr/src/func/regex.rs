@@ -30,6 +30,19 @@ fn lit(out: &mut String, c: char) {
     let _ = write!(out, "\\x{{{:X}}}", c as u32);
 }
 
+/// Copies `\e` and its operand from `chars[*i..]`: a `{…}` group, or `short` characters.
+fn copy_escape(out: &mut String, chars: &[char], i: &mut usize, e: char, short: usize) {
+    out.push('\\');
+    out.push(e);
+    let len = if chars.get(*i) == Some(&'{') {
+        chars[*i..].iter().position(|&c| c == '}').map_or(chars.len() - *i, |end| end + 1)
+    } else {
+        short.min(chars.len() - *i)
+    };
+    out.extend(&chars[*i..*i + len]);
+    *i += len;
+}
+
 fn translate(p: &str) -> Result<String, String> {
     let bad = |why: &str| Err(format!("error parsing regexp {p:?}: {why}"));
     let mut out = String::with_capacity(p.len() + 16);
@@ -99,42 +112,9 @@ fn translate(p: &str) -> Result<String, String> {
                         out.push('\\');
                         out.push(e);
                     }
-                    'x' => {
-                        // `\xHH` or `\x{H…}`: copy through, the syntax is the same.
-                        out.push_str("\\x");
-                        if chars.get(i) == Some(&'{') {
-                            while i < chars.len() {
-                                out.push(chars[i]);
-                                i += 1;
-                                if chars[i - 1] == '}' {
-                                    break;
-                                }
-                            }
-                        } else {
-                            for _ in 0..2 {
-                                if let Some(&h) = chars.get(i) {
-                                    out.push(h);
-                                    i += 1;
-                                }
-                            }
-                        }
-                    }
-                    'p' | 'P' => {
-                        out.push('\\');
-                        out.push(e);
-                        if chars.get(i) == Some(&'{') {
-                            while i < chars.len() {
-                                out.push(chars[i]);
-                                i += 1;
-                                if chars[i - 1] == '}' {
-                                    break;
-                                }
-                            }
-                        } else if let Some(&n) = chars.get(i) {
-                            out.push(n);
-                            i += 1;
-                        }
-                    }
+                    // `\xHH`, `\x{H…}`, `\pN`, `\p{Name}`: the same syntax in both dialects.
+                    'x' => copy_escape(&mut out, &chars, &mut i, e, 2),
+                    'p' | 'P' => copy_escape(&mut out, &chars, &mut i, e, 1),
                     e if e.is_ascii_punctuation() => lit(&mut out, e),
                     _ => return bad(&format!("invalid escape sequence: \\{e}")),
                 }
