@@ -265,55 +265,30 @@ impl<K: AsRef<str>, V: AsRef<str>> StringMap for Vec<(K, V)> {
     }
 }
 
-impl<K, V, S> StringMap for std::collections::HashMap<K, V, S>
-where
-    K: core::borrow::Borrow<str> + Eq + core::hash::Hash,
-    V: AsRef<str>,
-    S: core::hash::BuildHasher,
-{
-    fn get(&self, key: &str) -> Option<&str> {
-        Self::get(self, key).map(AsRef::as_ref)
-    }
-    fn len(&self) -> usize {
-        Self::len(self)
-    }
-    fn for_each_entry(&self, f: &mut dyn FnMut(&str, &str)) {
-        self.iter().for_each(|(k, v)| f(k.borrow(), v.as_ref()));
-    }
+/// `StringMap` for a map type with `get`, `len` and `iter` of its own (given as the impl
+/// header): the three std and hashbrown maps.
+macro_rules! string_map_for_map {
+    ($($header:tt)*) => {
+        $($header)* {
+            fn get(&self, key: &str) -> Option<&str> {
+                Self::get(self, key).map(AsRef::as_ref)
+            }
+            fn len(&self) -> usize {
+                Self::len(self)
+            }
+            fn for_each_entry(&self, f: &mut dyn FnMut(&str, &str)) {
+                self.iter().for_each(|(k, v)| f(k.borrow(), v.as_ref()));
+            }
+        }
+    };
 }
 
-impl<K, V, S> StringMap for hashbrown::HashMap<K, V, S>
-where
-    K: core::borrow::Borrow<str> + Eq + core::hash::Hash,
-    V: AsRef<str>,
-    S: core::hash::BuildHasher,
-{
-    fn get(&self, key: &str) -> Option<&str> {
-        Self::get(self, key).map(AsRef::as_ref)
-    }
-    fn len(&self) -> usize {
-        Self::len(self)
-    }
-    fn for_each_entry(&self, f: &mut dyn FnMut(&str, &str)) {
-        self.iter().for_each(|(k, v)| f(k.borrow(), v.as_ref()));
-    }
-}
-
-impl<K, V> StringMap for std::collections::BTreeMap<K, V>
-where
-    K: core::borrow::Borrow<str> + Ord,
-    V: AsRef<str>,
-{
-    fn get(&self, key: &str) -> Option<&str> {
-        Self::get(self, key).map(AsRef::as_ref)
-    }
-    fn len(&self) -> usize {
-        Self::len(self)
-    }
-    fn for_each_entry(&self, f: &mut dyn FnMut(&str, &str)) {
-        self.iter().for_each(|(k, v)| f(k.borrow(), v.as_ref()));
-    }
-}
+string_map_for_map!(impl<K, V, S> StringMap for std::collections::HashMap<K, V, S>
+    where K: core::borrow::Borrow<str> + Eq + core::hash::Hash, V: AsRef<str>, S: core::hash::BuildHasher);
+string_map_for_map!(impl<K, V, S> StringMap for hashbrown::HashMap<K, V, S>
+    where K: core::borrow::Borrow<str> + Eq + core::hash::Hash, V: AsRef<str>, S: core::hash::BuildHasher);
+string_map_for_map!(impl<K, V> StringMap for std::collections::BTreeMap<K, V>
+    where K: core::borrow::Borrow<str> + Ord, V: AsRef<str>);
 
 /// A `TIMESTAMP`: seconds and nanoseconds since the Unix epoch (UTC).
 ///

@@ -35,7 +35,10 @@ fn copy_escape(out: &mut String, chars: &[char], i: &mut usize, e: char, short: 
     out.push('\\');
     out.push(e);
     let len = if chars.get(*i) == Some(&'{') {
-        chars[*i..].iter().position(|&c| c == '}').map_or(chars.len() - *i, |end| end + 1)
+        chars[*i..]
+            .iter()
+            .position(|&c| c == '}')
+            .map_or(chars.len() - *i, |end| end + 1)
     } else {
         short.min(chars.len() - *i)
     };
