@@ -392,6 +392,20 @@ impl GroupPlan {
     }
 }
 
+/// Whether a reporting period ended by `now`; if so, moves `next_tick` past `now` (one
+/// report however many periods were missed).
+fn period_elapsed(period: Option<Duration>, next_tick: &mut Option<Duration>, now: Duration) -> bool {
+    let (Some(period), Some(next)) = (period, *next_tick) else {
+        return false;
+    };
+    if now < next {
+        return false;
+    }
+    let periods = ((now - next).as_nanos() / period.as_nanos().max(1)) as u32 + 1;
+    *next_tick = Some(next + period * periods);
+    true
+}
+
 /// `response_flags` joined by `,`; borrowed when there is at most one code.
 fn join_flags<'a>(codes: &[&'a str], buf: &'a mut String) -> Option<&'a str> {
     match codes {
@@ -534,14 +548,9 @@ impl GrpcStream {
     /// gives the request-header facts (host, routing); labels are evaluated once, without
     /// headers (spec 7).
     pub fn tick(&mut self, plugin: &StatsPlugin, conn: &mut Connection, req: &RequestFacts<'_>, now: Duration) {
-        let (Some(period), Some(next)) = (plugin.period, self.next_tick) else {
-            return;
-        };
-        if now < next {
+        if !period_elapsed(plugin.period, &mut self.next_tick, now) {
             return;
         }
-        let periods = ((now - next).as_nanos() / period.as_nanos().max(1)) as u32 + 1;
-        self.next_tick = Some(next + period * periods);
         self.report(plugin, conn, req);
     }
 
@@ -644,14 +653,9 @@ impl TcpConnection {
     /// report emits `istio_tcp_connections_opened_total`, and every report adds the byte
     /// deltas.
     pub fn tick(&mut self, plugin: &StatsPlugin, now: Duration) {
-        let (Some(period), Some(next)) = (plugin.period, self.next_tick) else {
-            return;
-        };
-        if now < next {
+        if !period_elapsed(plugin.period, &mut self.next_tick, now) {
             return;
         }
-        let periods = ((now - next).as_nanos() / period.as_nanos().max(1)) as u32 + 1;
-        self.next_tick = Some(next + period * periods);
         if self.series.is_none() {
             if !self.resolved {
                 return;
