@@ -501,6 +501,40 @@ async fn read_peer<R: AsyncRead + Unpin>(
     }
 }
 
+/// The routing of the demo's TCP clusters: `cluster`, standing for the ratings service.
+fn tcp_routing(cluster: &str) -> TcpRouting {
+    let owned = |s: Option<&str>| s.map(str::to_owned);
+    TcpRouting {
+        cluster_name: Some(cluster.to_owned()),
+        cluster_service: Some((owned(SERVICE.host), owned(SERVICE.name), owned(SERVICE.namespace))),
+    }
+}
+
+/// Runs this side of the TCP prefix exchange on an mTLS connection whose negotiated ALPN is
+/// `negotiated`: writes the sidecar's frame, reads the peer's. The peer, the application
+/// bytes after its frame, and whether the stream ended; `None` when the write failed or the
+/// exchange timed out (counted).
+async fn exchange_peer<R, W>(
+    sc: &Sidecar,
+    rd: &mut R,
+    wr: &mut W,
+    negotiated: Option<&[u8]>,
+) -> Option<(Option<WorkloadMetadata>, Vec<u8>, bool)>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut exchange = Exchange::new(negotiated, &sc.frame, FrameConfig::default());
+    if let Some(frame) = exchange.poll_transmit() {
+        wr.write_all(frame).await.ok()?;
+    }
+    let read = timeout(HANDSHAKE_TIMEOUT, read_peer(rd, &mut exchange, sc)).await;
+    if read.is_err() {
+        sc.count(Outcome::ExchangeTimeout);
+    }
+    read.ok()
+}
+
 /// Copies both ways, counting bytes received from and sent to the downstream.
 async fn pump<DR, DW, UR, UW>(
     (mut down_r, mut down_w): (DR, DW),
@@ -587,26 +621,11 @@ async fn tcp_inbound<IO>(sc: Arc<Sidecar>, tls: IO, negotiated: Option<Vec<u8>>,
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let routing = TcpRouting {
-        cluster_name: Some("inbound|9000||".into()),
-        cluster_service: Some((
-            SERVICE.host.map(Into::into),
-            SERVICE.name.map(Into::into),
-            SERVICE.namespace.map(Into::into),
-        )),
-    };
-    let mut tcp = sc
-        .plugin
-        .tcp_connection(ConnectionFacts::default().with_tls(Some(facts)), routing, sc.now());
+    let facts = ConnectionFacts::default().with_tls(Some(facts));
+    let mut tcp = sc.plugin.tcp_connection(facts, tcp_routing("inbound|9000||"), sc.now());
     let (mut rd, mut wr) = tokio::io::split(tls);
-    let mut exchange = Exchange::new(negotiated.as_deref(), &sc.frame, FrameConfig::default());
-    if let Some(frame) = exchange.poll_transmit()
-        && wr.write_all(frame).await.is_err()
-    {
+    let Some((peer, leftover, eof)) = exchange_peer(&sc, &mut rd, &mut wr, negotiated.as_deref()).await else {
         return;
-    }
-    let Ok((peer, leftover, eof)) = timeout(HANDSHAKE_TIMEOUT, read_peer(&mut rd, &mut exchange, &sc)).await else {
-        return sc.count(Outcome::ExchangeTimeout);
     };
     tcp.resolve(&sc.plugin, peer);
     let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
@@ -740,31 +759,17 @@ pub(crate) async fn serve_outbound_tcp(sc: Arc<Sidecar>, listener: TcpListener, 
 }
 
 async fn outbound_tcp_connection(sc: Arc<Sidecar>, app: TcpStream, upstream: Upstream) {
-    let routing = TcpRouting {
-        cluster_name: Some("outbound|9000||ratings.default.svc.cluster.local".into()),
-        cluster_service: Some((
-            SERVICE.host.map(Into::into),
-            SERVICE.name.map(Into::into),
-            SERVICE.namespace.map(Into::into),
-        )),
-    };
     let Some((tls, mut facts, negotiated)) = connect_tls(upstream.addr, Arc::clone(&upstream.tcp)).await else {
         sc.count(Outcome::TlsHandshakeFailed);
         return;
     };
     facts.local_san = sc.spiffe.clone();
+    let routing = tcp_routing("outbound|9000||ratings.default.svc.cluster.local");
     let mut tcp = sc
         .plugin
         .tcp_connection(ConnectionFacts::default().with_tls(Some(facts)), routing, sc.now());
     let (mut rd, mut wr) = tokio::io::split(tls);
-    let mut exchange = Exchange::new(negotiated.as_deref(), &sc.frame, FrameConfig::default());
-    if let Some(frame) = exchange.poll_transmit()
-        && wr.write_all(frame).await.is_err()
-    {
-        return tcp.close(&sc.plugin, sc.now());
-    }
-    let Ok((peer, leftover, _)) = timeout(HANDSHAKE_TIMEOUT, read_peer(&mut rd, &mut exchange, &sc)).await else {
-        sc.count(Outcome::ExchangeTimeout);
+    let Some((peer, leftover, _)) = exchange_peer(&sc, &mut rd, &mut wr, negotiated.as_deref()).await else {
         return tcp.close(&sc.plugin, sc.now());
     };
     tcp.resolve(&sc.plugin, peer);
