@@ -11,15 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq prometheus >/dev/null
-fi
-if ! python3 -c 'import prometheus_client' 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check prometheus-client 2>/dev/null \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages prometheus-client
-fi
+source scripts/lib.sh
+ensure_prometheus_tools
 
 cargo build -q --release -p meshtel-cli
 
