@@ -107,13 +107,9 @@ fn convert<'a>(v: Value<'a>, ty: V, name: &str, span: Span) -> Result<Value<'a>>
     })
 }
 
-fn text_error(kind: K, span: Span, message: String) -> EvalError {
-    EvalError::new(kind, span, message)
-}
-
 fn equal(a: Value<'_>, b: Value<'_>, span: Span) -> Result<bool> {
     let cmp_err = |what: &str, x: &str, y: &str, why: &str| {
-        text_error(
+        EvalError::new(
             K::Comparison,
             span,
             format!("error comparing {what} '{x}' and '{y}': {why}"),

@@ -141,17 +141,14 @@ impl StatsPlugin {
         // Metrics with the same label list (names and expressions) share a group.
         let mut groups: Vec<GroupPlan> = Vec::new();
         let mut members: Vec<Vec<usize>> = Vec::new();
-        let key = |labels: &[Label]| {
-            labels
-                .iter()
-                .map(|l| (l.name.clone(), Arc::as_ptr(&l.program)))
-                .collect::<Vec<_>>()
+        let same = |a: &[Label], b: &[Label]| {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(x, y)| x.name == y.name && Arc::ptr_eq(&x.program, &y.program))
         };
         for (i, m) in plan.metrics.iter().enumerate() {
-            match members
-                .iter()
-                .position(|g| key(&plan.metrics[g[0]].labels) == key(&m.labels))
-            {
+            match members.iter().position(|g| same(&plan.metrics[g[0]].labels, &m.labels)) {
                 Some(g) => members[g].push(i),
                 None => members.push(vec![i]),
             }
