@@ -15,7 +15,7 @@ use crate::desc::{Desc, FamilyDesc, LabelError, RegistryError, valid_label_name}
 use crate::expo::Kind;
 use crate::histogram::{self, Buckets};
 use crate::registry::{Config, Registry};
-use crate::series::{Entry, truncate};
+use crate::series::{Cells, Entry, truncate};
 use crate::sync::Ordering;
 
 /// The value every label of the overflow series carries.
@@ -464,25 +464,33 @@ impl GroupInner {
         &self.shard(entry.hash).write
     }
 
+    /// The cells this thread records into: for gauges the shared stripe,
+    /// otherwise its own.
+    #[inline]
+    fn cells<'e>(&self, entry: &'e Entry, gauge: bool) -> Cells<'e> {
+        let lock = self.stripe_lock(entry);
+        if gauge {
+            entry.shared_cells(lock)
+        } else {
+            entry.cells(lock)
+        }
+    }
+
     /// `dead` was evicted before this record: record into its successor.
     #[cold]
-    fn record_into_successor(&self, dead: &Entry, gauge: bool, op: &dyn Fn(&[crate::sync::AtomicU64])) {
+    fn record_into_successor(&self, dead: &Entry, gauge: bool, op: &dyn Fn(Cells<'_>)) {
         let mut entry = self.successor(dead);
         // The successor is fresh; another eviction before this record would
         // need whole sweep intervals to pass. Bounded anyway.
         for _ in 0..4 {
-            let stripe = if gauge {
-                entry.first_stripe()
-            } else {
-                entry.stripe(self.stripe_lock(&entry))
-            };
-            if Entry::enter(stripe) {
-                op(stripe);
+            let cells = self.cells(&entry, gauge);
+            if Entry::enter(cells.words) {
+                op(cells);
                 return;
             }
             entry = self.successor(&entry);
         }
-        op(entry.first_stripe());
+        op(self.cells(&entry, gauge));
     }
 
     pub(crate) fn for_each_entry(&self, mut f: impl FnMut(&Entry)) {
@@ -611,18 +619,14 @@ impl SeriesRef<'_> {
         );
     }
 
-    /// Applies `op` to this thread's stripe (or stripe 0 for gauges), with
-    /// the expiry protocol around it when expiry is on.
+    /// Applies `op` to this thread's cells (the shared stripe for gauges),
+    /// with the expiry protocol around it when expiry is on.
     #[inline]
-    fn record(&self, gauge: bool, op: impl Fn(&[crate::sync::AtomicU64])) {
+    fn record(&self, gauge: bool, op: impl Fn(Cells<'_>)) {
         let g = self.group;
-        let stripe = if gauge {
-            self.entry.first_stripe()
-        } else {
-            self.entry.stripe(g.stripe_lock(self.entry))
-        };
-        if g.expire_after.is_none() || Entry::enter(stripe) {
-            op(stripe);
+        let cells = g.cells(self.entry, gauge);
+        if g.expire_after.is_none() || Entry::enter(cells.words) {
+            op(cells);
             return;
         }
         g.record_into_successor(self.entry, gauge, &op);
@@ -644,9 +648,7 @@ impl SeriesRef<'_> {
     #[inline]
     pub fn add(&self, id: CounterId, n: u64) {
         self.check(id.group);
-        self.record(false, |s| {
-            s[id.offset as usize].fetch_add(n, Ordering::Relaxed);
-        });
+        self.record(false, |cells| cells.add(id.offset as usize, n));
     }
 
     /// Records `v` in a histogram. NaN is ignored (it belongs to no bucket).
@@ -663,8 +665,7 @@ impl SeriesRef<'_> {
         let Some(buckets) = &family.buckets else { return };
         let bucket = buckets.index(v);
         let len = histogram::cell_len(buckets.len());
-        let offset = id.offset as usize;
-        self.record(false, |s| histogram::observe(&s[offset..offset + len], bucket, v));
+        self.record(false, |cells| cells.observe(id.offset as usize, len, bucket, v));
     }
 
     /// Sets an integer gauge.
@@ -674,7 +675,9 @@ impl SeriesRef<'_> {
     #[inline]
     pub fn set(&self, id: GaugeId, v: i64) {
         self.check(id.group);
-        self.record(true, |s| s[id.offset as usize].store(v as u64, Ordering::Relaxed));
+        self.record(true, |cells| {
+            cells.words[id.offset as usize].store(v as u64, Ordering::Relaxed);
+        });
     }
 
     /// Adds `d` (possibly negative) to an integer gauge.
@@ -685,8 +688,8 @@ impl SeriesRef<'_> {
     pub fn add_gauge(&self, id: GaugeId, d: i64) {
         self.check(id.group);
         // Two's complement: adding the bits adds the signed values.
-        self.record(true, |s| {
-            s[id.offset as usize].fetch_add(d as u64, Ordering::Relaxed);
+        self.record(true, |cells| {
+            cells.words[id.offset as usize].fetch_add(d as u64, Ordering::Relaxed);
         });
     }
 
@@ -697,6 +700,8 @@ impl SeriesRef<'_> {
     #[inline]
     pub fn set_f64(&self, id: FloatGaugeId, v: f64) {
         self.check(id.group);
-        self.record(true, |s| s[id.offset as usize].store(v.to_bits(), Ordering::Relaxed));
+        self.record(true, |cells| {
+            cells.words[id.offset as usize].store(v.to_bits(), Ordering::Relaxed);
+        });
     }
 }

@@ -1,20 +1,34 @@
 //! Histogram cells: exact bucket counts and sum, with consistent snapshots
 //! under concurrent observation.
 //!
-//! The protocol is the one Prometheus's Go client uses, one word leaner.
-//! Each histogram has two buffers (`sum`, buckets). A header word counts the
-//! observations started and, in its top bit, names the *hot* buffer.
-//! `observe` bumps the header, adds to the hot buffer's `sum`, then bumps
-//! the bucket with release ordering: the bucket increment is the completion
-//! mark (Go keeps a separate `count` for that; the count is the sum of the
-//! buckets anyway). A snapshot flips the hot bit, waits until the now-cold
-//! buckets add up to the number of observations started before the flip,
-//! reads them — a consistent set: the `+Inf` bucket equals the count, `sum`
-//! covers the same observations — and folds them into the new hot buffer so
-//! the totals stay cumulative. Snapshots of one histogram are serialised by
-//! the caller (its group's collection lock); observations never wait.
+//! A cell is recorded in one of two modes, chosen by the stripe it lives in
+//! (see `series`):
+//!
+//! - **Owned** (the stripe has one writer, the thread holding its slot): a
+//!   sequence lock. Word 0 counts writes, odd while one is in progress; the
+//!   owner makes it odd, updates `sum` and the bucket with plain loads and
+//!   stores, and makes it even. A snapshot reads the words between two equal,
+//!   even reads of word 0 and retries otherwise. On x86 and ARM the owner's
+//!   side is ordinary loads and stores: no read-modify-write, no fence
+//!   instruction.
+//! - **Shared** (any number of writers): the protocol Prometheus's Go client
+//!   uses, one word leaner. Each histogram has two buffers (`sum`, buckets).
+//!   A header word counts the observations started and, in its top bit,
+//!   names the *hot* buffer. `observe` bumps the header, adds to the hot
+//!   buffer's `sum`, then bumps the bucket with release ordering: the bucket
+//!   increment is the completion mark (Go keeps a separate `count` for that;
+//!   the count is the sum of the buckets anyway). A snapshot flips the hot
+//!   bit, waits until the now-cold buckets add up to the number of
+//!   observations started before the flip, reads them — a consistent set:
+//!   the `+Inf` bucket equals the count, `sum` covers the same observations —
+//!   and folds them into the new hot buffer so the totals stay cumulative.
+//!
+//! Both modes use the same cell length (an owned cell leaves the second
+//! buffer unused), so a family has one offset in every stripe. Snapshots of
+//! one histogram are serialised by the caller (its group's collection lock);
+//! observations never wait.
 
-use crate::sync::{AtomicU64, Ordering, spin};
+use crate::sync::{AtomicU64, Ordering, fence, spin};
 
 const HOT_BIT: u64 = 1 << 63;
 
@@ -73,9 +87,9 @@ fn add_f64(word: &AtomicU64, v: f64) {
 }
 
 /// Records `v` into bucket `bucket` of the histogram stored in `cell`
-/// (`cell_len(buckets)` words).
+/// (`cell_len(buckets)` words), which any thread may record into.
 #[inline]
-pub(crate) fn observe(cell: &[AtomicU64], bucket: usize, v: f64) {
+pub(crate) fn observe_shared(cell: &[AtomicU64], bucket: usize, v: f64) {
     let started = cell[0].fetch_add(1, Ordering::Acquire);
     let base = 1 + usize::from(started & HOT_BIT != 0) * buffer_len(buckets_of(cell.len()));
     add_f64(&cell[base], v);
@@ -83,9 +97,55 @@ pub(crate) fn observe(cell: &[AtomicU64], bucket: usize, v: f64) {
     cell[base + 1 + bucket].fetch_add(1, Ordering::Release);
 }
 
-/// Adds a consistent snapshot of the histogram in `cell` to `acc`. Callers
-/// must not run two snapshots of the same cell at once.
-pub(crate) fn snapshot_into(cell: &[AtomicU64], acc: &mut Snapshot) {
+/// Records `v` into bucket `bucket` of the histogram stored in `cell`, which
+/// only the calling thread records into (its owned stripe).
+#[inline]
+pub(crate) fn observe_owned(cell: &[AtomicU64], bucket: usize, v: f64) {
+    let seq = cell[0].load(Ordering::Relaxed);
+    cell[0].store(seq.wrapping_add(1), Ordering::Relaxed);
+    // Orders the odd sequence before the data stores: a reader that sees any
+    // of them also sees the odd sequence on its second read.
+    fence(Ordering::Release);
+    let sum = &cell[1];
+    sum.store(
+        (f64::from_bits(sum.load(Ordering::Relaxed)) + v).to_bits(),
+        Ordering::Relaxed,
+    );
+    let count = &cell[2 + bucket];
+    count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    cell[0].store(seq.wrapping_add(2), Ordering::Release);
+}
+
+/// Adds a consistent snapshot of the owned-mode histogram in `cell` to
+/// `acc`, retrying while its owner is mid-write.
+pub(crate) fn snapshot_owned_into(cell: &[AtomicU64], acc: &mut Snapshot) {
+    let buckets = buckets_of(cell.len());
+    let mut counts = [0u64; MAX_BUCKETS + 1];
+    loop {
+        let before = cell[0].load(Ordering::Acquire);
+        if before & 1 == 0 {
+            let sum = cell[1].load(Ordering::Relaxed);
+            for (i, n) in counts.iter_mut().enumerate().take(buckets) {
+                *n = cell[2 + i].load(Ordering::Relaxed);
+            }
+            // Orders the data loads before the second sequence read.
+            fence(Ordering::Acquire);
+            if cell[0].load(Ordering::Relaxed) == before {
+                acc.sum += f64::from_bits(sum);
+                for (total, n) in acc.buckets.iter_mut().zip(&counts[..buckets]) {
+                    *total += n;
+                    acc.count += n;
+                }
+                return;
+            }
+        }
+        spin();
+    }
+}
+
+/// Adds a consistent snapshot of the shared-mode histogram in `cell` to
+/// `acc`. Callers must not run two snapshots of the same cell at once.
+pub(crate) fn snapshot_shared_into(cell: &[AtomicU64], acc: &mut Snapshot) {
     let buckets = buckets_of(cell.len());
     let len = buffer_len(buckets);
     let before = cell[0].fetch_add(HOT_BIT, Ordering::AcqRel);
@@ -114,10 +174,15 @@ pub(crate) fn snapshot_into(cell: &[AtomicU64], acc: &mut Snapshot) {
     acc.count += started;
 }
 
+/// A snapshot of one cell, in either mode (tests only).
 #[cfg(test)]
-pub(crate) fn snapshot(cell: &[AtomicU64]) -> Snapshot {
+pub(crate) fn snapshot(cell: &[AtomicU64], owned: bool) -> Snapshot {
     let mut acc = Snapshot::zero(buckets_of(cell.len()));
-    snapshot_into(cell, &mut acc);
+    if owned {
+        snapshot_owned_into(cell, &mut acc);
+    } else {
+        snapshot_shared_into(cell, &mut acc);
+    }
     acc
 }
 
@@ -262,23 +327,57 @@ mod tests {
 
     #[test]
     fn snapshots_are_cumulative_and_consistent() {
-        let b = Buckets::istio_default();
-        let c = cell(b.len());
-        for v in [0.0, 0.5, 0.9, 1.0, 7.0, 4_000_000.0] {
-            observe(&c, b.index(v), v);
+        for owned in [false, true] {
+            let observe = if owned { observe_owned } else { observe_shared };
+            let b = Buckets::istio_default();
+            let c = cell(b.len());
+            for v in [0.0, 0.5, 0.9, 1.0, 7.0, 4_000_000.0] {
+                observe(&c, b.index(v), v);
+            }
+            let s = snapshot(&c, owned);
+            assert_eq!(s.count, 6);
+            assert_eq!(s.buckets[0], 2, "0 and 0.5 fall in le=0.5");
+            assert_eq!(s.buckets[1], 2);
+            assert_eq!(s.buckets[2], 0);
+            assert_eq!(s.buckets[3], 1);
+            assert_eq!(s.buckets[19], 1, "+Inf");
+            assert_eq!(s.sum, 4_000_009.4);
+            observe(&c, b.index(2.0), 2.0);
+            let s2 = snapshot(&c, owned);
+            assert_eq!((s2.count, s2.buckets[2]), (7, 1));
+            assert_eq!(snapshot(&c, owned), s2, "a snapshot changes nothing");
         }
-        let s = snapshot(&c);
-        assert_eq!(s.count, 6);
-        assert_eq!(s.buckets[0], 2, "0 and 0.5 fall in le=0.5");
-        assert_eq!(s.buckets[1], 2);
-        assert_eq!(s.buckets[2], 0);
-        assert_eq!(s.buckets[3], 1);
-        assert_eq!(s.buckets[19], 1, "+Inf");
-        assert_eq!(s.sum, 4_000_009.4);
-        observe(&c, b.index(2.0), 2.0);
-        let s2 = snapshot(&c);
-        assert_eq!((s2.count, s2.buckets[2]), (7, 1));
-        assert_eq!(snapshot(&c), s2, "a snapshot changes nothing");
+    }
+
+    /// A writer observes 1.0 without pause while a reader snapshots: every
+    /// snapshot's sum equals its count (a torn read would show one ahead of
+    /// the other), and counts never go backwards.
+    #[test]
+    fn snapshots_under_a_busy_writer_are_never_torn() {
+        for owned in [false, true] {
+            let observe = if owned { observe_owned } else { observe_shared };
+            let c = std::sync::Arc::new(cell(3));
+            let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let writer = {
+                let (c, done) = (c.clone(), done.clone());
+                std::thread::spawn(move || {
+                    for i in 0..2_000_000 {
+                        observe(&c, i % 3, 1.0);
+                    }
+                    done.store(true, Ordering::Release);
+                })
+            };
+            let (mut last, mut reads) = (0, 0u64);
+            while !done.load(Ordering::Acquire) || reads == 0 {
+                let s = snapshot(&c, owned);
+                assert_eq!(s.sum, s.count as f64, "torn snapshot (owned: {owned})");
+                assert!(s.count >= last);
+                last = s.count;
+                reads += 1;
+            }
+            writer.join().unwrap();
+            assert_eq!(snapshot(&c, owned).count, 2_000_000);
+        }
     }
 
     #[test]
@@ -299,9 +398,9 @@ mod loom_models {
 
     /// An observer racing two snapshots: every snapshot is consistent
     /// (count = sum of buckets = sum of values, all 1.0) and nothing is lost.
-    #[test]
-    fn observe_races_snapshot() {
-        loom::model(|| {
+    fn observe_races_snapshot(owned: bool) {
+        let observe = if owned { observe_owned } else { observe_shared };
+        loom::model(move || {
             let c: Arc<Vec<AtomicU64>> = Arc::new((0..cell_len(2)).map(|_| AtomicU64::new(0)).collect());
             let writer = {
                 let c = Arc::clone(&c);
@@ -310,12 +409,24 @@ mod loom_models {
                     observe(&c, 1, 1.0);
                 })
             };
-            let first = snapshot(&c);
+            let first = snapshot(&c, owned);
             assert_eq!(first.count, first.buckets.iter().sum::<u64>());
             assert_eq!(first.sum, first.count as f64);
             writer.join().unwrap();
-            let last = snapshot(&c);
+            let last = snapshot(&c, owned);
             assert_eq!((last.count, last.sum, last.buckets.clone()), (2, 2.0, vec![1, 1]));
         });
+    }
+
+    #[test]
+    fn shared_observe_races_snapshot() {
+        observe_races_snapshot(false);
+    }
+
+    /// The sequence lock: a snapshot taken while the owner writes never
+    /// mixes two states.
+    #[test]
+    fn owned_observe_races_snapshot() {
+        observe_races_snapshot(true);
     }
 }

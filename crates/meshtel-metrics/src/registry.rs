@@ -38,9 +38,14 @@ pub struct Config {
     /// Evict series not recorded into for this many consecutive
     /// [`Registry::sweep`]s. Default `None`: never.
     pub expire_after_sweeps: Option<NonZeroU32>,
-    /// Cell stripes per series (a power of two): recording threads spread
-    /// over them so they do not contend on cache lines. Default: the
-    /// machine's parallelism rounded up to a power of two, at most 16.
+    /// Owned cell stripes per series, at most 64. Each recording thread
+    /// holds a process-wide slot number while it lives (the lowest free one,
+    /// claimed when it first records); the thread with slot `k < stripes`
+    /// records into its own stripe of each series with plain loads and
+    /// stores, other threads into one shared stripe with atomic
+    /// read-modify-writes. Stripes are allocated when first recorded into.
+    /// `0` makes every thread use the shared stripe. Default: twice the
+    /// machine's parallelism.
     pub stripes: usize,
 }
 
@@ -78,7 +83,7 @@ impl Registry {
     /// A registry with these limits.
     #[must_use]
     pub fn new(mut config: Config) -> Self {
-        config.stripes = config.stripes.max(1).next_power_of_two();
+        config.stripes = config.stripes.min(crate::series::slot::MAX);
         config.max_series = config.max_series.max(1);
         config.max_label_value_len = config.max_label_value_len.max(1);
         Self {
@@ -229,7 +234,7 @@ fn write_family_series(
         Kind::Counter => {
             let total = entry
                 .stripes()
-                .map(|s| s[offset].load(Ordering::Relaxed))
+                .map(|cells| cells.words[offset].load(Ordering::Relaxed))
                 .fold(0u64, u64::wrapping_add);
             let suffix = "_total";
             let _ = format;
@@ -237,7 +242,7 @@ fn write_family_series(
             expo::write_u64(buf, total);
         }
         Kind::Gauge => {
-            let bits = entry.first_stripe()[offset].load(Ordering::Relaxed);
+            let bits = entry.shared_words().map_or(0, |s| s[offset].load(Ordering::Relaxed));
             expo::write_series(buf, name, "", &entry.block, None);
             if family.float_gauge {
                 expo::write_f64(buf, f64::from_bits(bits));
@@ -251,8 +256,8 @@ fn write_family_series(
             };
             snap.clear();
             let len = histogram::cell_len(buckets.len());
-            for stripe in entry.stripes() {
-                histogram::snapshot_into(&stripe[offset..offset + len], snap);
+            for cells in entry.stripes() {
+                cells.snapshot_into(offset, len, snap);
             }
             let mut cumulative = 0u64;
             for (le, n) in buckets.le().iter().zip(&snap.buckets) {

@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::AtomicU32;
 
 use crate::expo::{escape_label_value, needs_escape};
+use crate::histogram;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// One stripe of cells between two runs of [`PAD`] unused words. Word 0 of
@@ -51,29 +52,106 @@ fn new_stripe(words: usize, flags: u64) -> Stripe {
     )
 }
 
-/// The number of stripes of every series: the machine's parallelism rounded
-/// up to a power of two, at most 16.
+/// The default number of owned stripes per series: twice the machine's
+/// parallelism (room for an async runtime's workers plus the threads that
+/// set it up), at most [`slot::MAX`].
 pub(crate) fn default_stripes() -> usize {
-    static STRIPES: OnceLock<usize> = OnceLock::new();
-    *STRIPES.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .next_power_of_two()
-            .min(16)
-    })
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_mul(2)
+        .min(slot::MAX)
 }
 
-/// This thread's stripe among `stripes` (a power of two): threads take
-/// consecutive numbers as they first record, so the first `stripes` threads
-/// never share one.
-#[inline]
-pub(crate) fn thread_stripe(stripes: usize) -> usize {
-    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static MINE: usize = NEXT.fetch_add(1, Relaxed);
+/// Recording slots: each thread claims the lowest free slot number the first
+/// time it records and gives it back when it exits, so at any moment a slot
+/// has at most one thread. The thread holding slot `k` is the only writer of
+/// stripe `1 + k` of every series, which lets it record with plain loads and
+/// stores. Threads without a slot (all taken, or past the series' owned
+/// stripes) share stripe 0 and record with atomic read-modify-writes.
+pub(crate) mod slot {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Slot numbers available (one bit each in [`CLAIMED`]).
+    pub(crate) const MAX: usize = 64;
+
+    static CLAIMED: AtomicU64 = AtomicU64::new(0);
+
+    /// A thread's slot, released when the thread's locals are destroyed.
+    struct Claim(Option<usize>);
+
+    impl Claim {
+        fn new() -> Self {
+            // Acquire: the previous holder's records happen before ours.
+            let taken = CLAIMED.fetch_update(Ordering::AcqRel, Ordering::Acquire, |m| {
+                (m != u64::MAX).then(|| m | (1 << (!m).trailing_zeros()))
+            });
+            Self(taken.ok().map(|m| (!m).trailing_zeros() as usize))
+        }
     }
-    MINE.with(|n| *n) & (stripes - 1)
+
+    impl Drop for Claim {
+        fn drop(&mut self) {
+            if let Some(k) = self.0 {
+                // Release: our records happen before the next holder's.
+                CLAIMED.fetch_and(!(1 << k), Ordering::Release);
+            }
+        }
+    }
+
+    thread_local! {
+        static CLAIM: Claim = Claim::new();
+    }
+
+    /// This thread's slot; `None` when every slot is taken or the thread is
+    /// exiting (its slot already released).
+    #[inline]
+    pub(crate) fn current() -> Option<usize> {
+        CLAIM.try_with(|c| c.0).ok().flatten()
+    }
+}
+
+/// A stripe's live words and how they may be written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cells<'a> {
+    pub(crate) words: &'a [AtomicU64],
+    /// Only the calling thread writes these words (its slot's stripe).
+    pub(crate) owned: bool,
+}
+
+impl Cells<'_> {
+    /// Adds `n` to the counter at `offset`.
+    #[inline]
+    pub(crate) fn add(self, offset: usize, n: u64) {
+        let word = &self.words[offset];
+        if self.owned {
+            word.store(word.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        } else {
+            word.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Records `v` (in bucket `bucket`) in the histogram of `len` words at
+    /// `offset`.
+    #[inline]
+    pub(crate) fn observe(self, offset: usize, len: usize, bucket: usize, v: f64) {
+        let cell = &self.words[offset..offset + len];
+        if self.owned {
+            histogram::observe_owned(cell, bucket, v);
+        } else {
+            histogram::observe_shared(cell, bucket, v);
+        }
+    }
+
+    /// Adds a consistent snapshot of the histogram of `len` words at
+    /// `offset` to `acc`.
+    pub(crate) fn snapshot_into(self, offset: usize, len: usize, acc: &mut histogram::Snapshot) {
+        let cell = &self.words[offset..offset + len];
+        if self.owned {
+            histogram::snapshot_owned_into(cell, acc);
+        } else {
+            histogram::snapshot_shared_into(cell, acc);
+        }
+    }
 }
 
 /// A series of a group.
@@ -87,17 +165,19 @@ pub(crate) struct Entry {
     spans: Box<[(u32, u32)]>,
     /// Whether any value needed escaping (then matching compares escaped text).
     escaped: bool,
-    first: Stripe,
-    /// Stripes 1.. are allocated when a second thread first records.
-    rest: Box<[OnceLock<Stripe>]>,
+    /// Stripe 0 is shared (gauges, threads without an owned stripe); stripe
+    /// `1 + k` is owned by slot `k`. Each is allocated when first recorded
+    /// into.
+    stripes: Box<[OnceLock<Stripe>]>,
     words: usize,
     pub(crate) idle_sweeps: AtomicU32,
     pub(crate) evicted: AtomicBool,
 }
 
 impl Entry {
-    /// `values` are already truncated to the group's limit.
-    pub(crate) fn new(hash: u64, names: &[Box<str>], values: &[&str], words: usize, stripes: usize) -> Self {
+    /// `values` are already truncated to the group's limit; `owned` is the
+    /// number of owned stripes.
+    pub(crate) fn new(hash: u64, names: &[Box<str>], values: &[&str], words: usize, owned: usize) -> Self {
         let mut block = String::with_capacity(
             names.iter().map(|n| n.len() + 4).sum::<usize>() + values.iter().map(|v| v.len()).sum::<usize>(),
         );
@@ -124,8 +204,7 @@ impl Entry {
             block: block.into_boxed_str(),
             spans: spans.into_boxed_slice(),
             escaped,
-            first: new_stripe(words, 0),
-            rest: (1..stripes).map(|_| OnceLock::new()).collect(),
+            stripes: (0..=owned).map(|_| OnceLock::new()).collect(),
             words,
             idle_sweeps: AtomicU32::new(0),
             evicted: AtomicBool::new(false),
@@ -157,16 +236,34 @@ impl Entry {
         spans.next().is_none()
     }
 
-    /// The stripe this thread records into. A stripe is allocated on first
-    /// use under `lock` (the series' shard lock, which expiry sweeps hold),
-    /// so a new stripe starts with the series' current eviction mark.
+    /// The cells this thread records counters and histograms into: its
+    /// slot's owned stripe, or the shared one.
     #[inline]
-    pub(crate) fn stripe(&self, lock: &std::sync::Mutex<()>) -> &[AtomicU64] {
-        let index = thread_stripe(self.rest.len() + 1);
-        if index == 0 {
-            return &self.first;
+    pub(crate) fn cells(&self, lock: &std::sync::Mutex<()>) -> Cells<'_> {
+        match slot::current() {
+            Some(k) if k + 1 < self.stripes.len() => Cells {
+                words: self.stripe(k + 1, lock),
+                owned: true,
+            },
+            _ => self.shared_cells(lock),
         }
-        self.rest[index - 1].get_or_init(|| {
+    }
+
+    /// The shared stripe (gauges live only there: a `set` must be one value).
+    #[inline]
+    pub(crate) fn shared_cells(&self, lock: &std::sync::Mutex<()>) -> Cells<'_> {
+        Cells {
+            words: self.stripe(0, lock),
+            owned: false,
+        }
+    }
+
+    /// Stripe `index`, allocated on first use under `lock` (the series' shard
+    /// lock, which expiry sweeps hold), so a new stripe starts with the
+    /// series' current eviction mark.
+    #[inline]
+    fn stripe(&self, index: usize, lock: &std::sync::Mutex<()>) -> &[AtomicU64] {
+        self.stripes[index].get_or_init(|| {
             let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let flags = if self.evicted.load(Ordering::Relaxed) {
                 EVICTED
@@ -177,15 +274,17 @@ impl Entry {
         })
     }
 
-    /// Stripe 0 (gauges live only there: a `set` must be one value).
-    #[inline]
-    pub(crate) fn first_stripe(&self) -> &[AtomicU64] {
-        &self.first
+    /// The shared stripe's words, if it was ever recorded into.
+    pub(crate) fn shared_words(&self) -> Option<&[AtomicU64]> {
+        self.stripes[0].get().map(|s| &**s)
     }
 
     /// Every allocated stripe.
-    pub(crate) fn stripes(&self) -> impl Iterator<Item = &[AtomicU64]> {
-        std::iter::once(&*self.first).chain(self.rest.iter().filter_map(|s| s.get().map(|s| &**s)))
+    pub(crate) fn stripes(&self) -> impl Iterator<Item = Cells<'_>> {
+        self.stripes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.get().map(|s| Cells { words: s, owned: i > 0 }))
     }
 
     /// The recorder's side of the expiry protocol, before recording into
@@ -207,7 +306,7 @@ impl Entry {
         // Every stripe must be cleared: no short-circuit.
         let mut any = false;
         for s in self.stripes() {
-            any |= s[0].fetch_and(!TOUCHED, Ordering::AcqRel) & TOUCHED != 0;
+            any |= s.words[0].fetch_and(!TOUCHED, Ordering::AcqRel) & TOUCHED != 0;
         }
         any
     }
@@ -220,11 +319,11 @@ impl Entry {
         // Every stripe must be marked: no short-circuit.
         let mut touched = false;
         for s in self.stripes() {
-            touched |= s[0].fetch_or(EVICTED, Ordering::AcqRel) & TOUCHED != 0;
+            touched |= s.words[0].fetch_or(EVICTED, Ordering::AcqRel) & TOUCHED != 0;
         }
         if touched {
             for s in self.stripes() {
-                s[0].fetch_and(!EVICTED, Ordering::AcqRel);
+                s.words[0].fetch_and(!EVICTED, Ordering::AcqRel);
             }
             return false;
         }
@@ -262,7 +361,10 @@ impl Entry {
     /// Approximate heap bytes held by this series.
     pub(crate) fn heap_bytes(&self) -> usize {
         let stripe = (self.words + 2 * PAD) * 8;
-        self.block.len() + self.spans.len() * 8 + self.rest.len() * 16 + self.stripes().count() * stripe
+        self.block.len()
+            + self.spans.len() * 8
+            + self.stripes.len() * size_of::<OnceLock<Stripe>>()
+            + self.stripes().count() * stripe
     }
 }
 
@@ -341,13 +443,18 @@ mod loom_models {
         loom::model(|| {
             let names: Vec<Box<str>> = vec!["a".into()];
             let entry = Arc::new(Entry::new(0, &names, &["x"], 2, 1));
+            // Both stripes exist before the race (allocation takes a std
+            // lock, which loom does not model).
+            let lock = std::sync::Mutex::new(());
+            entry.shared_cells(&lock);
+            entry.stripe(1, &lock);
             let saw_eviction = Arc::new(Flag::new(false));
             let recorder = {
                 let (entry, saw) = (Arc::clone(&entry), Arc::clone(&saw_eviction));
                 loom::thread::spawn(move || {
-                    let stripe = entry.first_stripe();
-                    if Entry::enter(stripe) {
-                        stripe[1].fetch_add(1, Ordering::Relaxed);
+                    let cells = entry.stripes().find(|c| c.owned).unwrap();
+                    if Entry::enter(cells.words) {
+                        cells.add(1, 1);
                     } else {
                         saw.store(true, Ordering::Relaxed);
                     }
@@ -356,15 +463,13 @@ mod loom_models {
             // The sweep: idle unless the flag is set, then the eviction attempt.
             let removed = !entry.take_touched() && entry.try_evict();
             recorder.join().unwrap();
+            let recorded: u64 = entry.stripes().map(|c| c.words[1].load(Ordering::Relaxed)).sum();
             if removed {
                 assert!(saw_eviction.load(Ordering::Relaxed), "the recorder missed the eviction");
-                assert_eq!(
-                    entry.first_stripe()[1].load(Ordering::Relaxed),
-                    0,
-                    "a record landed in a removed series"
-                );
+                assert_eq!(recorded, 0, "a record landed in a removed series");
             } else {
                 assert!(!saw_eviction.load(Ordering::Relaxed));
+                assert_eq!(recorded, 1);
             }
         });
     }
@@ -386,6 +491,16 @@ mod tests {
         let plain = Entry::new(0, &names, &["x", "y"], 3, 1);
         assert!(plain.matches(["x", "y"].into_iter()));
         assert!(!plain.matches(["x", "y", "z"].into_iter()));
+    }
+
+    /// A thread gives its slot back when it exits: many more threads than
+    /// slots, one after another, each get one.
+    #[test]
+    fn slots_are_released_by_exiting_threads() {
+        for _ in 0..3 * slot::MAX {
+            let got = std::thread::spawn(slot::current).join().unwrap();
+            assert!(got.is_some(), "slots leaked: a new thread found none free");
+        }
     }
 
     #[test]

@@ -232,9 +232,14 @@ fn expiry_is_off_by_default() {
     assert_eq!(g.series_count(), 1);
 }
 
-#[test]
-fn threads_record_exact_totals_while_rendering() {
-    let registry = Registry::default();
+/// Four threads record while a fifth renders, with `stripes` owned stripes
+/// per series: every thread owns one (default), one owns and three share,
+/// or all share.
+fn threads_record_exact_totals_while_rendering(stripes: usize) {
+    let registry = Registry::new(Config {
+        stripes,
+        ..Config::default()
+    });
     let mut g = registry.group("g", &["set", "worker_kind"]);
     let c = g.counter(Desc::new("c", "")).unwrap();
     let h = g.histogram(Desc::new("h", ""), Buckets::istio_default()).unwrap();
@@ -284,6 +289,55 @@ fn threads_record_exact_totals_while_rendering() {
     );
 }
 
+#[test]
+fn threads_with_owned_stripes_record_exact_totals() {
+    threads_record_exact_totals_while_rendering(Config::default().stripes);
+}
+
+#[test]
+fn threads_partly_sharing_a_stripe_record_exact_totals() {
+    threads_record_exact_totals_while_rendering(1);
+}
+
+#[test]
+fn threads_all_sharing_a_stripe_record_exact_totals() {
+    threads_record_exact_totals_while_rendering(0);
+}
+
+/// Threads come and go (a pool replacing workers): each exiting thread gives
+/// its slot back, so far more threads than slots all record, exactly.
+#[test]
+fn exiting_threads_hand_their_stripes_on() {
+    let registry = Registry::new(Config {
+        stripes: 2,
+        ..Config::default()
+    });
+    let mut g = registry.group("g", &["k"]);
+    let c = g.counter(Desc::new("c", "")).unwrap();
+    let h = g.histogram(Desc::new("h", ""), Buckets::istio_default()).unwrap();
+    let g = g.build().unwrap();
+    for round in 0..100u64 {
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                scope.spawn(|| {
+                    g.with_series(&["k"], |s| {
+                        s.add(c, round);
+                        s.observe(h, 1.0);
+                    })
+                    .unwrap();
+                });
+            }
+        });
+    }
+    let text = registry.render_to_string(Format::Prometheus);
+    assert_eq!(value_of(&text, "c_total", &[("k", "k")]).as_deref(), Some("9900"));
+    assert_eq!(value_of(&text, "h_count", &[("k", "k")]).as_deref(), Some("200"));
+    assert_eq!(value_of(&text, "h_sum", &[("k", "k")]).as_deref(), Some("200"));
+}
+
+/// Every histogram's `+Inf` bucket equals its count; the `held` series, which
+/// only ever observes 1.0, has a sum equal to its count (a snapshot that
+/// mixed two states would break that).
 fn check_histograms_consistent(text: &str) {
     let lines = parse(text);
     for (name, labels, count) in lines.iter().filter(|(n, _, _)| n == "h_count") {
@@ -294,6 +348,13 @@ fn check_histograms_consistent(text: &str) {
             .find(|(n, l, _)| n == "h_bucket" && *l == with_inf)
             .map(|(_, _, v)| v);
         assert_eq!(inf, Some(count), "{name} {labels:?}");
+        if labels.get("set").map(String::as_str) == Some("held") {
+            let sum = lines
+                .iter()
+                .find(|(n, l, _)| n == "h_sum" && l == labels)
+                .map(|(_, _, v)| v);
+            assert_eq!(sum, Some(count), "sum and count of {labels:?} from different moments");
+        }
     }
 }
 
