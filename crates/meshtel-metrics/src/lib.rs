@@ -6,7 +6,9 @@
 //! table: a request that records four metrics hashes and compares its label
 //! values once. Recording into an existing series takes no lock and
 //! allocates nothing; each thread writes its own cache-padded stripe of the
-//! series' cells, merged when rendering. Series tables are read through
+//! series' cells with plain loads and stores (threads beyond
+//! [`Config::stripes`] share one stripe through atomic read-modify-writes),
+//! merged when rendering. Series tables are read through
 //! `arc-swap` and replaced copy-on-write when a series is created.
 //!
 //! Limits: a series cap per group (then one overflow series), a label value
