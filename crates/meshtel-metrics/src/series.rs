@@ -56,10 +56,14 @@ fn new_stripe(words: usize, flags: u64) -> Stripe {
 /// parallelism (room for an async runtime's workers plus the threads that
 /// set it up), at most [`slot::MAX`].
 pub(crate) fn default_stripes() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .saturating_mul(2)
-        .min(slot::MAX)
+    // `available_parallelism` reads cgroup files on Linux: ask once.
+    static STRIPES: OnceLock<usize> = OnceLock::new();
+    *STRIPES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .saturating_mul(2)
+            .min(slot::MAX)
+    })
 }
 
 /// Recording slots: each thread claims the lowest free slot number the first
