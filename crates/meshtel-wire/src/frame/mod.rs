@@ -12,9 +12,11 @@
 //! | [`FrameError`] | [`FrameError::consumed`] | drop them; the rest is application data, or close |
 //! | [`Status::Finished`] | 0 | the exchange is over; everything is application data |
 
+use crate::proto::fast::{self, EntryReader, EntryValue, FastValue, Reader, Walk};
+use crate::proto::view::validated_str;
 use crate::proto::wire::{Visit, validate_struct_visit, validate_value};
-use crate::proto::{AnyView, DecodeError, EntryView, Limits, StructView, ValueView};
-use crate::workload::WorkloadView;
+use crate::proto::{AnyView, DecodeError, EntryView, Limits, STRUCT_TYPE_URL, StructView, ValueView};
+use crate::workload::{RawRecord, WorkloadView};
 
 /// The frame magic, `0x3D230467` big-endian.
 pub const MAGIC: [u8; 4] = [0x3d, 0x23, 0x04, 0x67];
@@ -317,6 +319,24 @@ impl FrameDecoder {
             });
         };
         self.state = State::Finished;
+        let payload = &frame[HEADER_LEN..];
+        let mut fast_frame = FastFrame::default();
+        if fast::run(payload, &self.config.limits, &mut fast_frame) {
+            let status = fast_frame.to_status(total);
+            // Tests and fuzzing hold the fast path to the general one.
+            #[cfg(any(debug_assertions, fuzzing))]
+            assert_same_status(&status, &self.read_general(frame));
+            return Ok(status);
+        }
+        self.read_general(frame)
+    }
+
+    /// The general path of [`FrameDecoder::read`]: every valid frame, and
+    /// errors with their offsets.
+    #[cold]
+    #[inline(never)]
+    fn read_general<'a>(&self, frame: &'a [u8]) -> Result<Status<'a>, FrameError> {
+        let total = frame.len();
         let malformed = |e| FrameError::new(FrameErrorKind::Malformed(e), total);
         let any = AnyView::parse_at(&frame[HEADER_LEN..], HEADER_LEN).map_err(malformed)?;
         if !any.is_struct() {
@@ -428,7 +448,7 @@ impl<'a> Visit<'a> for OuterStruct<'a> {
             && let Some((0x2a, record, [])) = crate::proto::view::split_len_field(value)
         {
             let record_at = at + (value.len() - record.len());
-            let (read, view) = WorkloadView::parse_at(record, record_at, depth + 1, limits)?;
+            let (read, view) = WorkloadView::parse_general(record, record_at, depth + 1, limits)?;
             self.peer = Some(Peer::Read(read, view));
             return Ok(true);
         }
@@ -447,6 +467,128 @@ impl<'a> Visit<'a> for OuterStruct<'a> {
         } else if key == PEER_METADATA_ID_KEY.as_bytes() {
             self.id = Some(value);
         }
+    }
+}
+
+/// What the `x-envoy-peer-metadata` entry of a frame read on the fast path
+/// held.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum FastPeer {
+    /// No such entry.
+    #[default]
+    Absent,
+    /// A struct: the record.
+    Record,
+    /// Another kind of value.
+    NotAStruct,
+}
+
+/// A frame's payload read on the fast path: `Any` with the standard type
+/// URL, then the outer Struct with the record inside, in one walk.
+#[derive(Default)]
+struct FastFrame<'a> {
+    peer: FastPeer,
+    record: RawRecord<'a>,
+    record_bytes: &'a [u8],
+    id: Option<&'a [u8]>,
+}
+
+impl<'a> Reader<'a> for FastFrame<'a> {
+    #[inline(always)]
+    fn read<const CHECK: bool>(&mut self, walk: &mut Walk<CHECK>, payload: &'a [u8]) -> Option<()> {
+        const TYPE_URL: &[u8; STRUCT_TYPE_URL.len()] = STRUCT_TYPE_URL.as_bytes().first_chunk().unwrap();
+        self.peer = FastPeer::Absent;
+        self.id = None;
+        let (type_url, rest) = walk.field(payload, 0x0a)?;
+        if !fast::is(type_url, TYPE_URL) {
+            return None;
+        }
+        let outer = walk.only_field(rest, 0x12)?;
+        walk.entries(outer, 1, self)
+    }
+}
+
+/// The outer Struct's entries.
+impl<'a> EntryReader<'a> for FastFrame<'a> {
+    #[inline(always)]
+    fn entry<const CHECK: bool>(
+        &mut self,
+        walk: &mut Walk<CHECK>,
+        key: &'a [u8],
+        value: EntryValue<'a>,
+        depth: u32,
+    ) -> Option<()> {
+        const PEER: &[u8; PEER_METADATA_KEY.len()] = PEER_METADATA_KEY.as_bytes().first_chunk().unwrap();
+        const ID: &[u8; PEER_METADATA_ID_KEY.len()] = PEER_METADATA_ID_KEY.as_bytes().first_chunk().unwrap();
+        if fast::is(key, PEER) {
+            if let EntryValue::Serialized(value @ [0x2a, ..]) = value {
+                let record = walk.only_field(value, 0x2a)?;
+                self.record = RawRecord::default();
+                walk.entries(record, depth + 1, &mut self.record)?;
+                self.record_bytes = record;
+                self.peer = FastPeer::Record;
+            } else {
+                walk.entry_value(value, depth)?;
+                self.peer = FastPeer::NotAStruct;
+            }
+        } else if fast::is(key, ID) {
+            self.id = match walk.entry_value(value, depth)? {
+                FastValue::String(id) => Some(id),
+                FastValue::Other => None,
+            };
+        } else {
+            walk.entry_value(value, depth)?;
+        }
+        Some(())
+    }
+}
+
+impl<'a> FastFrame<'a> {
+    /// The status, once [`fast::run`] has returned `true` for this value.
+    #[inline(always)]
+    fn to_status(&self, consumed: usize) -> Status<'a> {
+        let id = self.id.map(validated_str);
+        match self.peer {
+            FastPeer::Record => Status::Frame {
+                record: self.record.to_view(),
+                peer: StructView::validated(self.record_bytes),
+                id,
+                consumed,
+            },
+            FastPeer::Absent | FastPeer::NotAStruct => Status::NoPeer { id, consumed },
+        }
+    }
+}
+
+/// Panics unless the general path read what the fast path read.
+#[cfg(any(debug_assertions, fuzzing))]
+fn assert_same_status(fast: &Status<'_>, general: &Result<Status<'_>, FrameError>) {
+    match (fast, general) {
+        (
+            Status::Frame {
+                record,
+                peer,
+                id,
+                consumed,
+                ..
+            },
+            Ok(Status::Frame {
+                record: r,
+                peer: p,
+                id: i,
+                consumed: c,
+            }),
+        ) => {
+            assert!(
+                record.same_as(r) && id == i && consumed == c,
+                "fast and general paths disagree"
+            );
+            assert!(peer.entries().map(|e| e.key()).eq(p.entries().map(|e| e.key())));
+        }
+        (Status::NoPeer { id, consumed }, Ok(Status::NoPeer { id: i, consumed: c })) => {
+            assert!(id == i && consumed == c, "fast and general paths disagree");
+        }
+        _ => panic!("fast path {fast:?}, general path {general:?}"),
     }
 }
 

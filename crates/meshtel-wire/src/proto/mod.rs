@@ -11,6 +11,7 @@
 //! runtime's deterministic mode: map entries sorted by key bytes.
 
 mod error;
+pub(crate) mod fast;
 mod varint;
 pub(crate) mod view;
 pub(crate) mod wire;

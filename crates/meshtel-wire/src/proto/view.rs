@@ -7,8 +7,8 @@
 //! container view remembers where its run of fragments starts and walks
 //! them lazily.
 
-use super::DecodeError;
 use super::wire::{self, Cursor, Limits, Payload};
+use super::{DecodeError, fast};
 
 const STRUCT_VALUE: u32 = 5;
 const LIST_VALUE: u32 = 6;
@@ -206,7 +206,17 @@ impl<'a> StructView<'a> {
     }
 
     pub(crate) fn parse_at(bytes: &'a [u8], base: usize, limits: &Limits) -> Result<Self, DecodeError> {
-        wire::validate_struct(bytes, base, 1, limits)?;
+        let mut unread = fast::WholeStruct {
+            entries: fast::Unread,
+            depth: 1,
+        };
+        let fast = fast::run(bytes, limits, &mut unread);
+        // Tests and fuzzing hold the fast path to the general one.
+        #[cfg(any(debug_assertions, fuzzing))]
+        assert!(!fast || wire::validate_struct(bytes, base, 1, limits).is_ok());
+        if !fast {
+            wire::validate_struct(bytes, base, 1, limits)?;
+        }
         Ok(Self::validated(bytes))
     }
 
@@ -294,7 +304,7 @@ impl<'a> EntryView<'a> {
     /// The key (`""` if the entry has none).
     #[must_use]
     pub fn key(&self) -> &'a str {
-        as_str(self.key_bytes())
+        validated_str(self.key_bytes())
     }
 
     /// The key's bytes (validated UTF-8).
@@ -438,7 +448,7 @@ impl<'a> ValueView<'a> {
             && let Some((tag, payload)) = single_len_field(bytes)
         {
             match tag {
-                0x1a => return Kind::String(as_str(payload)),
+                0x1a => return Kind::String(validated_str(payload)),
                 0x2a => {
                     return Kind::Struct(StructView {
                         src: ContainerSrc::Root(payload),
@@ -488,7 +498,7 @@ impl<'a> ValueView<'a> {
         match kind {
             1 => Kind::Null,
             2 => Kind::Number(f64::from_bits(scalar)),
-            3 => Kind::String(as_str(text)),
+            3 => Kind::String(validated_str(text)),
             4 => Kind::Bool(scalar != 0),
             5 => Kind::Struct(StructView { src: merged }),
             6 => Kind::List(ListView { src: merged }),
@@ -633,7 +643,7 @@ impl<'a> AnyView<'a> {
         let mut cursor = Cursor::new(bytes, base);
         while let Some(field) = cursor.next_valid() {
             match (field.number, field.payload) {
-                (1, Payload::Len(url, _)) => any.type_url = as_str(url),
+                (1, Payload::Len(url, _)) => any.type_url = validated_str(url),
                 (2, Payload::Len(value, at)) => {
                     any.value = value;
                     any.value_offset = at;
@@ -716,24 +726,29 @@ pub(crate) fn split_len_field(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 
 /// A string field of a validated message.
 ///
-/// Invariant of this module: every view is built over bytes that
-/// `wire::validate_*` accepted (the only constructors are
-/// [`StructView::parse_at`], [`AnyView::parse_at`] and the crate-internal
-/// `StructView::validated`, called after validation), and validation checks
-/// the UTF-8 of every field that the views read as text: map keys (field 1
-/// of an entry), `string_value` (field 3 of every `Value` fragment) and
-/// `type_url`. Views read exactly those fields, with the same field-walking
-/// code, so the bytes passed here are UTF-8.
+/// Invariant of the crate: the bytes passed here are UTF-8 because they are
+/// one of
+/// - a string field that views read from bytes that `wire::validate_*`
+///   accepted. The only constructors of views are [`StructView::parse_at`],
+///   [`AnyView::parse_at`] and the crate-internal `validated` functions,
+///   called after validation; validation checks the UTF-8 of every field
+///   that the views read as text (map keys, field 1 of an entry;
+///   `string_value`, field 3 of every `Value` fragment; `type_url`), and
+///   views read exactly those fields, with the same field-walking code;
+/// - a string that the fast path of `proto::fast` read, once `fast::run` has
+///   returned: it returns only after proving every string of its input
+///   UTF-8, either by the high-byte counts (all strings ASCII) or by
+///   checking each string.
 #[inline]
 #[allow(
     unsafe_code,
     reason = "checking UTF-8 again on every read cost 12% of wire/decode_frame"
 )]
-fn as_str(bytes: &[u8]) -> &str {
+pub(crate) fn validated_str(bytes: &[u8]) -> &str {
     // Tests, fuzzing and Miri check the invariant rather than trust it.
     #[cfg(any(debug_assertions, fuzzing))]
     assert!(core::str::from_utf8(bytes).is_ok(), "views only read validated UTF-8");
-    // SAFETY: `bytes` is a string field of a validated message (see above),
-    // so it is valid UTF-8.
+    // SAFETY: `bytes` is a string field of a validated message, or a string
+    // that the fast path proved UTF-8 (see above).
     unsafe { core::str::from_utf8_unchecked(bytes) }
 }

@@ -242,7 +242,7 @@ impl<'a> Cursor<'a> {
 /// Whether every byte is below 0x80; guards `proto::view::as_str`'s
 /// unchecked conversion, so a property test holds it to `<[u8]>::is_ascii`.
 #[inline(always)]
-fn is_ascii_short(bytes: &[u8]) -> bool {
+pub(crate) fn is_ascii_short(bytes: &[u8]) -> bool {
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let word = |w: &[u8]| w.try_into().map_or(HIGH, u64::from_ne_bytes);
     if bytes.len() < 8 {
