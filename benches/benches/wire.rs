@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use base64::Engine as _;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use meshtel_benches::{NODE_ID, frame, header, prost_outer, record};
+use meshtel_benches::{NODE_ID, frame, frame_non_ascii, header, prost_outer, record};
 use meshtel_wire::frame::{FrameConfig, FrameDecoder, Status, encode_frame};
 use meshtel_wire::header::decode_peer_record;
 use prost::Message;
@@ -45,13 +45,19 @@ fn prost_peer(outer: &prost_types::Struct) -> Option<&prost_types::Struct> {
 }
 
 fn decode_frame(c: &mut Criterion) {
-    let frame = frame();
-    let mut group = c.benchmark_group("wire/decode_frame");
+    decode_frame_group(c, "wire/decode_frame", &frame());
+    // The same record with accented label values: the ASCII fast path falls
+    // back to checking each string.
+    decode_frame_group(c, "wire/decode_frame_non_ascii", &frame_non_ascii());
+}
+
+fn decode_frame_group(c: &mut Criterion, name: &str, frame: &[u8]) {
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Bytes(frame.len() as u64));
     group.bench_function("meshtel", |b| {
         b.iter(|| {
             let mut decoder = FrameDecoder::new(FrameConfig::default());
-            let Ok(Status::Frame { record: r, .. }) = decoder.decode(black_box(&frame)) else {
+            let Ok(Status::Frame { record: r, .. }) = decoder.decode(black_box(frame)) else {
                 unreachable!()
             };
             black_box((r.name, r.namespace, r.workload, r.app));
@@ -59,7 +65,7 @@ fn decode_frame(c: &mut Criterion) {
     });
     group.bench_function("prost", |b| {
         b.iter(|| {
-            let bytes = black_box(&frame);
+            let bytes = black_box(frame);
             assert_eq!(bytes[..4], meshtel_wire::frame::MAGIC);
             let any = prost_types::Any::decode(&bytes[8..]).expect("any");
             let outer = prost_types::Struct::decode(any.value.as_slice()).expect("struct");

@@ -60,6 +60,30 @@ pub fn frame() -> Vec<u8> {
     encode_frame(&record(), NODE_ID, &FrameConfig::default()).expect("small frame")
 }
 
+/// [`NODE_METADATA`] with accented label values and region (non-ASCII
+/// text, still valid UTF-8): the decoders' fallback from the ASCII fast path.
+///
+/// # Panics
+/// Never: the JSON is valid.
+#[must_use]
+pub fn record_non_ascii() -> Struct {
+    let json = NODE_METADATA
+        .replace(r#""team": "storefront""#, r#""team": "vitrine-équipe""#)
+        .replace(r#""tier": "frontend""#, r#""tier": "façade""#)
+        .replace(r#""REGION": "europe-west1""#, r#""REGION": "europe-west1-zürich""#);
+    let node: Struct = serde_json::from_str(&json).expect("valid JSON");
+    WorkloadMetadata::from_node_metadata(&node, ADDITIONAL_LABELS).to_struct()
+}
+
+/// The frame of [`record_non_ascii`].
+///
+/// # Panics
+/// Never: the record is far below the payload limit.
+#[must_use]
+pub fn frame_non_ascii() -> Vec<u8> {
+    encode_frame(&record_non_ascii(), NODE_ID, &FrameConfig::default()).expect("small frame")
+}
+
 /// The `x-envoy-peer-metadata` value a sidecar sends.
 #[must_use]
 pub fn header() -> String {
