@@ -335,7 +335,7 @@ impl FrameDecoder {
     /// errors with their offsets.
     #[cold]
     #[inline(never)]
-    fn read_general<'a>(&self, frame: &'a [u8]) -> Result<Status<'a>, FrameError> {
+    pub(crate) fn read_general<'a>(&self, frame: &'a [u8]) -> Result<Status<'a>, FrameError> {
         let total = frame.len();
         let malformed = |e| FrameError::new(FrameErrorKind::Malformed(e), total);
         let any = AnyView::parse_at(&frame[HEADER_LEN..], HEADER_LEN).map_err(malformed)?;

@@ -288,31 +288,48 @@ fn is_utf8(bytes: &[u8]) -> bool {
 }
 
 /// The number of bytes of `bytes` with the high bit set, in one pass that
-/// the compiler vectorises (a byte lane per byte of a 32-byte block).
+/// the compiler vectorises: a byte lane per byte of a 32-byte block, each
+/// lane subtracting the byte's sign mask (0 or -1), which is one compare
+/// and one subtraction per 16 bytes on SSE2. The tail is counted as one
+/// more block, padded with zeros.
 #[inline]
 pub(crate) fn count_high(bytes: &[u8]) -> usize {
     const LANES: usize = 32;
-    // A lane adds at most 1 per block: flush before 255 blocks.
+    // A lane adds at most 1 per block: flush before it could wrap.
     const BLOCKS_PER_FLUSH: usize = 255;
-    let mut total = 0;
-    let mut blocks = bytes.chunks_exact(LANES);
-    let tail = blocks.remainder();
-    loop {
-        let mut lanes = [0u8; LANES];
-        let mut taken = 0;
-        for block in blocks.by_ref().take(BLOCKS_PER_FLUSH) {
-            for (lane, &byte) in lanes.iter_mut().zip(block) {
-                *lane += byte >> 7;
-            }
-            taken += 1;
-        }
-        total += lanes.iter().map(|&n| usize::from(n)).sum::<usize>();
-        if taken < BLOCKS_PER_FLUSH {
-            break;
+    #[inline(always)]
+    fn add(lanes: &mut [u8; LANES], block: &[u8]) {
+        for (lane, &byte) in lanes.iter_mut().zip(block) {
+            // `as` reinterprets the bits: the sign of the byte is its high bit.
+            #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+            let sign_mask = ((byte as i8) >> 7) as u8;
+            *lane = lane.wrapping_sub(sign_mask);
         }
     }
-    total + tail.iter().filter(|&&b| b >= 0x80).count()
+    let sum = |lanes: [u8; LANES]| lanes.iter().map(|&n| usize::from(n)).sum::<usize>();
+    let count = |blocks: &mut core::slice::ChunksExact<'_, u8>, lanes: &mut [u8; LANES]| {
+        for block in blocks {
+            add(lanes, block);
+        }
+    };
+    let mut total = 0;
+    let mut flushes = bytes.chunks_exact(LANES * BLOCKS_PER_FLUSH);
+    for flush in flushes.by_ref() {
+        let mut lanes = [0u8; LANES];
+        count(&mut flush.chunks_exact(LANES), &mut lanes);
+        total += sum(lanes);
+    }
+    let mut lanes = [0u8; LANES];
+    let mut blocks = flushes.remainder().chunks_exact(LANES);
+    count(&mut blocks, &mut lanes);
+    let mut tail = [0u8; LANES];
+    tail[..blocks.remainder().len()].copy_from_slice(blocks.remainder());
+    add(&mut lanes, &tail);
+    total + sum(lanes)
 }
+
+#[cfg(all(test, feature = "alloc"))]
+mod agreement;
 
 #[cfg(test)]
 mod tests {

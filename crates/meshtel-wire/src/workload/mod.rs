@@ -587,7 +587,7 @@ impl<'a> WorkloadView<'a> {
     }
 
     /// Whether both records have the same fields and labels.
-    #[cfg(any(debug_assertions, fuzzing))]
+    #[cfg(any(test, debug_assertions, fuzzing))]
     pub(crate) fn same_as(&self, other: &Self) -> bool {
         let fields = |r: &Self| {
             (
