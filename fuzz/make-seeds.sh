@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Writes the committed seed corpus from the wire spec's examples.
+# Writes the committed seed corpus from the examples of docs/reference/wire.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q -p meshtel-cli
@@ -33,13 +33,13 @@ echo "$b" | $m peer encode --json - --as baggage | tr -d '\n' > $c/baggage_parse
 echo "$b" | $m peer encode --json - --as baggage --order ztunnel | tr -d '\n' > $c/baggage_parse/seed-ztunnel
 printf 'app.name=foo-app,app.version=latest,service.name=foo;p,k8s.namespace.name=a=b' > $c/baggage_parse/seed-fill
 
-# struct_view: the record Struct bytes, and the six kinds of wire spec 3.5.
+# struct_view: the record Struct bytes, and the six kinds of docs/reference/wire.md §3.5.
 echo "$b" | $m peer encode --json - --as header | tr -d '\n' | base64 -d > $c/struct_view/seed-record
 echo "$n" | $m peer encode --json - --raw --as header | tr -d '\n' | base64 -d > $c/struct_view/seed-non-ascii
 printf '\x0a\x07\x0a\x01b\x12\x02\x20\x01\x0a\x0e\x0a\x01d\x12\x09\x11\x00\x00\x00\x00\x00\x00\xf8\x3f\x0a\x17\x0a\x01l\x12\x12\x32\x10\x0a\x09\x11\x00\x00\x00\x00\x00\x00\xf0\x3f\x0a\x03\x1a\x01x\x0a\x07\x0a\x01n\x12\x02\x08\x00\x0a\x09\x0a\x01s\x12\x04\x1a\x02hi\x0a\x07\x0a\x01t\x12\x02\x2a\x00' > $c/struct_view/seed-six-kinds
 printf '\x10\x05\x0a\x08\x0a\x01a\x12\x03\x1a\x011\x0a\x08\x0a\x01a\x12\x03\x1a\x012\x1b\x08\x01\x1c' > $c/struct_view/seed-unknown-dup-group
 
-# expr_parse: the label expressions of the specs and some hostile text.
+# expr_parse: label expressions from docs/reference/expressions.md and some hostile text.
 mkdir -p $c/expr_parse $c/expr_eval
 i=0
 while IFS= read -r line; do

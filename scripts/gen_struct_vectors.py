@@ -4,7 +4,7 @@
 Each case is a JSON object and the deterministic serialization of the
 google.protobuf.Struct it maps to, produced by the `protobuf` package's
 pure-Python runtime (the upb runtime orders prefix keys differently; see
-wire spec 3.3). The test `struct_vectors` checks that meshtel-wire's encoder
+docs/reference/wire.md §3.3). The test `struct_vectors` checks that meshtel-wire's encoder
 produces the same bytes and its views read them back.
 
 Usage: pip install protobuf && python3 scripts/gen_struct_vectors.py

@@ -17,10 +17,12 @@ const REPORTER_CONDITIONAL: (&str, &str) = (
     r#"(has(context.reporter.kind) ? context.reporter.kind : "inbound") == "outbound" ? "client" : "server""#,
 );
 
-/// The native-equivalent default label set of telemetry spec 10.3, as the plugin uses it.
+/// The native-equivalent default label set of `docs/reference/telemetry.md` §10.3, as the
+/// plugin uses it.
 const ISTIO_DEFAULT_LABELS: [&str; 25] = meshtel::DEFAULT_EXPRESSIONS;
 
-/// The Istio vocabulary plus the attributes the stats layer adds (telemetry spec 10.2).
+/// The Istio vocabulary plus the attributes the stats layer adds
+/// (`docs/reference/telemetry.md` §10.2).
 fn stats_manifest() -> Manifest {
     meshtel::manifest()
 }

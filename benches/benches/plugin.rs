@@ -16,7 +16,7 @@ use serde_json::json;
 const CODES: [u16; 8] = [200, 200, 200, 404, 200, 503, 201, 200];
 const FLAGS: [&[&str]; 8] = [&[], &[], &[], &["NR"], &[], &["UH", "UF"], &[], &[]];
 
-/// The default label set of telemetry spec 10.3 in CEL (`has(x) ? x : default` for `|`).
+/// The default label set of `docs/reference/telemetry.md` §10.3 in CEL (`has(x) ? x : default` for `|`).
 /// The request's service facts are the variable `service`.
 const CEL_LABELS: [&str; 25] = [
     r#"(has(context.reporter.kind) ? context.reporter.kind : "inbound") == "outbound" ? "source" : ((has(context.reporter.gateway) ? context.reporter.gateway : false) ? "waypoint" : "destination")"#,

@@ -41,7 +41,7 @@ pub const NODE_ID: &str =
 /// Additional labels configured for exchange.
 pub const ADDITIONAL_LABELS: &[&str] = &["team", "tier"];
 
-/// The record Struct a sidecar sends (wire spec 1.2).
+/// The record Struct a sidecar sends (`docs/reference/wire.md` §1.2).
 ///
 /// # Panics
 /// Never: the JSON above is valid.
@@ -109,7 +109,7 @@ pub fn prost_outer() -> prost_types::Struct {
     outer
 }
 
-/// Istio's standard request labels (telemetry spec 3), in order.
+/// Istio's standard request labels (`docs/reference/telemetry.md` §3), in order.
 pub const ISTIO_LABELS: [&str; 25] = meshtel::STANDARD_TAGS;
 
 /// `n` distinct, realistic label sets for [`ISTIO_LABELS`]: a handful of

@@ -2,8 +2,8 @@
 //! the same Struct; we reject what prost accepts only for depth; we accept
 //! what prost rejects only where prost departs from the reference runtime (a
 //! known field with an unexpected wire type, which the reference runtime and
-//! the wire spec treat as an unknown field). Whatever we accept re-encodes
-//! and re-reads equal.
+//! `docs/reference/wire.md` §3.4 treat as an unknown field). Whatever we
+//! accept re-encodes and re-reads equal.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -29,7 +29,7 @@ fn value_json(view: &ValueView<'_>) -> Json {
     }
 }
 
-/// A peer record with the field names of wire spec section 1.
+/// A peer record with the field names of `docs/reference/wire.md` §1.
 pub(crate) fn record_json(r: &WorkloadView<'_>) -> Json {
     serde_json::json!({
         "name": r.name,

@@ -56,7 +56,7 @@ enum Order {
 pub(crate) struct EncodeArgs {
     /// Node metadata as JSON (`NAME`, `NAMESPACE`, `LABELS`, ...); `-` for
     /// standard input. It is normalised to the record a sidecar sends
-    /// (wire spec 1.2) unless `--raw` is given.
+    /// (`docs/reference/wire.md` §1.2) unless `--raw` is given.
     #[arg(long, value_name = "FILE|-")]
     json: String,
     /// The carrier to produce.

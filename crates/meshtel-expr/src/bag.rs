@@ -15,7 +15,8 @@ pub struct Attr<'n> {
 }
 
 /// A source of attribute values. `None` means absent; a present value of the wrong kind for
-/// the attribute's type is a runtime conversion error (spec 6.1), never "absent".
+/// the attribute's type is a runtime conversion error, never "absent"
+/// (`docs/reference/expressions.md` §6.1).
 ///
 /// Bags built for the program's manifest look values up by [`Attr::id`] (no hashing; see
 /// [`SlotBag`]); others use [`Attr::name`] (maps of name to value implement this trait).

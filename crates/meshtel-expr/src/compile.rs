@@ -1,4 +1,5 @@
-//! Type checking and compilation of a syntax tree into a program tree (spec 4, 5).
+//! Type checking and compilation of a syntax tree into a program tree
+//! (`docs/reference/expressions.md` §4, §5).
 //!
 //! The program is a tree of type-specialised operations: every attribute is resolved to its
 //! manifest id, every operator to the variant for its operand type, and constant regular
@@ -135,7 +136,7 @@ use ValueType as V;
 const S: P = P::Is(V::String);
 const B: P = P::Is(V::Bool);
 
-/// The function table of spec 5.1.
+/// The function table of `docs/reference/expressions.md` §5.1.
 const FUNCTIONS: [Signature; 25] = [
     sig("EQ", false, &[P::T, P::T], B),
     sig("NEQ", false, &[P::T, P::T], B),

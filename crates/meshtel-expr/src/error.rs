@@ -40,7 +40,7 @@ impl fmt::Display for Span {
     }
 }
 
-/// The class of a [`CompileError`] (spec 4.5).
+/// The class of a [`CompileError`] (`docs/reference/expressions.md` §4.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CompileErrorKind {
@@ -165,7 +165,7 @@ impl CompileError {
     }
 }
 
-/// The class of an [`EvalError`] (spec 6.4).
+/// The class of an [`EvalError`] (`docs/reference/expressions.md` §6.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum EvalErrorKind {

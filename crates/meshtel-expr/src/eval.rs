@@ -1,5 +1,5 @@
-//! Evaluation of a program tree against a bag (spec 6): strict evaluation `E[e]` and
-//! presence evaluation `P[e]` for the left operand of `|`.
+//! Evaluation of a program tree against a bag (`docs/reference/expressions.md` §6): strict
+//! evaluation `E[e]` and presence evaluation `P[e]` for the left operand of `|`.
 
 use alloc::borrow::Cow;
 use core::cmp::Ordering;
@@ -83,7 +83,7 @@ impl AttrRef {
     }
 }
 
-/// Reads an attribute value as its declared type (spec 6.1).
+/// Reads an attribute value as its declared type (`docs/reference/expressions.md` §6.1).
 #[cold]
 fn convert<'a>(v: Value<'a>, ty: V, name: &str, span: Span) -> Result<Value<'a>> {
     if v.value_type() == ty {
@@ -317,7 +317,8 @@ impl Node {
         }
     }
 
-    /// `P[e]`: `Some(value)` when present, `None` when absent, or an error (spec 6.3).
+    /// `P[e]`: `Some(value)` when present, `None` when absent, or an error
+    /// (`docs/reference/expressions.md` §6.3).
     fn present<'a, B: Bag + ?Sized>(&'a self, bag: &'a B) -> Result<Option<Value<'a>>> {
         match &self.op {
             Op::Attr(attr) => attr.read(bag, self.span),

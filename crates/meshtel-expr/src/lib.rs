@@ -5,10 +5,10 @@
 //! `conditional((context.reporter.kind | "inbound") == "outbound", "client", "server")` are
 //! compiled once against an attribute [`Manifest`] into a [`Program`], then evaluated per
 //! request against a [`Bag`] of attribute values. The behaviour follows the reference
-//! implementation exactly, including `|` presence rules, lazy `conditional`, Go duration
-//! literals, and the function library (`ip`, `timestamp`, `dnsName`, `email`, `uri`,
-//! `match`, `.matches`, `.startsWith`, `.endsWith`, `emptyStringMap`, `conditionalString`,
-//! `toLower`, `size`).
+//! implementation (Mixer's; see `docs/reference/expressions.md`) exactly, including `|`
+//! presence rules, lazy `conditional`, Go duration literals, and the function library
+//! (`ip`, `timestamp`, `dnsName`, `email`, `uri`, `match`, `.matches`, `.startsWith`,
+//! `.endsWith`, `emptyStringMap`, `conditionalString`, `toLower`, `size`).
 //!
 //! ```
 //! use meshtel_expr::{Manifest, Program, SlotBag, Value};

@@ -1,4 +1,5 @@
-//! Attribute manifests: which attributes exist and their types (spec 4.2, 9).
+//! Attribute manifests: which attributes exist and their types
+//! (`docs/reference/expressions.md` §4.2, §9).
 
 use alloc::sync::Arc;
 
@@ -34,7 +35,7 @@ pub struct Manifest {
     index: HashMap<Arc<str>, AttrId, foldhash::fast::RandomState>,
 }
 
-/// Istio's attribute vocabulary (spec 9): the default manifest.
+/// Istio's attribute vocabulary (`docs/reference/expressions.md` §9): the default manifest.
 pub const ISTIO_VOCABULARY: [(&str, ValueType); 89] = {
     use ValueType::{Bool, Duration, Int64, IpAddress, String, StringMap, Timestamp};
     [
@@ -137,7 +138,7 @@ impl Manifest {
         Self::default()
     }
 
-    /// The Istio vocabulary of spec section 9 (89 attributes).
+    /// The Istio vocabulary of `docs/reference/expressions.md` §9 (89 attributes).
     #[must_use]
     pub fn istio() -> Self {
         ISTIO_VOCABULARY.into_iter().collect()

@@ -7,7 +7,8 @@ use crate::syntax::ast::Expr;
 use crate::syntax::parser::Parser;
 use crate::{AttrId, Bag, CompileError, EvalError, Manifest, Value, ValueType};
 
-/// Limits on what [`Program::compile_with`] and [`Expr::parse_with`] accept (spec 7).
+/// Limits on what [`Program::compile_with`] and [`Expr::parse_with`] accept
+/// (`docs/reference/expressions.md` §7).
 ///
 /// ```
 /// use meshtel_expr::{CompileErrorKind, Limits, Manifest, Program};

@@ -53,7 +53,8 @@ impl ValueType {
         Self::StringMap,
     ];
 
-    /// The spec's name of the type (`"STRING"`, `"IP_ADDRESS"`, …).
+    /// The type's name as Istio's `ValueType` enum spells it (`"STRING"`, `"IP_ADDRESS"`, …;
+    /// `docs/reference/expressions.md` §4.1).
     #[must_use]
     pub const fn name(self) -> &'static str {
         match self {
@@ -84,7 +85,7 @@ impl fmt::Display for ValueType {
     }
 }
 
-/// The error of [`ValueType::from_str`]: the text is not one of the spec's type names.
+/// The error of [`ValueType::from_str`]: the text is not one of the type names.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
     "unknown value type {0:?}: expected one of STRING, INT64, DOUBLE, BOOL, TIMESTAMP, DURATION, IP_ADDRESS, EMAIL_ADDRESS, URI, DNS_NAME, STRING_MAP"

@@ -99,7 +99,8 @@ impl<'a> Value<'a> {
         }
     }
 
-    /// Write the canonical text of the value (spec 6.7): the form used for label values.
+    /// Write the canonical text of the value (`docs/reference/expressions.md` §6.7): the form used
+    /// for label values.
     ///
     /// A STRING_MAP is written as `{k: v, …}` in the map's iteration order; label
     /// expressions never have that type.
@@ -138,7 +139,7 @@ impl<'a> Value<'a> {
 }
 
 impl fmt::Display for Value<'_> {
-    /// The canonical text (spec 6.7).
+    /// The canonical text (`docs/reference/expressions.md` §6.7).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.write_canonical(f)
     }
@@ -339,7 +340,8 @@ impl fmt::Display for Timestamp {
 impl core::str::FromStr for Timestamp {
     type Err = time::TimestampParseError;
 
-    /// Parses RFC 3339 exactly as the language's `timestamp()` does (spec 5.8).
+    /// Parses RFC 3339 exactly as the language's `timestamp()` does
+    /// (`docs/reference/expressions.md` §5.8).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         time::parse_rfc3339(s)
     }
@@ -379,7 +381,8 @@ impl fmt::Display for Duration {
 impl core::str::FromStr for Duration {
     type Err = duration::NotADuration;
 
-    /// Parses a Go duration string (spec 2.8): `"19ms"`, `"1h30m"`, `"-1.5s"`, `"0"`.
+    /// Parses a Go duration string (`docs/reference/expressions.md` §2.8): `"19ms"`, `"1h30m"`,
+    /// `"-1.5s"`, `"0"`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         duration::parse_go(s).map(Self).ok_or(duration::NotADuration)
     }

@@ -1,5 +1,5 @@
-//! Every case of Mixer's expression test table (`data/mixer/visible.json`, copied from
-//! `shared/conformance/mixer`): value and static type, or the error class.
+//! Every case of Mixer's expression test table (`data/mixer/visible.json`, described in
+//! `data/mixer/README.md`): value and static type, or the error class.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,7 +11,7 @@ fn load(name: &str) -> Json {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
-/// A value of the case format (spec of `README.md` in the data folder), typed by `ty` for
+/// A value of the case format (see `README.md` in the data folder), typed by `ty` for
 /// plain strings.
 fn value<'m>(
     json: &Json,

@@ -1,4 +1,4 @@
-//! The worked examples and the lexical and grammar rules of `spec/expressions.md`.
+//! The worked examples and the lexical and grammar rules of `docs/reference/expressions.md`.
 
 use std::collections::HashMap;
 

@@ -193,8 +193,8 @@ pub struct Buckets {
     le: Box<[Box<str>]>,
 }
 
-/// The proxy's 19 default bounds, used by every Istio histogram (telemetry
-/// spec 8.1).
+/// The proxy's 19 default bounds, used by every Istio histogram
+/// (`docs/reference/telemetry.md` §8.1).
 pub const ISTIO_DEFAULT_BUCKETS: [f64; 19] = [
     0.5,
     1.0,
@@ -262,7 +262,8 @@ impl Buckets {
         if sorted.len() > MAX_BUCKETS {
             return Err(BucketsError::TooMany(sorted.len()));
         }
-        // Shortest round-trip decimal (telemetry spec T4): "0.5", "1", "3600000".
+        // Shortest round-trip decimal (T4, `docs/reference/telemetry.md` §8.3): "0.5", "1",
+        // "3600000".
         let mut le: Vec<Box<str>> = sorted.iter().map(|b| format_float(*b).into_boxed_str()).collect();
         le.push("+Inf".into());
         Ok(Self {

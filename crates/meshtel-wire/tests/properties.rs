@@ -138,7 +138,7 @@ proptest! {
             // prost allows about 100 message levels, we allow 32 containers.
             (Err(e), Ok(_)) => prop_assert_eq!(e.reason, Reason::TooDeep, "{:02x?}", bytes),
             // prost rejects a known field with an unexpected wire type; the
-            // reference runtime (and wire spec 3.4) skips it as unknown.
+            // reference runtime (and `docs/reference/wire.md` §3.4) skips it as unknown.
             (Ok(_), Err(e)) => prop_assert!(e.to_string().contains("invalid wire type"), "prost rejects what we accept: {e} {:02x?}", bytes),
         }
     }

@@ -1,4 +1,4 @@
-//! Every example of `shared/spec/wire.md`, byte for byte.
+//! Every example of `docs/reference/wire.md`, byte for byte.
 
 use meshtel_wire::baggage::{BaggageOrder, baggage_string, parse_baggage, parse_ztunnel_baggage};
 use meshtel_wire::frame::{
@@ -127,7 +127,7 @@ fn all_six_kinds_3_5() {
 #[test]
 fn empty_struct_frame_4_1() {
     let frame = encode_frame(&Struct::new(), "", &FrameConfig::default()).unwrap();
-    // Our encoder always writes the record key; the spec's 52-byte frame is an
+    // Our encoder always writes the record key; the 52-byte frame of §4.1 is an
     // Any wrapping an empty outer Struct, which decodes as NoPeer.
     let mut empty = hex("3d 23 04 67 00 00 00 2c 0a 2a");
     empty.extend_from_slice(b"type.googleapis.com/google.protobuf.Struct");

@@ -1,5 +1,5 @@
-//! The attribute bag of telemetry spec 10.4: the Istio vocabulary plus the extension
-//! attributes of 10.2, populated from the facts per reporter, read by slot.
+//! The attribute bag of `docs/reference/telemetry.md` §10.4: the Istio vocabulary plus the
+//! extension attributes of §10.2, populated from the facts per reporter, read by slot.
 
 use std::borrow::Cow;
 
@@ -10,7 +10,7 @@ use crate::facts::{
     ConnectionFacts, LocalNode, Protocol, Reporter, RequestFacts, grpc_response_status, spiffe_namespace,
 };
 
-/// The extension attributes of telemetry spec 10.2.
+/// The extension attributes of `docs/reference/telemetry.md` §10.2.
 const EXTENSIONS: [(&str, ValueType); 7] = [
     ("source.canonical_service", ValueType::String),
     ("destination.canonical_service", ValueType::String),
@@ -22,7 +22,7 @@ const EXTENSIONS: [(&str, ValueType); 7] = [
 ];
 
 /// The manifest label and value expressions are checked against: Istio's vocabulary
-/// (expressions spec 9) extended by telemetry spec 10.2.
+/// (`docs/reference/expressions.md` §9) extended by `docs/reference/telemetry.md` §10.2.
 ///
 /// ```
 /// use meshtel_expr::Program;
@@ -161,12 +161,13 @@ pub(crate) fn slot_table(manifest: &Manifest) -> Box<[Slot]> {
     manifest.iter().map(|(_, name, _)| Slot::of(name)).collect()
 }
 
-/// `Some(s)` when non-empty: the "set≠\"\"" rule of 10.4.
+/// `Some(s)` when non-empty: the "set≠\"\"" rule of `docs/reference/telemetry.md` §10.4.
 fn nonempty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
 }
 
-/// The connection-scoped attributes, computed once per connection (spec 4.2, 4.4, 10.4).
+/// The connection-scoped attributes, computed once per connection
+/// (`docs/reference/telemetry.md` §4.2, §4.4, §10.4).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ConnectionAttrs {
     reporter: Reporter,
@@ -223,7 +224,8 @@ fn peer_labels(peer: &WorkloadMetadata) -> Option<Vec<(String, String)>> {
 impl ConnectionAttrs {
     pub(crate) fn new(local: &LocalNode, reporter: Reporter, facts: &ConnectionFacts) -> Self {
         let empty = WorkloadMetadata::default();
-        // P: outbound falls back to the endpoint metadata string (spec 4.2).
+        // P: outbound falls back to the endpoint metadata string
+        // (`docs/reference/telemetry.md` §4.2).
         let endpoint_peer: Option<WorkloadMetadata> = match (reporter, &facts.peer, &facts.endpoint_metadata) {
             (Reporter::Outbound, None, Some(endpoint)) => {
                 WorkloadView::from_endpoint_metadata(endpoint).map(|v| WorkloadMetadata::from_view(&v, &[]))
@@ -232,7 +234,7 @@ impl ConnectionAttrs {
         };
         let peer = facts.peer.as_ref().or(endpoint_peer.as_ref()).unwrap_or(&empty);
         let upstream = facts.upstream_peer.as_ref().unwrap_or(&empty);
-        // Principals (spec 4.4).
+        // Principals (`docs/reference/telemetry.md` §4.4).
         let san = |f: fn(&crate::facts::Tls) -> &String| facts.tls.as_ref().map(f).cloned().unwrap_or_default();
         let (peer_principal, local_principal) = match reporter {
             Reporter::Outbound => {
@@ -319,7 +321,7 @@ impl ConnectionAttrs {
     }
 }
 
-/// The service facts `S.host`, `S.name`, `S.namespace` (spec 4.3).
+/// The service facts `S.host`, `S.name`, `S.namespace` (`docs/reference/telemetry.md` §4.3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ServiceFacts<'r> {
     pub(crate) host: &'r str,

@@ -1,4 +1,5 @@
-//! The plugin configuration, with Istio's field names (telemetry spec 9.1), from JSON or YAML.
+//! The plugin configuration, with Istio's field names (`docs/reference/telemetry.md` §9.1),
+//! from JSON or YAML.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -213,15 +214,16 @@ fn proto_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i128>, D::Er
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct PluginConfig {
-    /// Do not use the `Host` header for `destination_service` (spec 4.3).
+    /// Do not use the `Host` header for `destination_service`
+    /// (`docs/reference/telemetry.md` §4.3).
     #[serde(alias = "disableHostHeaderFallback")]
     pub disable_host_header_fallback: bool,
     /// Period of TCP and gRPC periodic reports, in nanoseconds; default 5 s, ≤ 0 disables.
     #[serde(alias = "tcpReportingDuration", deserialize_with = "proto_duration")]
     pub tcp_reporting_duration: Option<i128>,
-    /// Overrides, applied in order (spec 9.3).
+    /// Overrides, applied in order (`docs/reference/telemetry.md` §9.3).
     pub metrics: Vec<MetricConfig>,
-    /// Custom metrics (spec 9.2).
+    /// Custom metrics (`docs/reference/telemetry.md` §9.2).
     pub definitions: Vec<MetricDefinition>,
     /// `SERVER_GATEWAY` makes the plugin a waypoint reporter.
     pub reporter: ReporterConfig,

@@ -1,5 +1,5 @@
 //! What the embedding proxy tells the plugin: the local node, the peers, TLS and the
-//! authentication layer's principals, and per-request facts (telemetry spec section 4).
+//! authentication layer's principals, and per-request facts (`docs/reference/telemetry.md` §4).
 
 use std::collections::BTreeMap;
 
@@ -7,7 +7,8 @@ use meshtel_expr::StringMap;
 use meshtel_wire::proto::{Kind, StructView};
 use meshtel_wire::workload::WorkloadMetadata;
 
-/// The reporter kind of a plugin instance (spec 1). The embedder chooses it (T1).
+/// The reporter kind of a plugin instance (`docs/reference/telemetry.md` §1). The embedder
+/// chooses it (T1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Reporter {
     /// A client sidecar: `reporter="source"`.
@@ -19,7 +20,8 @@ pub enum Reporter {
     Waypoint,
 }
 
-/// The local node's metadata, read raw: no normalisation, no fallback (spec 4.1).
+/// The local node's metadata, read raw: no normalisation, no fallback
+/// (`docs/reference/telemetry.md` §4.1).
 ///
 /// ```
 /// use meshtel::LocalNode;
@@ -121,7 +123,8 @@ impl LocalNode {
     }
 }
 
-/// URI SANs of the TLS connection the metrics are about (spec 4.4). Absent: plaintext.
+/// URI SANs of the TLS connection the metrics are about (`docs/reference/telemetry.md` §4.4).
+/// Absent: plaintext.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tls {
     /// First URI SAN of the local certificate.
@@ -130,7 +133,8 @@ pub struct Tls {
     pub peer_san: String,
 }
 
-/// Principals supplied by an authentication layer (inbound and waypoint; spec 4.4).
+/// Principals supplied by an authentication layer (inbound and waypoint;
+/// `docs/reference/telemetry.md` §4.4).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Principals {
     /// The local principal.
@@ -198,7 +202,7 @@ impl ConnectionFacts {
 }
 
 /// The service an upstream cluster stands for: element 0 of its `istio.services` filter
-/// metadata (spec 4.3).
+/// metadata (`docs/reference/telemetry.md` §4.3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ClusterService<'a> {
     /// `host`, if the key is present.
@@ -220,7 +224,7 @@ pub struct Routing<'a> {
     pub cluster_service: Option<ClusterService<'a>>,
 }
 
-/// The protocol of a request (spec 4.5).
+/// The protocol of a request (`docs/reference/telemetry.md` §4.5).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Protocol {
     /// HTTP that is not gRPC.
@@ -231,8 +235,8 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// The protocol of a request with this `content-type` (spec 2): gRPC iff it is exactly
-    /// `application/grpc` or starts with `application/grpc+`.
+    /// The protocol of a request with this `content-type` (`docs/reference/telemetry.md` §2):
+    /// gRPC iff it is exactly `application/grpc` or starts with `application/grpc+`.
     #[must_use]
     pub fn from_content_type(content_type: Option<&str>) -> Self {
         match content_type {
@@ -309,7 +313,7 @@ impl<'a> RequestFacts<'a> {
 }
 
 /// The namespace of a SPIFFE identity: the text after the first `/ns/` up to the next `/`
-/// (spec 4.4). `None` without `/ns/`.
+/// (`docs/reference/telemetry.md` §4.4). `None` without `/ns/`.
 ///
 /// ```
 /// use meshtel::spiffe_namespace;
@@ -324,8 +328,9 @@ pub fn spiffe_namespace(principal: &str) -> Option<&str> {
     Some(rest.split('/').next().unwrap_or(rest))
 }
 
-/// `grpc_response_status` (spec 4.5): trailers, then headers, then the HTTP status mapped;
-/// `""` with no status at all; `-1` for a value that is not a decimal integer ≤ 16.
+/// `grpc_response_status` (`docs/reference/telemetry.md` §4.5): trailers, then headers, then
+/// the HTTP status mapped; `""` with no status at all; `-1` for a value that is not a decimal
+/// integer ≤ 16.
 #[must_use]
 pub fn grpc_response_status<'a>(
     trailer: Option<&'a str>,

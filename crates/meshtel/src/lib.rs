@@ -3,16 +3,16 @@
 //! Give [`StatsPlugin`] the local node metadata and a [`PluginConfig`] once; then tell it
 //! about each connection ([`StatsPlugin::connection`], [`StatsPlugin::tcp_connection`]) and
 //! each completed request ([`StatsPlugin::record_request`]). It records exactly the metrics
-//! and labels an Istio sidecar, gateway or waypoint would (`shared/spec/telemetry.md`):
+//! and labels an Istio sidecar, gateway or waypoint would (`docs/reference/telemetry.md`):
 //! `istio_requests_total`, the duration and size histograms, gRPC message counters, the TCP
 //! connection and byte counters, `istio_build`, and custom metrics, with the 25 standard
 //! labels computed from local and peer metadata.
 //!
-//! Labels are expressions of [`meshtel_expr`] evaluated over an attribute bag (spec 10.3,
-//! 10.4); labels that read only connection-scoped attributes are evaluated once per
-//! connection, the rest per request, without allocating. Metrics go into a
-//! [`meshtel_metrics::Registry`]. Nothing here starts a thread or reads a clock: time is
-//! passed in (`tick(now)`).
+//! Labels are expressions of [`meshtel_expr`] evaluated over an attribute bag
+//! (`docs/reference/telemetry.md` §10.3, §10.4); labels that read only connection-scoped
+//! attributes are evaluated once per connection, the rest per request, without allocating.
+//! Metrics go into a [`meshtel_metrics::Registry`]. Nothing here starts a thread or reads a
+//! clock: time is passed in (`tick(now)`).
 //!
 //! See `docs/telemetry.md` for the lifecycle and the configuration rules.
 

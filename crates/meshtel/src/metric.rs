@@ -1,6 +1,6 @@
-//! Istio's standard metrics and their label sets (telemetry spec 2, 3, 10.3).
+//! Istio's standard metrics and their label sets (`docs/reference/telemetry.md` §2, §3, §10.3).
 
-/// The 25 standard tags, in exposition order (spec 3).
+/// The 25 standard tags, in exposition order (`docs/reference/telemetry.md` §3).
 pub const STANDARD_TAGS: [&str; 25] = [
     "reporter",
     "source_workload",
@@ -29,7 +29,8 @@ pub const STANDARD_TAGS: [&str; 25] = [
     "connection_security_policy",
 ];
 
-/// The default expression of each standard tag (spec 10.3), in [`STANDARD_TAGS`] order.
+/// The default expression of each standard tag (`docs/reference/telemetry.md` §10.3), in
+/// [`STANDARD_TAGS`] order.
 pub const DEFAULT_EXPRESSIONS: [&str; 25] = [
     r#"conditional((context.reporter.kind | "inbound") == "outbound", "source", conditional(context.reporter.gateway | false, "waypoint", "destination"))"#,
     r#"source.workload.name | "unknown""#,
@@ -58,7 +59,7 @@ pub const DEFAULT_EXPRESSIONS: [&str; 25] = [
     r#"conditional((context.reporter.kind | "inbound") == "outbound", "unknown", conditional(connection.mtls | false, "mutual_tls", "none"))"#,
 ];
 
-/// The standard metrics (spec 2).
+/// The standard metrics (`docs/reference/telemetry.md` §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum StandardMetric {
@@ -153,7 +154,8 @@ impl StandardMetric {
         matches!(self, Self::RequestDuration | Self::RequestBytes | Self::ResponseBytes)
     }
 
-    /// Indexes into [`STANDARD_TAGS`] of this metric's labels, in order (spec 3).
+    /// Indexes into [`STANDARD_TAGS`] of this metric's labels, in order
+    /// (`docs/reference/telemetry.md` §3).
     #[must_use]
     pub fn standard_tags(self) -> Vec<usize> {
         match self {

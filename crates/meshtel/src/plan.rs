@@ -1,5 +1,6 @@
-//! Turns a [`PluginConfig`] into the final label list of every metric (telemetry spec 9.2,
-//! 9.3, 9.4), with compiled expressions, and groups metrics that share a label list.
+//! Turns a [`PluginConfig`] into the final label list of every metric
+//! (`docs/reference/telemetry.md` §9.2, §9.3, §9.4), with compiled expressions, and groups
+//! metrics that share a label list.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -57,7 +58,7 @@ struct Compiler<'m> {
 
 impl Compiler<'_> {
     /// Compiles a label expression (identical texts share one program). A STRING_MAP result
-    /// cannot be a label (9.5): it fails like a type error.
+    /// cannot be a label (§9.5): it fails like a type error.
     fn label(&mut self, text: &str) -> Result<Arc<Program>, String> {
         if let Some(done) = self.cache.get(text) {
             return done.clone();
@@ -135,7 +136,7 @@ pub(crate) fn plan(config: &PluginConfig, manifest: &Manifest, slots: &[Slot]) -
         checked_buckets(prefix, bounds)?;
     }
 
-    // 9.2: custom metrics first.
+    // §9.2: custom metrics first.
     struct Custom {
         name: String,
         value: Arc<Program>,
@@ -191,7 +192,7 @@ pub(crate) fn plan(config: &PluginConfig, manifest: &Manifest, slots: &[Slot]) -
         });
     }
 
-    // 9.3: overrides of standard metrics.
+    // §9.3: overrides of standard metrics.
     let mut dropped = [false; 10];
     let mut settings: Vec<BTreeMap<usize, Setting>> = (0..10).map(|_| BTreeMap::new()).collect();
     let mut added: Vec<Vec<(String, Arc<Program>)>> = vec![Vec::new(); 10];

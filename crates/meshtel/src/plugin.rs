@@ -1,5 +1,6 @@
 //! The plugin: compiled configuration plus the recording lifecycle of HTTP streams, gRPC
-//! streams and TCP connections (telemetry spec 6, 7). Sans-IO: time comes in as arguments.
+//! streams and TCP connections (`docs/reference/telemetry.md` §6, §7). Sans-IO: time comes in
+//! as arguments.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -118,7 +119,7 @@ impl StatsPlugin {
     /// configuration makes it a waypoint whatever the direction.
     ///
     /// Expressions that do not compile do not fail the configuration: they remove their tag
-    /// and are listed in [`StatsPlugin::warnings`] (spec 9.4).
+    /// and are listed in [`StatsPlugin::warnings`] (`docs/reference/telemetry.md` §9.4).
     ///
     /// # Errors
     /// [`ConfigError`] for invalid bucket settings, custom metric names, `match`, too many
@@ -288,9 +289,9 @@ impl StatsPlugin {
         }
     }
 
-    /// Records one completed HTTP or gRPC stream (spec 6.1): `istio_requests_total`, the
-    /// duration and size histograms, and custom metrics. Allocates nothing once the
-    /// connection's labels and the series exist.
+    /// Records one completed HTTP or gRPC stream (`docs/reference/telemetry.md` §6.1):
+    /// `istio_requests_total`, the duration and size histograms, and custom metrics. Allocates
+    /// nothing once the connection's labels and the series exist.
     pub fn record_request(&self, conn: &mut Connection, req: &RequestFacts<'_>) {
         for &g in &self.http {
             conn.ensure_cache(self, g);
@@ -341,7 +342,8 @@ impl StatsPlugin {
         }
     }
 
-    /// Starts the periodic reporting of one gRPC stream (spec 6.2), at its request headers.
+    /// Starts the periodic reporting of one gRPC stream (`docs/reference/telemetry.md` §6.2),
+    /// at its request headers.
     #[must_use]
     pub fn grpc_stream(&self, now: Duration) -> GrpcStream {
         GrpcStream {
@@ -352,8 +354,8 @@ impl StatsPlugin {
         }
     }
 
-    /// Starts one TCP connection (spec 6.3). The peer is not resolved yet: call
-    /// [`TcpConnection::resolve`] when peer discovery finishes (found or not).
+    /// Starts one TCP connection (`docs/reference/telemetry.md` §6.3). The peer is not resolved
+    /// yet: call [`TcpConnection::resolve`] when peer discovery finishes (found or not).
     #[must_use]
     pub fn tcp_connection(&self, facts: ConnectionFacts, routing: TcpRouting, now: Duration) -> TcpConnection {
         TcpConnection {
@@ -421,8 +423,9 @@ fn join_flags<'a>(codes: &[&'a str], buf: &'a mut String) -> Option<&'a str> {
     }
 }
 
-/// A label's text: borrowed from the bag or the program when the value is text, otherwise
-/// its canonical text written into `scratch`; `unknown` when evaluation fails (spec 6.6).
+/// A label's text: borrowed from the bag or the program when the value is text, otherwise its
+/// canonical text written into `scratch`; `unknown` when evaluation fails
+/// (`docs/reference/expressions.md` §6.6).
 fn render<'x>(program: &'x Program, bag: &'x StatsBag<'x>, scratch: &'x mut String) -> &'x str {
     match program.evaluate(bag) {
         Ok(
@@ -457,7 +460,7 @@ fn fill<'x>(
 }
 
 /// A custom metric's value: the result's canonical text read as an unsigned decimal
-/// integer; anything else, or an error, is 0 (spec 9.2).
+/// integer; anything else, or an error, is 0 (`docs/reference/telemetry.md` §9.2).
 fn custom_value(program: &Program, bag: &StatsBag<'_>, scratch: &mut String) -> u64 {
     match program.evaluate(bag) {
         Ok(Value::Int64(n)) => u64::try_from(n).unwrap_or(0),
@@ -526,7 +529,8 @@ impl Connection {
     }
 }
 
-/// The periodic reporting of one gRPC stream's message counts (spec 6.2).
+/// The periodic reporting of one gRPC stream's message counts
+/// (`docs/reference/telemetry.md` §6.2).
 #[derive(Debug)]
 pub struct GrpcStream {
     series: Option<Vec<Series>>,
@@ -543,7 +547,7 @@ impl GrpcStream {
 
     /// Call as time passes; reports the message deltas when a period has elapsed. `req`
     /// gives the request-header facts (host, routing); labels are evaluated once, without
-    /// headers (spec 7).
+    /// headers (`docs/reference/telemetry.md` §7).
     pub fn tick(&mut self, plugin: &StatsPlugin, conn: &mut Connection, req: &RequestFacts<'_>, now: Duration) {
         if !period_elapsed(plugin.period, &mut self.next_tick, now) {
             return;
@@ -613,7 +617,7 @@ impl TcpRouting {
     }
 }
 
-/// One TCP connection's reporting (spec 6.3).
+/// One TCP connection's reporting (`docs/reference/telemetry.md` §6.3).
 #[derive(Debug)]
 pub struct TcpConnection {
     conn: Connection,

@@ -1,5 +1,5 @@
-//! The configuration rules of telemetry spec 9: loading, overrides in order, failures,
-//! custom metrics, buckets.
+//! The configuration rules of `docs/reference/telemetry.md` §9: loading, overrides in order,
+//! failures, custom metrics, buckets.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Every fallback of telemetry spec 4 and 5, one at a time.
+//! Every fallback of `docs/reference/telemetry.md` §4, §5, one at a time.
 
 mod common;
 

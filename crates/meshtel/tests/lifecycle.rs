@@ -1,5 +1,5 @@
-//! The recording lifecycles of telemetry spec 6: TCP (open, periodic deltas, close) and
-//! gRPC message deltas.
+//! The recording lifecycles of `docs/reference/telemetry.md` §6: TCP (open, periodic deltas,
+//! close) and gRPC message deltas.
 
 mod common;
 
@@ -140,7 +140,8 @@ fn grpc_message_deltas() {
     let mut req = RequestFacts::http("ratings:9080", 200);
     req.protocol = Protocol::Grpc;
     let mut stream = plugin.grpc_stream(Duration::ZERO);
-    // The spec's example: 2 and 4 at a tick, then 3 and 5 more before completion.
+    // The example of `docs/reference/telemetry.md` §6.2: 2 and 4 at a tick, then 3 and 5 more
+    // before completion.
     stream.set_message_counts(2, 4);
     stream.tick(&plugin, &mut conn, &req, 5 * S);
     assert_eq!(value(&registry, "istio_request_messages_total").as_deref(), Some("2"));

@@ -1,4 +1,5 @@
-//! The worked scenarios of telemetry spec 12, label for label, and the sample line of 11.
+//! The worked scenarios of `docs/reference/telemetry.md` §12, label for label, and the sample
+//! line of §11.
 
 mod common;
 
@@ -66,7 +67,7 @@ fn scenario_12_1_client_side() {
     let (labels, value) = only(&registry, "istio_requests_total");
     assert_eq!(labels_of(&labels), EXPECTED_12_1);
     assert_eq!(value, "10");
-    // The sample line of spec 11, byte for byte.
+    // The sample line of `docs/reference/telemetry.md` §11, byte for byte.
     let text = registry.render_to_string(meshtel_metrics::Format::Prometheus);
     assert!(text.contains(concat!(
         r#"istio_requests_total{reporter="source",source_workload="productpage-v1",source_canonical_service="productpage-v1","#,

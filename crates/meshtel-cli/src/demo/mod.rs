@@ -1,4 +1,5 @@
-//! `meshtel demo`: a real two-sidecar mesh on loopback (telemetry spec, wire spec).
+//! `meshtel demo`: a real two-sidecar mesh on loopback (`docs/reference/telemetry.md`,
+//! `docs/reference/wire.md`).
 //!
 //! One process: an HTTP backend and a TCP echo backend; a server sidecar (inbound) in front
 //! of them; a client sidecar (outbound); mutual TLS between the sidecars with certificates

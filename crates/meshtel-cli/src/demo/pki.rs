@@ -74,7 +74,7 @@ pub(crate) fn generate() -> Result<Pki, String> {
 
 impl Pki {
     /// The server sidecar: mutual TLS required, ALPN as an inbound chain with exchange
-    /// (`istio-peer-exchange`, then the HTTP protocols; wire spec 5).
+    /// (`istio-peer-exchange`, then the HTTP protocols; `docs/reference/wire.md` §5).
     pub(crate) fn server_config(&self) -> Result<Arc<ServerConfig>, String> {
         let verifier = WebPkiClientVerifier::builder(Arc::clone(&self.roots))
             .build()
@@ -111,7 +111,8 @@ pub(crate) fn server_name() -> Result<ServerName<'static>, String> {
     ServerName::try_from(SERVER_DNS).map_err(err)
 }
 
-/// The first URI SAN of a DER certificate (spec 4.4: principals are SPIFFE URIs).
+/// The first URI SAN of a DER certificate (principals are SPIFFE URIs:
+/// `docs/reference/telemetry.md` §4.4).
 pub(crate) fn first_uri_san(der: &[u8]) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let san = cert.subject_alternative_name().ok()??;

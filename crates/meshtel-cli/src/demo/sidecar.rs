@@ -6,7 +6,8 @@
 //!   from `x-envoy-peer-metadata` request headers and the sidecar's own metadata added to
 //!   responses. Plaintext is HTTP from outside the mesh (no peer).
 //! - The **client sidecar** (outbound reporter) accepts the application's plaintext HTTP and
-//!   TCP and originates mTLS to the server sidecar with the wire spec's ALPN lists.
+//!   TCP and originates mTLS to the server sidecar with Istio's ALPN lists
+//!   (`docs/reference/wire.md` §5).
 //!
 //! A misbehaving peer never brings a sidecar down: a bad frame or header makes the
 //! connection non-mesh (or closes it), and `meshtel_demo_peer_exchange_total{outcome}` says
@@ -435,8 +436,8 @@ where
         .await;
 }
 
-/// Reads the peer's frame from `rd` (wire spec 4.5); returns the peer, the application
-/// bytes that followed it, and whether the stream ended.
+/// Reads the peer's frame from `rd` (`docs/reference/wire.md` §4.5); returns the peer, the
+/// application bytes that followed it, and whether the stream ended.
 async fn read_peer<R: AsyncRead + Unpin>(
     rd: &mut R,
     exchange: &mut Exchange<'_>,

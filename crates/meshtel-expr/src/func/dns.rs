@@ -1,4 +1,4 @@
-//! `dnsName()` validation and DNS-name equality (spec 5.9).
+//! `dnsName()` validation and DNS-name equality (`docs/reference/expressions.md` §5.9).
 
 use alloc::borrow::Cow;
 

@@ -21,7 +21,7 @@ fn unit_nanos(unit: &[u8]) -> Option<u64> {
     })
 }
 
-/// Parses a Go duration string into nanoseconds (spec 2.8), or `None`.
+/// Parses a Go duration string into nanoseconds (`docs/reference/expressions.md` §2.8), or `None`.
 pub(crate) fn parse_go(text: &str) -> Option<i64> {
     let mut s = text.as_bytes();
     let mut neg = false;

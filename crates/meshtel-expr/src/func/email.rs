@@ -1,5 +1,5 @@
 //! `email()`: one RFC 5322 mailbox without a display name, as Go's `net/mail.ParseAddress`
-//! reads it (spec 5.10), and e-mail equality.
+//! reads it (`docs/reference/expressions.md` §5.10), and e-mail equality.
 
 use super::dns;
 

@@ -1,4 +1,5 @@
-//! `ip()`: textual IPv4 and IPv6 addresses, equality and canonical text (spec 5.7, 6.7).
+//! `ip()`: textual IPv4 and IPv6 addresses, equality and canonical text
+//! (`docs/reference/expressions.md` §5.7, §6.7).
 
 use core::fmt;
 use core::net::{IpAddr, Ipv6Addr};

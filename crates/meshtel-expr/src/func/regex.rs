@@ -1,4 +1,5 @@
-//! `pattern.matches(s)`: Go RE2 syntax translated to the Rust `regex` crate (spec 5.13).
+//! `pattern.matches(s)`: Go RE2 syntax translated to the Rust `regex` crate
+//! (`docs/reference/expressions.md` §5.13).
 //!
 //! The translation makes the Perl classes and `\b` ASCII-only, reads `\0`–`\377` as
 //! octal character codes, quotes `\Q…\E`, treats `[` inside a class and the class

@@ -2,7 +2,8 @@
 
 use alloc::borrow::Cow;
 
-/// Unicode simple lower-case mapping, context-free (spec 5.17). Borrows when nothing changes.
+/// Unicode simple lower-case mapping, context-free (`docs/reference/expressions.md` §5.17).
+/// Borrows when nothing changes.
 pub(crate) fn to_lower(s: &str) -> Cow<'_, str> {
     fn lower(c: char) -> char {
         if c == '\u{130}' {

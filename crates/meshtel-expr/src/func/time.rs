@@ -1,4 +1,5 @@
-//! RFC 3339 timestamps, parsed like Go's `time.Parse(time.RFC3339, s)` (spec 5.8).
+//! RFC 3339 timestamps, parsed like Go's `time.Parse(time.RFC3339, s)`
+//! (`docs/reference/expressions.md` §5.8).
 
 use core::fmt;
 

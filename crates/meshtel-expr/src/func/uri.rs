@@ -1,4 +1,5 @@
-//! `uri()`: Go's `net/url.Parse` acceptance rules (spec 5.11), and URI equality.
+//! `uri()`: Go's `net/url.Parse` acceptance rules (`docs/reference/expressions.md` §5.11), and URI
+//! equality.
 
 use super::dns;
 

@@ -1,6 +1,7 @@
-//! The parser: Go's expression grammar as the reference accepts it (spec 2 and 3), written
-//! with nom over `&str`. Tokens consume the whitespace after them; after an identifier, a
-//! literal, `)` or `]` a line end ends the expression (Go's semicolon insertion).
+//! The parser: Go's expression grammar as the reference accepts it
+//! (`docs/reference/expressions.md` §2, §3), written with nom over `&str`. Tokens consume
+//! the whitespace after them; after an identifier, a literal, `)` or `]` a line end ends the
+//! expression (Go's semicolon insertion).
 
 use alloc::borrow::Cow;
 use core::cell::Cell;

@@ -1,6 +1,6 @@
-//! A plain tree-walking evaluator of the spec's rules (6.2, 6.3), written for the tests, and
-//! a generator of well-typed expressions and bags. The property tests and the `expr_eval`
-//! fuzz target check that compiled programs agree with it.
+//! A plain tree-walking evaluator of the rules of `docs/reference/expressions.md` §6.2 and
+//! §6.3, written for the tests, and a generator of well-typed expressions and bags. The
+//! property tests and the `expr_eval` fuzz target check that compiled programs agree with it.
 //!
 //! It covers the core of the language (attributes, constants, `|`, indexing, `&&`, `||`,
 //! `conditional`, `conditionalString`, comparisons, `+`, `size`, `toLower`, `match`,

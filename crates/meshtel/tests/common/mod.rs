@@ -1,4 +1,5 @@
-//! Shared test helpers: the spec's nodes and records, and reading rendered samples.
+//! Shared test helpers: the nodes and records of `docs/reference/telemetry.md` §12, and
+//! reading rendered samples.
 #![allow(dead_code, unreachable_pub)]
 
 use meshtel::LocalNode;
