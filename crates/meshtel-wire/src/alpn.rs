@@ -1,4 +1,4 @@
-//! ALPN protocol lists of the Istio control plane (wire spec 5).
+//! ALPN protocol lists of the Istio control plane (`docs/reference/wire.md` §5).
 //!
 //! The TCP prefix exchange runs iff the TLS-negotiated protocol is exactly
 //! [`ISTIO_PEER_EXCHANGE`].

@@ -1,5 +1,5 @@
 //! The `baggage` header as Istio's proxies and ztunnel write and read it
-//! (wire spec 7).
+//! (`docs/reference/wire.md` §7).
 
 use core::fmt;
 
@@ -12,11 +12,11 @@ pub const MAX_BAGGAGE_LEN: usize = 8 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum BaggageOrder {
-    /// Istio's proxies (wire spec 7.1): workload, service, app, revision,
+    /// Istio's proxies (`docs/reference/wire.md` §7.1): workload, service, app, revision,
     /// version, namespace, cluster, instance, region, zone.
     #[default]
     Istio,
-    /// ztunnel (wire spec 7.4): cluster, namespace, workload, service,
+    /// ztunnel (`docs/reference/wire.md` §7.4): cluster, namespace, workload, service,
     /// revision, region, zone; no `app.*`, no instance.
     Ztunnel,
 }
@@ -131,7 +131,7 @@ fn workload_key(key: &str) -> Option<WorkloadType> {
     }
 }
 
-/// Parses the first `baggage` header as Istio's proxy does (wire spec 7.3):
+/// Parses the first `baggage` header as Istio's proxy does (`docs/reference/wire.md` §7.3):
 /// members split on `,` then `=`, no trimming or percent-decoding, later
 /// keys overwrite, `service.*` and `app.*` fill each other in.
 ///
@@ -219,8 +219,8 @@ fn fill<'a>(slot: &mut &'a str, value: &'a str) {
     }
 }
 
-/// Parses every `baggage` header line, in order, as ztunnel does (wire spec
-/// 7.4): a member needs an `=`, an empty value clears its field, `app.*` and
+/// Parses every `baggage` header line, in order, as ztunnel does
+/// (`docs/reference/wire.md` §7.4): a member needs an `=`, an empty value clears its field, `app.*` and
 /// `k8s.instance.name` are ignored, later keys overwrite earlier ones across
 /// lines.
 ///

@@ -1,5 +1,5 @@
 //! Standard-alphabet base64 as the `x-envoy-peer-metadata` header uses it
-//! (wire spec 6.2), decoded strictly and without allocation.
+//! (`docs/reference/wire.md` §6.2), decoded strictly and without allocation.
 //!
 //! Decoding takes the vectorised decoder of `base64-simd` for input it
 //! accepts (2.3× faster than the table decoder on a 690-character header)

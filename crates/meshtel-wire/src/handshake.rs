@@ -1,4 +1,4 @@
-//! The TCP exchange as a connection filter drives it (wire spec 4.4, 4.5).
+//! The TCP exchange as a connection filter drives it (`docs/reference/wire.md` §4.4, §4.5).
 //!
 //! [`Exchange`] is a sans-IO state machine for one connection and one side;
 //! client and server use it alike, whichever writes first. It emits the

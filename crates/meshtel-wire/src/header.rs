@@ -1,4 +1,4 @@
-//! The `x-envoy-peer-metadata` HTTP headers (wire spec 6).
+//! The `x-envoy-peer-metadata` HTTP headers (`docs/reference/wire.md` §6).
 //!
 //! The header carries the **bare** record Struct (no `Any`, no wrapper),
 //! deterministically serialized and base64-encoded. Decoding writes into a
@@ -42,7 +42,7 @@ pub enum HeaderError {
 }
 
 /// The default limit on the decoded size: 64 KiB, as the frame's
-/// `max_payload` (wire spec 6.2).
+/// `max_payload` (`docs/reference/wire.md` §6.2).
 pub const DEFAULT_MAX_DECODED: usize = 64 * 1024;
 
 /// Decodes an `x-envoy-peer-metadata` value into `buf` and views the record

@@ -17,6 +17,10 @@
 //! [`workload::WorkloadMetadata`] (owned); [`alpn`] says when the TCP exchange
 //! runs.
 //!
+//! The behaviour implemented, with the project decisions W1–W12 that the
+//! item docs cite, is described in `docs/reference/wire.md` of the
+//! repository.
+//!
 //! # Example
 //!
 //! Decoding a peer's frame as it arrives, then reading its record:
@@ -25,7 +29,7 @@
 //! use meshtel_wire::frame::{FrameDecoder, FrameConfig, Status};
 //! use meshtel_wire::workload::WorkloadView;
 //!
-//! // Example A of the wire spec: 177 bytes, then application data.
+//! // Example A of `docs/reference/wire.md` §4.2: 177 bytes, then application data.
 //! # let frame = meshtel_wire::__doc_example_frame();
 //! let mut received = frame.to_vec();
 //! received.extend_from_slice(b"GET / HTTP/1.1\r\n");
@@ -79,7 +83,7 @@ pub mod interop_http;
 #[cfg(feature = "prost")]
 pub mod interop_prost;
 
-/// Example A of the wire spec (section 4.2), used by doc examples.
+/// Example A of `docs/reference/wire.md` (§4.2), used by doc examples.
 #[doc(hidden)]
 #[must_use]
 pub fn __doc_example_frame() -> &'static [u8] {

@@ -32,7 +32,7 @@ pub fn encoded_frame_len(record: &Struct, id: &str) -> usize {
     HEADER_LEN + len_prefixed(STRUCT_TYPE_URL.len()) + len_prefixed(outer)
 }
 
-/// Encodes the prefix frame carrying `record` (the Struct of wire spec 1.2,
+/// Encodes the prefix frame carrying `record` (the Struct of `docs/reference/wire.md` §1.2,
 /// usually [`WorkloadMetadata::to_struct`](crate::workload::WorkloadMetadata::to_struct))
 /// and the node `id` (omitted when empty): magic, length, deterministic
 /// `Any<Struct>`.

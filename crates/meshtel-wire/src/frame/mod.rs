@@ -1,4 +1,4 @@
-//! The TCP prefix frame (wire spec 4): magic, length, `Any<Struct>`.
+//! The TCP prefix frame (`docs/reference/wire.md` §4): magic, length, `Any<Struct>`.
 //!
 //! [`FrameDecoder`] is sans-IO. Give it the contiguous bytes received so
 //! far; it answers without copying and never looks past the frame:
@@ -48,7 +48,7 @@ pub enum ConfigError {
     MaxPayloadOutOfRange(u32),
 }
 
-/// Decoder settings (wire spec 4.5).
+/// Decoder settings (`docs/reference/wire.md` §4.5).
 ///
 /// ```
 /// use meshtel_wire::frame::{FrameConfig, OversizePolicy};

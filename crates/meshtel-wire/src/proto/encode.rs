@@ -214,7 +214,7 @@ pub(crate) fn put_value(w: &mut RevBuf, value: &Value) {
     }
 }
 
-/// Serializes `s` deterministically (wire spec 3.3): byte-identical to the
+/// Serializes `s` deterministically (`docs/reference/wire.md` §3.3): byte-identical to the
 /// reference protobuf runtime's deterministic mode.
 ///
 /// ```

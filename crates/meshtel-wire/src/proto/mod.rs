@@ -3,7 +3,7 @@
 //! Decoding is two-phase: [`StructView::parse`] (or [`AnyView::parse`])
 //! validates the whole message once — lengths, wire types, UTF-8, nesting
 //! depth — and returns a view whose accessors are then infallible and
-//! allocation-free. Parsing follows protobuf's reader rules (wire spec 3.4):
+//! allocation-free. Parsing follows protobuf's reader rules (`docs/reference/wire.md` §3.4):
 //! fields in any order, last scalar wins, repeated message fields merge,
 //! unknown fields of every wire type are skipped.
 //!

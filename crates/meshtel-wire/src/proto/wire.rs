@@ -17,7 +17,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The default container nesting limit: 32 (wire spec W2). Legitimate
+    /// The default container nesting limit: 32 (W2, `docs/reference/wire.md` §3.4). Legitimate
     /// metadata needs 3.
     pub const DEFAULT_MAX_DEPTH: u32 = 32;
     /// The largest nesting limit accepted; validation recurses once per level,

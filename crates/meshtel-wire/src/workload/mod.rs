@@ -1,5 +1,5 @@
 //! The peer record: who a workload is, read from and written to node
-//! metadata (wire spec sections 1 and 2).
+//! metadata (`docs/reference/wire.md` §1, §2).
 
 use crate::proto::fast::{self, EntryReader, EntryValue, FastValue, Walk, WholeStruct};
 use crate::proto::view::validated_str;
@@ -266,7 +266,7 @@ impl<'a> RawRecord<'a> {
     }
 }
 
-/// Workload type, parsed from `OWNER` (wire spec 2.4) or from a baggage key.
+/// Workload type, parsed from `OWNER` (`docs/reference/wire.md` §2.4) or from a baggage key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum WorkloadType {
@@ -318,7 +318,7 @@ impl WorkloadType {
         }
     }
 
-    /// Upstream's `parse_owner` (wire spec 2.4): drops the last
+    /// Upstream's `parse_owner` (`docs/reference/wire.md` §2.4): drops the last
     /// `len(workload) + 2` bytes of `owner` without checking them, then reads
     /// the text after the last `/`.
     ///
@@ -364,7 +364,7 @@ impl core::fmt::Display for WorkloadType {
 
 /// A peer record whose strings borrow from the bytes it was read from.
 ///
-/// Every field is a string; `""` means "not known" (wire spec 1).
+/// Every field is a string; `""` means "not known" (`docs/reference/wire.md` §1).
 ///
 /// ```
 /// use meshtel_wire::proto::StructView;
@@ -406,7 +406,7 @@ pub struct WorkloadView<'a> {
     labels: Option<StructView<'a>>,
 }
 
-/// Keys of node metadata (wire spec 2.1).
+/// Keys of node metadata (`docs/reference/wire.md` §2.1).
 pub mod keys {
     /// Pod name.
     pub const NAME: &str = "NAME";
@@ -443,7 +443,7 @@ pub mod keys {
 }
 
 impl<'a> WorkloadView<'a> {
-    /// Reads a record from a Struct in node-metadata shape (wire spec 1.1):
+    /// Reads a record from a Struct in node-metadata shape (`docs/reference/wire.md` §1.1):
     /// non-string values read as `""`, unknown keys are ignored, `LABELS`
     /// that is not a struct reads as empty, `app`/`version` follow the
     /// deterministic precedence of project decision W12.
@@ -542,7 +542,7 @@ impl<'a> WorkloadView<'a> {
     }
 
     /// Fills `region` and `availability_zone` from the node's own locality
-    /// where metadata left them empty (wire spec 1.1 rule 5; local node only).
+    /// where metadata left them empty (`docs/reference/wire.md` §1.1 rule 5; local node only).
     #[must_use]
     pub const fn with_locality(mut self, region: &'a str, zone: &'a str) -> Self {
         if self.region.is_empty() {
@@ -562,7 +562,7 @@ impl<'a> WorkloadView<'a> {
     }
 
     /// Parses the endpoint metadata string
-    /// `workload;namespace;canonical;revision;cluster` (wire spec 2.6).
+    /// `workload;namespace;canonical;revision;cluster` (`docs/reference/wire.md` §2.6).
     /// Fewer than five parts is no record; extra parts are ignored.
     ///
     /// ```
@@ -646,7 +646,7 @@ fn pick<'a>(recommended: Option<&'a str>, legacy: Option<&'a str>) -> &'a str {
     }
 }
 
-/// A node id `type~ip~id~domain` (wire spec 2.2). Opaque on the wire; this
+/// A node id `type~ip~id~domain` (`docs/reference/wire.md` §2.2). Opaque on the wire; this
 /// is for tooling and for building the local id.
 ///
 /// ```

@@ -85,7 +85,7 @@ impl WorkloadMetadata {
         }
     }
 
-    /// Reads node metadata (wire spec 1.1).
+    /// Reads node metadata (`docs/reference/wire.md` §1.1).
     ///
     /// The reading rules live once, in [`WorkloadView::from_struct`]; this
     /// serializes `node` and reads it back through them (a start-up cost, so
@@ -123,7 +123,7 @@ impl WorkloadMetadata {
         }
     }
 
-    /// The record as the metadata Struct a peer receives (wire spec 1.2):
+    /// The record as the metadata Struct a peer receives (`docs/reference/wire.md` §1.2):
     /// non-empty fields only, `LABELS` always present with the normalised
     /// `app`/`version` under their short keys, `OWNER` re-synthesised.
     #[must_use]
@@ -162,7 +162,7 @@ impl WorkloadMetadata {
     }
 
     /// The record as the lower-case Struct stored for expression access
-    /// (wire spec 1.3), e.g. `filter_state.upstream_peer.service`.
+    /// (`docs/reference/wire.md` §1.3), e.g. `filter_state.upstream_peer.service`.
     #[must_use]
     pub fn to_lowercase_struct(&self) -> Struct {
         let mut s = Struct::new();
