@@ -12,7 +12,7 @@ ensure_prometheus_tools
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-cargo run -q -p meshtel-metrics --example sample -- "$out"
+cargo run --locked -q -p meshtel-metrics --example sample -- "$out"
 
 promtool_accepts "the Prometheus text" < "$out/metrics.prom"
 echo "promtool check metrics: accepted ($(grep -c -v '^#' "$out/metrics.prom") samples)"

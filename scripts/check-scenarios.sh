@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_prometheus_tools
 
-cargo build -q --release -p meshtel-cli
+cargo build --locked -q --release -p meshtel-cli
 for scenario in examples/scenarios/*.json; do
   text=$(target/release/meshtel labels --scenario "$scenario")
   printf '%s\n' "$text" | promtool_accepts "the output of $scenario"

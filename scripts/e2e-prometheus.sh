@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_prometheus_tools
 
-cargo build -q --release -p meshtel-cli
+cargo build --locked -q --release -p meshtel-cli
 
 work=$(mktemp -d)
 prom_pid=""
