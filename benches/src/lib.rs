@@ -294,3 +294,10 @@ impl PrometheusClientHttp {
         self.response_bytes.get_or_create(&labels).observe((i % 5000) as f64);
     }
 }
+
+/// The top-level README's Rust snippets, compiled and run as doc tests, so the
+/// examples users copy first cannot rot. This crate depends on every published
+/// crate, and it is not published itself, so the README outside its directory is fine.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -194,10 +194,35 @@ fn strip_peer_headers(headers: &mut HeaderMap) {
     headers.remove(PEER_ID_HEADER);
 }
 
-/// Bytes of an HTTP/1.1 head as it would be written: start line, headers, blank line.
-fn head_len(first_line: usize, headers: &HeaderMap) -> u64 {
-    let fields: usize = headers.iter().map(|(k, v)| k.as_str().len() + 2 + v.len() + 2).sum();
-    (first_line + 2 + fields + 2) as u64
+/// `HTTP/1.1`, the version both start lines carry.
+const HTTP_VERSION: &str = "HTTP/1.1";
+/// `\r\n`, which ends every line of a head, and the head itself.
+const CRLF: usize = 2;
+/// `": "` between a field name and its value.
+const FIELD_SEPARATOR: usize = 2;
+
+/// Bytes of a request line, without its line end: `GET /path HTTP/1.1`.
+fn request_line_len(parts: &http::request::Parts) -> usize {
+    // The target as received: origin form (`/path`) or absolute form (`http://host/path`).
+    let target = parts.uri.to_string();
+    parts.method.as_str().len() + 1 + target.len() + 1 + HTTP_VERSION.len()
+}
+
+/// Bytes of a status line, without its line end: `HTTP/1.1 200 OK`.
+fn status_line_len(status: StatusCode) -> usize {
+    let reason = status.canonical_reason().unwrap_or("");
+    HTTP_VERSION.len() + 1 + 3 + 1 + reason.len()
+}
+
+/// Bytes of an HTTP/1.1 head as it would be written: start line, fields, blank line.
+/// An estimate of what crosses the wire: the fields hyper adds itself (`date`,
+/// `content-length`) are not in `headers`, so they are not counted.
+fn head_len(start_line: usize, headers: &HeaderMap) -> u64 {
+    let fields: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + FIELD_SEPARATOR + v.len() + CRLF)
+        .sum();
+    (start_line + CRLF + fields + CRLF) as u64
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
@@ -297,8 +322,7 @@ async fn read_request(req: Request<Incoming>) -> Exchanged {
     let start = Instant::now();
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let request_line = parts.method.as_str().len() + 1 + parts.uri.to_string().len() + 9;
-    let request_bytes = head_len(request_line, &parts.headers) + body.len() as u64;
+    let request_bytes = head_len(request_line_len(&parts), &parts.headers) + body.len() as u64;
     Exchanged {
         start,
         parts,
@@ -317,7 +341,7 @@ fn record(
     cluster: &str,
 ) {
     let body_len = response.body().size_hint().exact().unwrap_or(0);
-    let response_bytes = head_len(17, response.headers()) + body_len;
+    let response_bytes = head_len(status_line_len(response.status()), response.headers()) + body_len;
     let req = request_facts(
         &ex.parts,
         Some(response.status()),
