@@ -134,7 +134,7 @@ pub(crate) struct Walk<const CHECK: bool> {
 /// (and disregard `reader`).
 ///
 /// Readers fill themselves in place rather than returning a value because
-/// a record is a few hundred bytes, and moving it cost more than the
+/// the workload metadata is a few hundred bytes, and moving it cost more than the
 /// walk's string checks.
 #[inline(always)]
 pub(crate) fn run<'a>(input: &'a [u8], limits: &Limits, reader: &mut impl Reader<'a>) -> bool {
