@@ -34,6 +34,7 @@ use crate::workload::WorkloadView;
 
 /// How the exchange ended for this side.
 #[derive(Debug, Clone, Copy)]
+#[must_use]
 #[non_exhaustive]
 #[allow(
     clippy::large_enum_variant,
@@ -64,6 +65,7 @@ pub enum PeerOutcome<'a> {
 
 /// What to do with received bytes.
 #[derive(Debug, Clone, Copy)]
+#[must_use = "says which received bytes belong to the exchange and which are application data"]
 #[non_exhaustive]
 #[allow(
     clippy::large_enum_variant,

@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use super::{FrameConfig, HEADER_LEN, MAGIC};
 use crate::header::{PEER_METADATA, PEER_METADATA_ID};
 use crate::proto::encode::INITIAL_CAPACITY;
+use crate::proto::wire::tag;
 use crate::proto::{RevBuf, STRUCT_TYPE_URL, Struct, encoded_struct_len, varint_len};
 
 /// The frame encoder refused its input.
@@ -101,17 +102,17 @@ fn write(record: &Struct, id: &str, config: &FrameConfig) -> Result<RevBuf, Enco
     // Outer Struct, entries in key order: "...-metadata" < "...-metadata-id".
     if !id.is_empty() {
         crate::proto::encode::put_entry(&mut w, PEER_METADATA_ID.as_bytes(), |w| {
-            w.put_bytes_field(0x1a, id.as_bytes())
+            w.put_bytes_field(tag::STRING_VALUE, id.as_bytes())
         });
     }
     crate::proto::encode::put_entry(&mut w, PEER_METADATA.as_bytes(), |w| {
         let mark = w.len();
         crate::proto::encode::put_struct(w, record);
-        w.put_len_prefix(mark, 0x2a);
+        w.put_len_prefix(mark, tag::STRUCT_VALUE);
     });
     // Any { type_url = 1; value = 2 }.
-    w.put_len_prefix(0, 0x12);
-    w.put_bytes_field(0x0a, STRUCT_TYPE_URL.as_bytes());
+    w.put_len_prefix(0, tag::ANY_VALUE);
+    w.put_bytes_field(tag::ANY_TYPE_URL, STRUCT_TYPE_URL.as_bytes());
     let payload = w.len();
     let max = config.max_payload();
     if payload > max as usize {

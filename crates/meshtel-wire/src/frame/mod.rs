@@ -17,7 +17,7 @@
 use crate::header::{PEER_METADATA, PEER_METADATA_ID};
 use crate::proto::fast::{self, EntryReader, EntryValue, FastValue, Reader, Walk};
 use crate::proto::view::validated_str;
-use crate::proto::wire::{Visit, validate_struct_visit, validate_value};
+use crate::proto::wire::{Visit, split_len_field, tag, validate_struct_visit, validate_value};
 use crate::proto::{AnyView, DecodeError, EntryView, Limits, STRUCT_TYPE_URL, StructView, ValueView};
 use crate::workload::{RawMetadata, WorkloadView};
 
@@ -134,6 +134,7 @@ impl Default for FrameConfig {
 
 /// A successful step of [`FrameDecoder::decode`].
 #[derive(Debug, Clone, Copy)]
+#[must_use = "the status says how many bytes belong to the frame"]
 #[non_exhaustive]
 #[allow(
     clippy::large_enum_variant,
@@ -194,7 +195,7 @@ pub enum FrameErrorKind {
     },
     /// The payload is not a valid `Any<Struct>` (offset from the first magic byte).
     #[error("{0}")]
-    Malformed(DecodeError),
+    Malformed(#[source] DecodeError),
     /// The `Any` does not hold a `google.protobuf.Struct`.
     #[error("frame payload's type URL is not google.protobuf.Struct")]
     UnexpectedTypeUrl,
@@ -214,6 +215,7 @@ pub enum FrameErrorKind {
 #[non_exhaustive]
 pub struct FrameError {
     /// What was wrong.
+    #[source]
     pub kind: FrameErrorKind,
     /// Bytes at the start of the input that belong to the rejected frame:
     /// discard them; the rest is application data.
@@ -446,7 +448,7 @@ impl<'a> Visit<'a> for OuterStruct<'a> {
     ) -> Result<bool, DecodeError> {
         // `2a len record`: one struct_value, the shape every writer produces.
         if key == PEER_METADATA.as_bytes()
-            && let Some((0x2a, record, [])) = crate::proto::view::split_len_field(value)
+            && let Some((tag::STRUCT_VALUE, record, [])) = split_len_field(value)
         {
             let record_at = at + (value.len() - record.len());
             let (read, view) = WorkloadView::parse_general(record, record_at, depth + 1, limits)?;
@@ -461,8 +463,8 @@ impl<'a> Visit<'a> for OuterStruct<'a> {
         Ok(false)
     }
 
-    fn entry(&mut self, entry: EntryView<'a>) {
-        let (key, value) = entry.split();
+    fn entry(&mut self, entry: &'a [u8]) {
+        let (key, value) = EntryView::validated(entry).split();
         if key == PEER_METADATA.as_bytes() {
             self.peer = Some(Peer::Value(value));
         } else if key == PEER_METADATA_ID.as_bytes() {
@@ -500,11 +502,11 @@ impl<'a> Reader<'a> for FastFrame<'a> {
         const TYPE_URL: &[u8; STRUCT_TYPE_URL.len()] = STRUCT_TYPE_URL.as_bytes().first_chunk().unwrap();
         self.peer = FastPeer::Absent;
         self.id = None;
-        let (type_url, rest) = walk.field(payload, 0x0a)?;
+        let (type_url, rest) = walk.field(payload, tag::ANY_TYPE_URL)?;
         if !fast::is(type_url, TYPE_URL) {
             return None;
         }
-        let outer = walk.only_field(rest, 0x12)?;
+        let outer = walk.only_field(rest, tag::ANY_VALUE)?;
         walk.entries(outer, 1, self)
     }
 }
@@ -522,8 +524,8 @@ impl<'a> EntryReader<'a> for FastFrame<'a> {
         const PEER: &[u8; PEER_METADATA.len()] = PEER_METADATA.as_bytes().first_chunk().unwrap();
         const ID: &[u8; PEER_METADATA_ID.len()] = PEER_METADATA_ID.as_bytes().first_chunk().unwrap();
         if fast::is(key, PEER) {
-            if let EntryValue::Serialized(value @ [0x2a, ..]) = value {
-                let metadata = walk.only_field(value, 0x2a)?;
+            if let EntryValue::Serialized(value @ [tag::STRUCT_VALUE, ..]) = value {
+                let metadata = walk.only_field(value, tag::STRUCT_VALUE)?;
                 self.metadata = RawMetadata::default();
                 walk.entries(metadata, depth + 1, &mut self.metadata)?;
                 self.metadata_bytes = metadata;

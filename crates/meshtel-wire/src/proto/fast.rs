@@ -24,6 +24,7 @@
 //! validator, whose error carries the exact offset.
 
 use super::Limits;
+use super::wire::tag;
 
 /// A `Value` the fast path accepted, as far as readers of strings need it.
 #[derive(Clone, Copy)]
@@ -51,8 +52,10 @@ pub(crate) enum EntryValue<'a> {
 fn short_string_entry(bytes: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
     // Bytes 0 and 2 are tags, 1 and 3 lengths whose high bit must be clear.
     const TAGS_AND_SHORT_LENGTHS: u32 = 0x80ff_80ff;
+    const ENTRY_HEAD: u32 = u32::from_le_bytes([tag::STRUCT_FIELDS, 0, tag::ENTRY_KEY, 0]);
+    const VALUE_HEAD: u32 = u32::from_le_bytes([tag::ENTRY_VALUE, 0, tag::STRING_VALUE, 0]);
     let head = u32::from_le_bytes(*bytes.first_chunk::<4>()?);
-    if head & TAGS_AND_SHORT_LENGTHS != 0x000a_000a {
+    if head & TAGS_AND_SHORT_LENGTHS != ENTRY_HEAD {
         return None;
     }
     let body_len = (head >> 8 & 0xff) as usize;
@@ -60,7 +63,7 @@ fn short_string_entry(bytes: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
     let (body, rest) = bytes.get(2..)?.split_at_checked(body_len)?;
     let (key, value) = body.get(2..)?.split_at_checked(key_len)?;
     let value_head = u32::from_le_bytes(*value.first_chunk::<4>()?);
-    if value_head & TAGS_AND_SHORT_LENGTHS != 0x001a_0012 {
+    if value_head & TAGS_AND_SHORT_LENGTHS != VALUE_HEAD {
         return None;
     }
     let text = &value[4..];
@@ -137,6 +140,7 @@ pub(crate) struct Walk<const CHECK: bool> {
 /// the workload metadata is a few hundred bytes, and moving it cost more than the
 /// walk's string checks.
 #[inline(always)]
+#[must_use]
 pub(crate) fn run<'a>(input: &'a [u8], limits: &Limits, reader: &mut impl Reader<'a>) -> bool {
     let mut trusting = Walk::<false> {
         structural_high: 0,
@@ -220,9 +224,9 @@ impl<const CHECK: bool> Walk<CHECK> {
                 bytes = rest;
                 continue;
             }
-            let (body, rest) = self.field(bytes, 0x0a)?;
-            let (key, value) = self.field(body, 0x0a)?;
-            let value = self.only_field(value, 0x12)?;
+            let (body, rest) = self.field(bytes, tag::STRUCT_FIELDS)?;
+            let (key, value) = self.field(body, tag::ENTRY_KEY)?;
+            let value = self.only_field(value, tag::ENTRY_VALUE)?;
             entries.entry(self, self.string(key)?, EntryValue::Serialized(value), depth)?;
             bytes = rest;
         }
@@ -242,23 +246,23 @@ impl<const CHECK: bool> Walk<CHECK> {
     #[inline]
     fn value<'a>(&mut self, bytes: &'a [u8], depth: u32) -> Option<FastValue<'a>> {
         match *bytes {
-            [0x1a, ..] => {
-                let text = self.only_field(bytes, 0x1a)?;
+            [tag::STRING_VALUE, ..] => {
+                let text = self.only_field(bytes, tag::STRING_VALUE)?;
                 Some(FastValue::String(self.string(text)?))
             }
-            [0x2a, ..] => {
-                let inner = self.only_field(bytes, 0x2a)?;
+            [tag::STRUCT_VALUE, ..] => {
+                let inner = self.only_field(bytes, tag::STRUCT_VALUE)?;
                 self.entries(inner, depth + 1, &mut Unread)?;
                 Some(FastValue::Other)
             }
-            [0x32, ..] => {
-                let inner = self.only_field(bytes, 0x32)?;
+            [tag::LIST_VALUE, ..] => {
+                let inner = self.only_field(bytes, tag::LIST_VALUE)?;
                 self.list(inner, depth + 1)?;
                 Some(FastValue::Other)
             }
             // No kind, null_value or bool_value with a one-byte varint.
-            [] | [0x08 | 0x20, 0..0x80] => Some(FastValue::Other),
-            [0x11, ref bits @ ..] if bits.len() == 8 => {
+            [] | [tag::NULL_VALUE | tag::BOOL_VALUE, 0..0x80] => Some(FastValue::Other),
+            [tag::NUMBER_VALUE, ref bits @ ..] if bits.len() == 8 => {
                 self.structural_high += bits.iter().filter(|&&b| b >= 0x80).count();
                 Some(FastValue::Other)
             }
@@ -271,7 +275,7 @@ impl<const CHECK: bool> Walk<CHECK> {
             return None;
         }
         while !bytes.is_empty() {
-            let (item, rest) = self.field(bytes, 0x0a)?;
+            let (item, rest) = self.field(bytes, tag::LIST_VALUES)?;
             self.value(item, depth)?;
             bytes = rest;
         }

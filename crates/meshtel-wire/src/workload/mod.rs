@@ -3,7 +3,7 @@
 
 use crate::proto::fast::{self, EntryReader, EntryValue, FastValue, Walk, WholeStruct};
 use crate::proto::view::validated_str;
-use crate::proto::wire::validate_struct;
+use crate::proto::wire::{tag, validate_struct};
 use crate::proto::{DecodeError, EntryView, Limits, StructView};
 
 /// Reads the workload metadata's fields from the entries of a Struct, in one pass.
@@ -226,10 +226,10 @@ impl<'a> RawMetadata<'a> {
     ) -> Option<()> {
         self.label_values = Labels::default();
         self.labels = None;
-        let EntryValue::Serialized(value @ [0x2a, ..]) = value else {
+        let EntryValue::Serialized(value @ [tag::STRUCT_VALUE, ..]) = value else {
             return walk.entry_value(value, depth).map(drop);
         };
-        let labels = walk.only_field(value, 0x2a)?;
+        let labels = walk.only_field(value, tag::STRUCT_VALUE)?;
         walk.entries(labels, depth + 1, &mut self.label_values)?;
         self.labels = Some(labels);
         Some(())
