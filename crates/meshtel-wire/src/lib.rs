@@ -76,6 +76,11 @@ pub mod header;
 pub mod proto;
 pub mod workload;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// Example A of `docs/reference/wire.md` (§4.2), used by doc examples.
 #[doc(hidden)]
 #[must_use]

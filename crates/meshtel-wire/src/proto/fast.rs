@@ -35,6 +35,18 @@ pub(crate) enum FastValue<'a> {
     Other,
 }
 
+impl<'a> FastValue<'a> {
+    /// The string's bytes; empty for any other kind (as the views'
+    /// `as_str().unwrap_or_default()`).
+    #[inline(always)]
+    pub(crate) const fn text_or_empty(self) -> &'a [u8] {
+        match self {
+            Self::String(text) => text,
+            Self::Other => &[],
+        }
+    }
+}
+
 /// An entry's value, as [`Walk::entries`] hands it over.
 #[derive(Clone, Copy)]
 pub(crate) enum EntryValue<'a> {
@@ -142,10 +154,7 @@ pub(crate) struct Walk<const CHECK: bool> {
 #[inline(always)]
 #[must_use]
 pub(crate) fn run<'a>(input: &'a [u8], limits: &Limits, reader: &mut impl Reader<'a>) -> bool {
-    let mut trusting = Walk::<false> {
-        structural_high: 0,
-        max_depth: limits.max_depth(),
-    };
+    let mut trusting = Walk::<false>::new(limits);
     if reader.read(&mut trusting, input).is_none() {
         return false;
     }
@@ -156,10 +165,7 @@ pub(crate) fn run<'a>(input: &'a [u8], limits: &Limits, reader: &mut impl Reader
 #[cold]
 #[inline(never)]
 fn non_ascii<'a>(input: &'a [u8], limits: &Limits, reader: &mut impl Reader<'a>) -> bool {
-    let mut checking = Walk::<true> {
-        structural_high: 0,
-        max_depth: limits.max_depth(),
-    };
+    let mut checking = Walk::<true>::new(limits);
     reader.read(&mut checking, input).is_some()
 }
 
@@ -171,6 +177,15 @@ pub(crate) fn is<const N: usize>(bytes: &[u8], expected: &[u8; N]) -> bool {
 }
 
 impl<const CHECK: bool> Walk<CHECK> {
+    /// A walk from the start of an input, under `limits`.
+    #[inline(always)]
+    pub(crate) const fn new(limits: &Limits) -> Self {
+        Self {
+            structural_high: 0,
+            max_depth: limits.max_depth(),
+        }
+    }
+
     /// Splits off a leading field with the one-byte `tag` and a one- or
     /// two-byte length: `(payload, rest)`.
     #[inline(always)]

@@ -1,7 +1,7 @@
 //! The peer's workload metadata: who a workload is, read from and written
 //! to node metadata (`docs/reference/wire.md` §1, §2).
 
-use crate::proto::fast::{self, EntryReader, EntryValue, FastValue, Walk, WholeStruct};
+use crate::proto::fast::{self, EntryReader, EntryValue, Walk, WholeStruct};
 use crate::proto::view::validated_str;
 use crate::proto::wire::{tag, validate_struct};
 use crate::proto::{DecodeError, EntryView, Limits, StructView};
@@ -186,10 +186,7 @@ impl<'a> EntryReader<'a> for RawMetadata<'a> {
             MetadataKey::Region => &mut self.region,
             MetadataKey::Zone => &mut self.availability_zone,
         };
-        *slot = match walk.entry_value(value, depth)? {
-            FastValue::String(text) => text,
-            FastValue::Other => &[],
-        };
+        *slot = walk.entry_value(value, depth)?.text_or_empty();
         Some(())
     }
 }
@@ -206,10 +203,7 @@ impl<'a> EntryReader<'a> for Labels<&'a [u8]> {
     ) -> Option<()> {
         let value = walk.entry_value(value, depth)?;
         if let Some(key) = LabelKey::of(key) {
-            *self.slot(key) = Some(match value {
-                FastValue::String(text) => text,
-                FastValue::Other => &[],
-            });
+            *self.slot(key) = Some(value.text_or_empty());
         }
         Some(())
     }

@@ -111,17 +111,11 @@ fn limits() -> impl Strategy<Value = Limits> {
 /// The trusting walk (`Some(counts equal)` if the shape was accepted) and
 /// the checking walk (accepted or not) over one input.
 fn both_walks<'a>(reader: &mut impl Reader<'a>, input: &'a [u8], limits: &Limits) -> (Option<bool>, bool) {
-    let mut trusting = Walk::<false> {
-        structural_high: 0,
-        max_depth: limits.max_depth(),
-    };
+    let mut trusting = Walk::<false>::new(limits);
     let trusted = reader
         .read(&mut trusting, input)
         .map(|()| count_high(input) == trusting.structural_high);
-    let mut checking = Walk::<true> {
-        structural_high: 0,
-        max_depth: limits.max_depth(),
-    };
+    let mut checking = Walk::<true>::new(limits);
     (trusted, reader.read(&mut checking, input).is_some())
 }
 
