@@ -201,6 +201,10 @@ fn first_invalid(data: &[u8]) -> Base64Error {
 }
 
 /// The length of the padded encoding of `len` bytes.
+#[cfg_attr(
+    not(feature = "alloc"),
+    allow(dead_code, reason = "encoding serves `encode_to_string` (alloc) and the tests")
+)]
 #[must_use]
 pub(crate) const fn encoded_len(len: usize) -> usize {
     len.div_ceil(3) * 4
@@ -213,6 +217,10 @@ pub(crate) const fn encoded_len(len: usize) -> usize {
 /// # Errors
 /// [`Base64Error::BufferTooSmall`] if `out` is shorter than
 /// [`encoded_len`]`(input.len())`.
+#[cfg_attr(
+    not(feature = "alloc"),
+    allow(dead_code, reason = "encoding serves `encode_to_string` (alloc) and the tests")
+)]
 pub(crate) fn encode(input: &[u8], out: &mut [u8]) -> Result<usize, Base64Error> {
     let need = encoded_len(input.len());
     let have = out.len();
@@ -240,6 +248,10 @@ pub(crate) fn encode(input: &[u8], out: &mut [u8]) -> Result<usize, Base64Error>
     Ok(need)
 }
 
+#[cfg_attr(
+    not(feature = "alloc"),
+    allow(dead_code, reason = "encoding serves `encode_to_string` (alloc) and the tests")
+)]
 #[inline]
 fn sextet(n: u32) -> u8 {
     ALPHABET[(n & 63) as usize]

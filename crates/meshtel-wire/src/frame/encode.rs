@@ -102,7 +102,7 @@ fn write(record: &Struct, id: &str, config: &FrameConfig) -> Result<RevBuf, Enco
     // Outer Struct, entries in key order: "...-metadata" < "...-metadata-id".
     if !id.is_empty() {
         crate::proto::encode::put_entry(&mut w, PEER_METADATA_ID.as_bytes(), |w| {
-            w.put_bytes_field(tag::STRING_VALUE, id.as_bytes())
+            w.put_bytes_field(tag::STRING_VALUE, id.as_bytes());
         });
     }
     crate::proto::encode::put_entry(&mut w, PEER_METADATA.as_bytes(), |w| {

@@ -213,7 +213,7 @@ impl<const CHECK: bool> Walk<CHECK> {
     /// A string's bytes: trusted on the first walk (the counts decide),
     /// checked on the second.
     #[inline(always)]
-    fn string<'a>(&self, bytes: &'a [u8]) -> Option<&'a [u8]> {
+    fn string(bytes: &[u8]) -> Option<&[u8]> {
         if CHECK && !is_utf8(bytes) {
             return None;
         }
@@ -234,15 +234,15 @@ impl<const CHECK: bool> Walk<CHECK> {
         }
         while !bytes.is_empty() {
             if let Some((key, text, rest)) = short_string_entry(bytes) {
-                let value = EntryValue::String(self.string(text)?);
-                entries.entry(self, self.string(key)?, value, depth)?;
+                let value = EntryValue::String(Self::string(text)?);
+                entries.entry(self, Self::string(key)?, value, depth)?;
                 bytes = rest;
                 continue;
             }
             let (body, rest) = self.field(bytes, tag::STRUCT_FIELDS)?;
             let (key, value) = self.field(body, tag::ENTRY_KEY)?;
             let value = self.only_field(value, tag::ENTRY_VALUE)?;
-            entries.entry(self, self.string(key)?, EntryValue::Serialized(value), depth)?;
+            entries.entry(self, Self::string(key)?, EntryValue::Serialized(value), depth)?;
             bytes = rest;
         }
         Some(())
@@ -263,7 +263,7 @@ impl<const CHECK: bool> Walk<CHECK> {
         match *bytes {
             [tag::STRING_VALUE, ..] => {
                 let text = self.only_field(bytes, tag::STRING_VALUE)?;
-                Some(FastValue::String(self.string(text)?))
+                Some(FastValue::String(Self::string(text)?))
             }
             [tag::STRUCT_VALUE, ..] => {
                 let inner = self.only_field(bytes, tag::STRUCT_VALUE)?;

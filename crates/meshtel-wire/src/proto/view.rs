@@ -570,6 +570,14 @@ impl<'a> IntoIterator for ListView<'a> {
     }
 }
 
+impl<'a> IntoIterator for &ListView<'a> {
+    type Item = ValueView<'a>;
+    type IntoIter = ListIter<'a>;
+    fn into_iter(self) -> ListIter<'a> {
+        self.iter()
+    }
+}
+
 impl core::fmt::Debug for ListView<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_list().entries(self.iter()).finish()

@@ -572,11 +572,11 @@ impl<'a> WorkloadView<'a> {
         let mut next = || parts.next();
         let (workload, namespace, service, revision, cluster) = (next()?, next()?, next()?, next()?, next()?);
         Some(Self {
-            workload,
             namespace,
+            workload,
+            cluster,
             service,
             revision,
-            cluster,
             ..Self::default()
         })
     }
