@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use meshtel_benches::{frame, frame_non_ascii, header};
 use meshtel_wire::frame::{FrameConfig, FrameDecoder, Status};
-use meshtel_wire::header::decode_peer_record;
+use meshtel_wire::header::decode_peer_metadata;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -15,7 +15,7 @@ fn main() {
     let iterations: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
     let decode_frame = |frame: &[u8]| {
         let mut decoder = FrameDecoder::new(FrameConfig::default());
-        let Ok(Status::Frame { record: r, .. }) = decoder.decode(black_box(frame)) else {
+        let Ok(Status::Frame { metadata: r, .. }) = decoder.decode(black_box(frame)) else {
             panic!("the bench frame decodes")
         };
         black_box((r.name, r.namespace, r.workload, r.app));
@@ -33,7 +33,7 @@ fn main() {
             let header = header();
             let mut buf = [0u8; 1024];
             for _ in 0..iterations {
-                let (r, _) = decode_peer_record(black_box(header.as_bytes()), &mut buf).expect("header");
+                let (r, _) = decode_peer_metadata(black_box(header.as_bytes()), &mut buf).expect("header");
                 black_box((r.name, r.namespace, r.workload, r.app));
             }
         }

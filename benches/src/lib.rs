@@ -95,13 +95,13 @@ pub fn header() -> String {
 pub fn prost_outer() -> prost_types::Struct {
     let mut outer = prost_types::Struct::default();
     outer.fields.insert(
-        "x-envoy-peer-metadata".into(),
+        meshtel_wire::header::PEER_METADATA.into(),
         prost_types::Value {
             kind: Some(prost_types::value::Kind::StructValue((&record()).into())),
         },
     );
     outer.fields.insert(
-        "x-envoy-peer-metadata-id".into(),
+        meshtel_wire::header::PEER_METADATA_ID.into(),
         prost_types::Value {
             kind: Some(prost_types::value::Kind::StringValue(NODE_ID.into())),
         },

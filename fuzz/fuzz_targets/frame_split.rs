@@ -17,8 +17,8 @@ fn verdict(decoder: &mut FrameDecoder, held: &[u8], eof: bool) -> Option<(String
     match result {
         Ok(Status::NeedMore { .. }) => None,
         Ok(Status::Frame {
-            record,
-            peer,
+            metadata: record,
+            metadata_struct: peer,
             id,
             consumed,
         }) => Some((format!("frame {record:?} {peer:?} {id:?}"), consumed)),

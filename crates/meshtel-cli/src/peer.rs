@@ -8,7 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use meshtel_wire::baggage::{BaggageOrder, baggage_string, parse_baggage};
 use meshtel_wire::frame::{self, FrameConfig, FrameErrorKind, Status};
 use meshtel_wire::header::{self, HeaderError};
-use meshtel_wire::proto::{Struct, encode_struct};
+use meshtel_wire::proto::Struct;
 use meshtel_wire::workload::WorkloadMetadata;
 
 use crate::json::{record_json, struct_json};
@@ -140,7 +140,7 @@ pub(crate) fn run_peer(cmd: PeerCommand) -> Result<(), Failure> {
 }
 
 fn decode_header(value: &str) -> Result<(), Failure> {
-    let mut buf = vec![0u8; meshtel_wire::base64::decoded_len(value.as_bytes()).unwrap_or(0)];
+    let mut buf = vec![0u8; header::max_decoded_len(value.len())];
     let view = header::decode_peer_header(value.as_bytes(), &mut buf).map_err(|e| match e {
         HeaderError::Malformed(d) => fail(format!(
             "x-envoy-peer-metadata: malformed Struct at decoded byte {}: {}",
@@ -156,7 +156,12 @@ fn decode_frame(bytes: &[u8]) -> Result<(), Failure> {
         .with_max_payload(FrameConfig::MAX_MAX_PAYLOAD)
         .map_err(|e| fail(e.to_string()))?;
     let (metadata, id, consumed) = match frame::decode_frame(bytes, &config) {
-        Ok(Status::Frame { peer, id, consumed, .. }) => (struct_json(&peer), id, consumed),
+        Ok(Status::Frame {
+            metadata_struct: peer,
+            id,
+            consumed,
+            ..
+        }) => (struct_json(&peer), id, consumed),
         Ok(Status::NoPeer { id, consumed }) => (serde_json::Value::Null, id, consumed),
         Ok(Status::NotAFrame) => {
             let (offset, byte) = bytes
@@ -211,7 +216,7 @@ fn encode(args: &EncodeArgs) -> Result<(), Failure> {
             frame::encode_frame(&record_struct, &args.id, &FrameConfig::default()).map_err(|e| fail(e.to_string()))?
         }
         Carrier::Header => {
-            let mut value = meshtel_wire::base64::encode_to_string(&encode_struct(&record_struct));
+            let mut value = header::encode_peer_header(&record_struct);
             value.push('\n');
             value.into_bytes()
         }

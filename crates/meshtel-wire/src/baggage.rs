@@ -101,7 +101,7 @@ pub fn write_baggage(record: &WorkloadView<'_>, order: BaggageOrder, out: &mut i
     member(out, &"cloud.availability_zone", record.availability_zone)
 }
 
-/// The baggage value of `record` (`alloc`); empty for an empty record, and
+/// The baggage value of `record` (`alloc`); empty for empty metadata, and
 /// then not to be sent (W11).
 #[cfg(feature = "alloc")]
 #[must_use]
@@ -110,6 +110,27 @@ pub fn baggage_string(record: &WorkloadView<'_>, order: BaggageOrder) -> alloc::
     // Writing to a String cannot fail.
     let _ = write_baggage(record, order, &mut out);
     out
+}
+
+/// The `baggage` value of `record` in Istio's proxy order, as an
+/// `http::HeaderValue` (feature `http`); `None` when it would be empty (not
+/// sent, W11).
+///
+/// ```
+/// use meshtel_wire::baggage::baggage_header_value;
+/// use meshtel_wire::workload::WorkloadView;
+/// let record = WorkloadView::from_endpoint_metadata("w;ns;;;").unwrap();
+/// assert_eq!(baggage_header_value(&record).unwrap(), "k8s.pod.name=w,k8s.namespace.name=ns");
+/// assert!(baggage_header_value(&WorkloadView::default()).is_none());
+/// ```
+#[cfg(feature = "http")]
+#[must_use]
+pub fn baggage_header_value(record: &WorkloadView<'_>) -> Option<http::HeaderValue> {
+    let value = baggage_string(record, BaggageOrder::Istio);
+    if value.is_empty() {
+        return None;
+    }
+    http::HeaderValue::from_str(&value).ok()
 }
 
 /// Splits one member into key and value: the value is the text between the

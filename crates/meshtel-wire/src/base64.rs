@@ -92,29 +92,22 @@ fn strip_padding(input: &[u8]) -> Result<&[u8], Base64Error> {
 ///
 /// # Errors
 /// [`Base64Error::InvalidLength`] or [`Base64Error::InvalidPadding`].
-pub fn decoded_len(input: &[u8]) -> Result<usize, Base64Error> {
+pub(crate) fn decoded_len(input: &[u8]) -> Result<usize, Base64Error> {
     strip_padding(input).map(|data| data_len(data.len()))
 }
 
-const fn data_len(chars: usize) -> usize {
+pub(crate) const fn data_len(chars: usize) -> usize {
     chars / 4 * 3 + [0, 0, 1, 2][chars % 4]
 }
 
 /// Decodes padded or unpadded standard base64 into `out`, returning the
 /// number of bytes written. Strict per project decision W8: `QQ==` and `QQ`
 /// decode, `QQ=`, `A`, `-_-_` and `QR==` do not.
-///
-/// ```
-/// use meshtel_wire::base64;
-/// let mut out = [0u8; 3];
-/// assert_eq!(base64::decode(b"+/8=", &mut out), Ok(2));
-/// assert_eq!(out[..2], [0xfb, 0xff]);
-/// assert!(base64::decode(b"-_-_", &mut out).is_err());
-/// ```
+/// (`+/8=` decodes to `fb ff`; the unit tests hold the full table.)
 ///
 /// # Errors
 /// A [`Base64Error`] saying what was wrong and at which offset.
-pub fn decode(input: &[u8], out: &mut [u8]) -> Result<usize, Base64Error> {
+pub(crate) fn decode(input: &[u8], out: &mut [u8]) -> Result<usize, Base64Error> {
     let data = strip_padding(input)?;
     let need = data_len(data.len());
     let have = out.len();
@@ -208,25 +201,27 @@ fn first_invalid(data: &[u8]) -> Base64Error {
 }
 
 /// The length of the padded encoding of `len` bytes.
+#[cfg_attr(
+    not(feature = "alloc"),
+    allow(dead_code, reason = "encoding serves `encode_to_string` (alloc) and the tests")
+)]
 #[must_use]
-pub const fn encoded_len(len: usize) -> usize {
+pub(crate) const fn encoded_len(len: usize) -> usize {
     len.div_ceil(3) * 4
 }
 
 /// Encodes `input` as padded standard base64 into `out`, returning the
 /// number of bytes written.
-///
-/// ```
-/// use meshtel_wire::base64;
-/// let mut out = [0u8; 4];
-/// assert_eq!(base64::encode(&[0xfb, 0xff], &mut out), Ok(4));
-/// assert_eq!(&out, b"+/8=");
-/// ```
+/// (`fb ff` encodes to `+/8=`.)
 ///
 /// # Errors
 /// [`Base64Error::BufferTooSmall`] if `out` is shorter than
 /// [`encoded_len`]`(input.len())`.
-pub fn encode(input: &[u8], out: &mut [u8]) -> Result<usize, Base64Error> {
+#[cfg_attr(
+    not(feature = "alloc"),
+    allow(dead_code, reason = "encoding serves `encode_to_string` (alloc) and the tests")
+)]
+pub(crate) fn encode(input: &[u8], out: &mut [u8]) -> Result<usize, Base64Error> {
     let need = encoded_len(input.len());
     let have = out.len();
     let out = out.get_mut(..need).ok_or(Base64Error::BufferTooSmall { need, have })?;
@@ -253,6 +248,10 @@ pub fn encode(input: &[u8], out: &mut [u8]) -> Result<usize, Base64Error> {
     Ok(need)
 }
 
+#[cfg_attr(
+    not(feature = "alloc"),
+    allow(dead_code, reason = "encoding serves `encode_to_string` (alloc) and the tests")
+)]
 #[inline]
 fn sextet(n: u32) -> u8 {
     ALPHABET[(n & 63) as usize]
@@ -261,7 +260,7 @@ fn sextet(n: u32) -> u8 {
 /// Encodes `input` as padded standard base64 (`alloc`).
 #[cfg(feature = "alloc")]
 #[must_use]
-pub fn encode_to_string(input: &[u8]) -> alloc::string::String {
+pub(crate) fn encode_to_string(input: &[u8]) -> alloc::string::String {
     let mut out = alloc::vec![0u8; encoded_len(input.len())];
     // The buffer has exactly the needed size.
     let _ = encode(input, &mut out);
@@ -326,6 +325,17 @@ mod tests {
     }
 
     #[test]
+    fn former_doc_examples() {
+        let mut out = [0u8; 3];
+        assert_eq!(decode(b"+/8=", &mut out), Ok(2));
+        assert_eq!(out[..2], [0xfb, 0xff]);
+        assert!(decode(b"-_-_", &mut out).is_err());
+        let mut out = [0u8; 4];
+        assert_eq!(encode(&[0xfb, 0xff], &mut out), Ok(4));
+        assert_eq!(&out, b"+/8=");
+    }
+
+    #[test]
     fn encode_round_trips() {
         for len in 0..40u8 {
             let input: alloc_free::Buf = (0..len).map(|i| i.wrapping_mul(37)).collect();
@@ -337,6 +347,43 @@ mod tests {
             // Unpadded decodes the same.
             let unpadded = text[..n].iter().rposition(|&b| b != b'=').map_or(0, |p| p + 1);
             assert_eq!(decode(&text[..unpadded], &mut back), Ok(m));
+        }
+    }
+
+    // Against the base64 crate (moved from `tests/properties.rs` when the
+    // module became private).
+    #[cfg(feature = "alloc")]
+    mod agrees_with_the_base64_crate {
+        use ::base64::Engine as _;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn base64_agrees_with_the_base64_crate(text in "[A-Za-z0-9+/=_ -]{0,24}") {
+                let engine = ::base64::engine::GeneralPurpose::new(
+                    &::base64::alphabet::STANDARD,
+                    ::base64::engine::GeneralPurposeConfig::new().with_decode_padding_mode(::base64::engine::DecodePaddingMode::Indifferent),
+                );
+                let mut buf = [0u8; 24];
+                let ours = super::decode(text.as_bytes(), &mut buf).map(|n| buf[..n].to_vec());
+                let theirs = engine.decode(text.as_bytes());
+                match (&ours, &theirs) {
+                    (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                    (Err(_), Err(_)) => {}
+                    _ => prop_assert!(false, "{text:?}: ours {ours:?}, base64 {theirs:?}"),
+                }
+            }
+
+            #[test]
+            fn base64_round_trips(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+                let text = super::encode_to_string(&bytes);
+                prop_assert_eq!(&text, &::base64::engine::general_purpose::STANDARD.encode(&bytes));
+                let mut buf = [0u8; 64];
+                let n = super::decode(text.as_bytes(), &mut buf).unwrap();
+                prop_assert_eq!(&buf[..n], &bytes[..]);
+            }
         }
     }
 

@@ -1,15 +1,36 @@
 //! The `x-envoy-peer-metadata` HTTP headers (`docs/reference/wire.md` §6).
 //!
-//! The header carries the **bare** record Struct (no `Any`, no wrapper),
+//! The header carries the **bare** workload metadata Struct (no `Any`, no wrapper),
 //! deterministically serialized and base64-encoded. Decoding writes into a
 //! buffer the caller owns, so nothing is allocated.
+//!
+//! With the `http` feature, [`peer_header_value`] and
+//! [`decode_peer_header_value`] work on `http::HeaderValue`s:
+//!
+//! ```
+//! # #[cfg(feature = "http")] {
+//! use meshtel_wire::header::{peer_header_value, decode_peer_header_value};
+//! use meshtel_wire::proto::Struct;
+//! let mut metadata = Struct::new();
+//! metadata.insert("NAMESPACE", "ns");
+//! let value = peer_header_value(&metadata);
+//! let mut buf = [0u8; 256];
+//! let view = decode_peer_header_value(&value, &mut buf)?;
+//! assert_eq!(view.get("NAMESPACE").and_then(|v| v.as_str()), Some("ns"));
+//! # }
+//! # Ok::<(), meshtel_wire::header::HeaderError>(())
+//! ```
 
-use crate::base64::{self, Base64Error};
+use crate::base64;
+pub use crate::base64::Base64Error;
 use crate::proto::{DecodeError, Limits, StructView};
+use crate::workload::WorkloadView;
 
-/// Header carrying the base64 record.
+/// Header carrying the base64 workload metadata; also the outer Struct key
+/// of the workload metadata in a TCP frame.
 pub const PEER_METADATA: &str = "x-envoy-peer-metadata";
-/// Header carrying the node id, verbatim.
+/// Header carrying the node id, verbatim; also the outer Struct key of the
+/// node id in a TCP frame.
 pub const PEER_METADATA_ID: &str = "x-envoy-peer-metadata-id";
 /// W3C baggage header.
 pub const BAGGAGE: &str = "baggage";
@@ -45,9 +66,22 @@ pub enum HeaderError {
 /// `max_payload` (`docs/reference/wire.md` §6.2).
 pub const DEFAULT_MAX_DECODED: usize = 64 * 1024;
 
-/// Decodes an `x-envoy-peer-metadata` value into `buf` and views the record
-/// Struct, with the default size and depth limits. `buf` needs
-/// [`base64::decoded_len`] bytes (3/4 of the value); a stack array serves.
+/// The most bytes a header value of `value_len` characters decodes to: a
+/// large enough `buf` for the decoders here (3/4 of the value).
+///
+/// ```
+/// use meshtel_wire::header::max_decoded_len;
+/// assert_eq!(max_decoded_len(4), 3);
+/// assert_eq!(max_decoded_len(6), 4);
+/// ```
+#[must_use]
+pub const fn max_decoded_len(value_len: usize) -> usize {
+    base64::data_len(value_len)
+}
+
+/// Decodes an `x-envoy-peer-metadata` value into `buf` and views the
+/// workload metadata Struct, with the default size and depth limits. `buf`
+/// needs [`max_decoded_len`] bytes (3/4 of the value); a stack array serves.
 ///
 /// ```
 /// use meshtel_wire::header::decode_peer_header;
@@ -80,30 +114,46 @@ pub fn decode_peer_header_with<'b>(
     Ok(StructView::parse_with(&buf[..n], limits)?)
 }
 
-/// Decodes an `x-envoy-peer-metadata` value into `buf` and reads the peer
-/// record in the same pass that validates it (default limits): the hot path
-/// of an inbound sidecar.
+/// Decodes an `x-envoy-peer-metadata` value into `buf` and reads the peer's
+/// workload metadata in the same pass that validates it (default limits):
+/// the hot path of an inbound sidecar.
 ///
 /// ```
-/// use meshtel_wire::header::decode_peer_record;
+/// use meshtel_wire::header::decode_peer_metadata;
 /// let value = b"CgwKBkxBQkVMUxICKgAKEQoJTkFNRVNQQUNFEgQaAm5zChQKDVdPUktMT0FEX05BTUUSAxoBdw==";
 /// let mut buf = [0u8; 1024];
-/// let (record, _view) = decode_peer_record(value, &mut buf)?;
-/// assert_eq!((record.namespace, record.workload), ("ns", "w"));
+/// let (metadata, _struct) = decode_peer_metadata(value, &mut buf)?;
+/// assert_eq!((metadata.namespace, metadata.workload), ("ns", "w"));
 /// # Ok::<(), meshtel_wire::header::HeaderError>(())
 /// ```
 ///
 /// # Errors
 /// As [`decode_peer_header`].
-pub fn decode_peer_record<'b>(
+pub fn decode_peer_metadata<'b>(
     value: &[u8],
     buf: &'b mut [u8],
-) -> Result<(crate::workload::WorkloadView<'b>, StructView<'b>), HeaderError> {
+) -> Result<(WorkloadView<'b>, StructView<'b>), HeaderError> {
     let n = decode_base64(value, buf, DEFAULT_MAX_DECODED)?;
-    Ok(crate::workload::WorkloadView::parse_with(
-        &buf[..n],
-        &Limits::default(),
-    )?)
+    Ok(WorkloadView::parse_with(&buf[..n], &Limits::default())?)
+}
+
+/// Decodes an `x-envoy-peer-metadata` value into `buf` without reading it:
+/// the serialized Struct, unvalidated (default size limit).
+///
+/// ```
+/// use meshtel_wire::header::decode_peer_header_bytes;
+/// let mut buf = [0u8; 8];
+/// assert_eq!(decode_peer_header_bytes(b"+/8=", &mut buf)?, &[0xfb, 0xff]);
+/// assert!(decode_peer_header_bytes(b"-_-_", &mut buf).is_err());
+/// # Ok::<(), meshtel_wire::header::HeaderError>(())
+/// ```
+///
+/// # Errors
+/// [`HeaderError`]: empty value, over the limit, or bad base64 (including
+/// a buffer too small for it).
+pub fn decode_peer_header_bytes<'b>(value: &[u8], buf: &'b mut [u8]) -> Result<&'b [u8], HeaderError> {
+    let n = decode_base64(value, buf, DEFAULT_MAX_DECODED)?;
+    Ok(&buf[..n])
 }
 
 fn decode_base64(value: &[u8], buf: &mut [u8], max_decoded: usize) -> Result<usize, HeaderError> {
@@ -120,7 +170,7 @@ fn decode_base64(value: &[u8], buf: &mut [u8], max_decoded: usize) -> Result<usi
     Ok(base64::decode(value, buf)?)
 }
 
-/// Encodes a record Struct (usually
+/// Encodes a workload metadata Struct (usually
 /// [`WorkloadMetadata::to_struct`](crate::workload::WorkloadMetadata::to_struct))
 /// as an `x-envoy-peer-metadata` value: deterministic bytes, padded base64.
 ///
@@ -136,6 +186,41 @@ fn decode_base64(value: &[u8], buf: &mut [u8], max_decoded: usize) -> Result<usi
 /// ```
 #[cfg(feature = "alloc")]
 #[must_use]
-pub fn encode_peer_header(record: &crate::proto::Struct) -> alloc::string::String {
-    base64::encode_to_string(&crate::proto::encode_struct(record))
+pub fn encode_peer_header(metadata: &crate::proto::Struct) -> alloc::string::String {
+    encode_peer_header_bytes(&crate::proto::encode_struct(metadata))
+}
+
+/// Encodes an already serialized Struct as an `x-envoy-peer-metadata`
+/// value (padded base64).
+///
+/// ```
+/// use meshtel_wire::header::encode_peer_header_bytes;
+/// assert_eq!(encode_peer_header_bytes(&[0xfb, 0xff]), "+/8=");
+/// ```
+#[cfg(feature = "alloc")]
+#[must_use]
+pub fn encode_peer_header_bytes(serialized: &[u8]) -> alloc::string::String {
+    base64::encode_to_string(serialized)
+}
+
+/// The `x-envoy-peer-metadata` value of a workload metadata Struct, as an
+/// `http::HeaderValue` (feature `http`).
+#[cfg(feature = "http")]
+#[must_use]
+pub fn peer_header_value(metadata: &crate::proto::Struct) -> http::HeaderValue {
+    // Base64 is visible ASCII.
+    http::HeaderValue::from_str(&encode_peer_header(metadata)).unwrap_or_else(|_| http::HeaderValue::from_static(""))
+}
+
+/// Decodes an `x-envoy-peer-metadata` `http::HeaderValue` into `buf`
+/// (feature `http`).
+///
+/// # Errors
+/// As [`decode_peer_header`].
+#[cfg(feature = "http")]
+pub fn decode_peer_header_value<'b>(
+    value: &http::HeaderValue,
+    buf: &'b mut [u8],
+) -> Result<StructView<'b>, HeaderError> {
+    decode_peer_header(value.as_bytes(), buf)
 }

@@ -8,14 +8,14 @@
 //!
 //! | carrier | decode | encode (`alloc`) |
 //! |---|---|---|
-//! | TCP prefix frame (magic `0x3D230467`) | [`frame::FrameDecoder`], [`handshake::Exchange`] | [`frame::encode_frame`] |
+//! | TCP prefix frame (magic `0x3D230467`) | [`frame::FrameDecoder`], [`exchange::Exchange`] | [`frame::encode_frame`] |
 //! | `x-envoy-peer-metadata` header | [`header::decode_peer_header`] | [`header::encode_peer_header`] |
 //! | `baggage` header | [`baggage::parse_baggage`], [`baggage::parse_ztunnel_baggage`] | [`baggage::write_baggage`] |
 //! | protobuf `Struct` / `Value` / `ListValue` / `Any` | [`proto::StructView`], [`proto::AnyView`] | [`proto::encode_struct`] |
 //!
-//! The peer record itself is [`workload::WorkloadView`] (borrowed) and
-//! [`workload::WorkloadMetadata`] (owned); [`alpn`] says when the TCP exchange
-//! runs.
+//! The peer's workload metadata itself is [`workload::WorkloadView`]
+//! (borrowed) and [`workload::WorkloadMetadata`] (owned); [`alpn`] says when
+//! the TCP exchange runs.
 //!
 //! The behaviour implemented, with the project decisions W1–W12 that the
 //! item docs cite, is described in `docs/reference/wire.md` of the
@@ -23,7 +23,7 @@
 //!
 //! # Example
 //!
-//! Decoding a peer's frame as it arrives, then reading its record:
+//! Decoding a peer's frame as it arrives, then reading its workload metadata:
 //!
 //! ```
 //! use meshtel_wire::frame::{FrameDecoder, FrameConfig, Status};
@@ -38,11 +38,11 @@
 //! // The first 5 bytes alone are not enough.
 //! assert!(matches!(decoder.decode(&received[..5]), Ok(Status::NeedMore { .. })));
 //! match decoder.decode(&received)? {
-//!     Status::Frame { record, peer, id, consumed } => {
-//!         assert_eq!(record.namespace, "ns");
+//!     Status::Frame { metadata, metadata_struct, id, consumed } => {
+//!         assert_eq!(metadata.namespace, "ns");
 //!         // The whole Struct is there too, e.g. for additional labels.
-//!         assert_eq!(WorkloadView::from_struct(peer).workload, "w");
-//!         assert_eq!(record.workload, "w");
+//!         assert_eq!(WorkloadView::from_struct(metadata_struct).workload, "w");
+//!         assert_eq!(metadata.workload, "w");
 //!         assert_eq!(id, Some("a~b~c~d"));
 //!         assert_eq!(&received[consumed..], b"GET / HTTP/1.1\r\n");
 //!     }
@@ -69,19 +69,17 @@ extern crate std;
 
 pub mod alpn;
 pub mod baggage;
-pub mod base64;
+mod base64;
+pub mod exchange;
 pub mod frame;
-pub mod handshake;
 pub mod header;
 pub mod proto;
 pub mod workload;
 
-#[cfg(feature = "bytes")]
-pub mod interop_bytes;
-#[cfg(feature = "http")]
-pub mod interop_http;
-#[cfg(feature = "prost")]
-pub mod interop_prost;
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// Example A of `docs/reference/wire.md` (§4.2), used by doc examples.
 #[doc(hidden)]

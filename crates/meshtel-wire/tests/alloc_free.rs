@@ -7,8 +7,8 @@ mod counting_alloc;
 use counting_alloc::allocations_in;
 
 use meshtel_wire::baggage::parse_baggage;
+use meshtel_wire::exchange::{Exchange, PeerOutcome, Received};
 use meshtel_wire::frame::{FrameConfig, FrameDecoder, Status, encode_frame};
-use meshtel_wire::handshake::{Exchange, PeerOutcome, Received};
 use meshtel_wire::header::{decode_peer_header, encode_peer_header};
 use meshtel_wire::proto::{Kind, Struct};
 use meshtel_wire::workload::{WorkloadMetadata, WorkloadView};
@@ -47,7 +47,10 @@ fn frame_decode_and_record_read_allocate_nothing() {
         for end in [3, 9, frame.len() - 1] {
             assert!(matches!(decoder.decode(&frame[..end]), Ok(Status::NeedMore { .. })));
         }
-        let Ok(Status::Frame { peer, .. }) = decoder.decode(&frame) else {
+        let Ok(Status::Frame {
+            metadata_struct: peer, ..
+        }) = decoder.decode(&frame)
+        else {
             panic!()
         };
         let r = WorkloadView::from_struct(peer);

@@ -164,8 +164,8 @@ fn example_a_4_2() {
         "2ee55643c14366d11ef28df8c29adc4e9a915532cacf1a1a102fd3a6e0dd36d5"
     );
     let Ok(Status::Frame {
-        record: fused,
-        peer,
+        metadata: fused,
+        metadata_struct: peer,
         id,
         consumed,
     }) = decode_frame(&frame, &FrameConfig::default())
@@ -191,7 +191,12 @@ fn example_b_4_3() {
         sha256(&frame),
         "416f9cb9ddc3113d2bd2b64055a852eafcb1f31806445c253459ca420f5486d9"
     );
-    let Ok(Status::Frame { peer, id, .. }) = decode_frame(&frame, &FrameConfig::default()) else {
+    let Ok(Status::Frame {
+        metadata_struct: peer,
+        id,
+        ..
+    }) = decode_frame(&frame, &FrameConfig::default())
+    else {
         panic!()
     };
     assert_eq!(id, Some(EXAMPLE_B_ID));

@@ -31,9 +31,9 @@ use meshtel::{
 };
 use meshtel_metrics::{CounterId, Desc, Group, Registry};
 use meshtel_wire::alpn;
+use meshtel_wire::exchange::{Exchange, PeerOutcome, Received};
 use meshtel_wire::frame::{FrameConfig, FrameErrorKind, encode_frame};
-use meshtel_wire::handshake::{Exchange, PeerOutcome, Received};
-use meshtel_wire::header::{decode_peer_record, encode_peer_header};
+use meshtel_wire::header::{decode_peer_metadata, encode_peer_header};
 use meshtel_wire::proto::Struct;
 use meshtel_wire::workload::WorkloadMetadata;
 use rustls::{ClientConfig, ServerConfig};
@@ -44,8 +44,8 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::pki::{first_uri_san, server_name};
 
-const PEER_HEADER: &str = "x-envoy-peer-metadata";
-const PEER_ID_HEADER: &str = "x-envoy-peer-metadata-id";
+const PEER_HEADER: &str = meshtel_wire::header::PEER_METADATA;
+const PEER_ID_HEADER: &str = meshtel_wire::header::PEER_METADATA_ID;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The service the backends stand for (the clusters' `istio.services[0]`).
@@ -169,7 +169,7 @@ impl Sidecar {
     fn peer_from_headers(&self, headers: &HeaderMap) -> Option<WorkloadMetadata> {
         let value = headers.get(PEER_HEADER)?;
         let mut buf = vec![0u8; value.len()];
-        match decode_peer_record(value.as_bytes(), &mut buf) {
+        match decode_peer_metadata(value.as_bytes(), &mut buf) {
             Ok((view, _)) => {
                 self.count(Outcome::HeaderFound);
                 Some(WorkloadMetadata::from_view(&view, &[]))
@@ -482,7 +482,7 @@ async fn read_peer<R: AsyncRead + Unpin>(
             Received::NeedMore => {}
             Received::Done { consume, outcome } => {
                 let (found, outcome) = match outcome {
-                    PeerOutcome::Found { record, .. } => {
+                    PeerOutcome::Found { metadata: record, .. } => {
                         (Some(WorkloadMetadata::from_view(&record, &[])), Outcome::Found)
                     }
                     PeerOutcome::NoPeer { .. } => (None, Outcome::NoPeer),

@@ -2,8 +2,10 @@
 
 use alloc::vec::Vec;
 
-use super::{FrameConfig, HEADER_LEN, MAGIC, PEER_METADATA_ID_KEY, PEER_METADATA_KEY};
+use super::{FrameConfig, HEADER_LEN, MAGIC};
+use crate::header::{PEER_METADATA, PEER_METADATA_ID};
 use crate::proto::encode::INITIAL_CAPACITY;
+use crate::proto::wire::tag;
 use crate::proto::{RevBuf, STRUCT_TYPE_URL, Struct, encoded_struct_len, varint_len};
 
 /// The frame encoder refused its input.
@@ -25,14 +27,14 @@ pub enum EncodeError {
 pub fn encoded_frame_len(record: &Struct, id: &str) -> usize {
     let len_prefixed = |len: usize| 1 + varint_len(len as u64) + len;
     let mut outer =
-        len_prefixed(len_prefixed(PEER_METADATA_KEY.len()) + len_prefixed(len_prefixed(encoded_struct_len(record))));
+        len_prefixed(len_prefixed(PEER_METADATA.len()) + len_prefixed(len_prefixed(encoded_struct_len(record))));
     if !id.is_empty() {
-        outer += len_prefixed(len_prefixed(PEER_METADATA_ID_KEY.len()) + len_prefixed(len_prefixed(id.len())));
+        outer += len_prefixed(len_prefixed(PEER_METADATA_ID.len()) + len_prefixed(len_prefixed(id.len())));
     }
     HEADER_LEN + len_prefixed(STRUCT_TYPE_URL.len()) + len_prefixed(outer)
 }
 
-/// Encodes the prefix frame carrying `record` (the Struct of `docs/reference/wire.md` §1.2,
+/// Encodes the prefix frame carrying the workload metadata `record` (the Struct of `docs/reference/wire.md` §1.2,
 /// usually [`WorkloadMetadata::to_struct`](crate::workload::WorkloadMetadata::to_struct))
 /// and the node `id` (omitted when empty): magic, length, deterministic
 /// `Any<Struct>`.
@@ -70,22 +72,47 @@ pub fn encode_frame_into(
     Ok(())
 }
 
+/// Writes the frame of [`encode_frame`] into `buf` (feature `bytes`).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use meshtel_wire::frame::{FrameConfig, MAGIC, put_frame};
+/// use meshtel_wire::proto::Struct;
+/// let mut buf = BytesMut::new();
+/// put_frame(&Struct::new(), "", &FrameConfig::default(), &mut buf)?;
+/// assert_eq!(&buf[..4], &MAGIC);
+/// # Ok::<(), meshtel_wire::frame::EncodeError>(())
+/// ```
+///
+/// # Errors
+/// As [`encode_frame`]; `buf` is unchanged then.
+#[cfg(feature = "bytes")]
+pub fn put_frame(
+    record: &Struct,
+    id: &str,
+    config: &FrameConfig,
+    buf: &mut impl bytes::BufMut,
+) -> Result<(), EncodeError> {
+    buf.put_slice(write(record, id, config)?.as_slice());
+    Ok(())
+}
+
 fn write(record: &Struct, id: &str, config: &FrameConfig) -> Result<RevBuf, EncodeError> {
     let mut w = RevBuf::with_capacity(INITIAL_CAPACITY);
     // Outer Struct, entries in key order: "...-metadata" < "...-metadata-id".
     if !id.is_empty() {
-        crate::proto::encode::put_entry(&mut w, PEER_METADATA_ID_KEY.as_bytes(), |w| {
-            w.put_bytes_field(0x1a, id.as_bytes())
+        crate::proto::encode::put_entry(&mut w, PEER_METADATA_ID.as_bytes(), |w| {
+            w.put_bytes_field(tag::STRING_VALUE, id.as_bytes());
         });
     }
-    crate::proto::encode::put_entry(&mut w, PEER_METADATA_KEY.as_bytes(), |w| {
+    crate::proto::encode::put_entry(&mut w, PEER_METADATA.as_bytes(), |w| {
         let mark = w.len();
         crate::proto::encode::put_struct(w, record);
-        w.put_len_prefix(mark, 0x2a);
+        w.put_len_prefix(mark, tag::STRUCT_VALUE);
     });
     // Any { type_url = 1; value = 2 }.
-    w.put_len_prefix(0, 0x12);
-    w.put_bytes_field(0x0a, STRUCT_TYPE_URL.as_bytes());
+    w.put_len_prefix(0, tag::ANY_VALUE);
+    w.put_bytes_field(tag::ANY_TYPE_URL, STRUCT_TYPE_URL.as_bytes());
     let payload = w.len();
     let max = config.max_payload();
     if payload > max as usize {

@@ -1,4 +1,6 @@
 //! The TCP prefix frame (`docs/reference/wire.md` §4): magic, length, `Any<Struct>`.
+//! The outer Struct holds the sender's workload metadata under
+//! [`PEER_METADATA`] and its node id under [`PEER_METADATA_ID`].
 //!
 //! [`FrameDecoder`] is sans-IO. Give it the contiguous bytes received so
 //! far; it answers without copying and never looks past the frame:
@@ -12,20 +14,17 @@
 //! | [`FrameError`] | [`FrameError::consumed`] | drop them; the rest is application data, or close |
 //! | [`Status::Finished`] | 0 | the exchange is over; everything is application data |
 
+use crate::header::{PEER_METADATA, PEER_METADATA_ID};
 use crate::proto::fast::{self, EntryReader, EntryValue, FastValue, Reader, Walk};
 use crate::proto::view::validated_str;
-use crate::proto::wire::{Visit, validate_struct_visit, validate_value};
+use crate::proto::wire::{Visit, split_len_field, tag, validate_struct_visit, validate_value};
 use crate::proto::{AnyView, DecodeError, EntryView, Limits, STRUCT_TYPE_URL, StructView, ValueView};
-use crate::workload::{RawRecord, WorkloadView};
+use crate::workload::{RawMetadata, WorkloadView};
 
 /// The frame magic, `0x3D230467` big-endian.
 pub const MAGIC: [u8; 4] = [0x3d, 0x23, 0x04, 0x67];
 /// Magic plus the 4-byte length.
 pub const HEADER_LEN: usize = 8;
-/// Outer Struct key of the sender's record.
-pub const PEER_METADATA_KEY: &str = "x-envoy-peer-metadata";
-/// Outer Struct key of the sender's node id.
-pub const PEER_METADATA_ID_KEY: &str = "x-envoy-peer-metadata-id";
 
 /// What to do with a frame whose declared payload exceeds `max_payload`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -135,10 +134,11 @@ impl Default for FrameConfig {
 
 /// A successful step of [`FrameDecoder::decode`].
 #[derive(Debug, Clone, Copy)]
+#[must_use = "the status says how many bytes belong to the frame"]
 #[non_exhaustive]
 #[allow(
     clippy::large_enum_variant,
-    reason = "the record is returned by value so decoding allocates nothing"
+    reason = "the metadata is returned by value so decoding allocates nothing"
 )]
 pub enum Status<'a> {
     /// The input is a strict prefix of a possible frame; nothing consumed.
@@ -149,12 +149,14 @@ pub enum Status<'a> {
     /// The input does not start with the magic; nothing consumed, every
     /// byte is application data.
     NotAFrame,
-    /// A complete frame carrying the peer's record.
+    /// A complete frame carrying the peer's workload metadata.
     Frame {
-        /// The peer's record, read from `peer` while the frame was validated.
-        record: WorkloadView<'a>,
-        /// The record Struct (`x-envoy-peer-metadata`), node-metadata shape.
-        peer: StructView<'a>,
+        /// The peer's workload metadata, read from `metadata_struct` while
+        /// the frame was validated.
+        metadata: WorkloadView<'a>,
+        /// The Struct under `x-envoy-peer-metadata` (node-metadata shape),
+        /// for additional labels or other keys.
+        metadata_struct: StructView<'a>,
         /// The node id (`x-envoy-peer-metadata-id`), if a string.
         id: Option<&'a str>,
         /// Frame length (8 + payload); bytes after it are application data.
@@ -193,7 +195,7 @@ pub enum FrameErrorKind {
     },
     /// The payload is not a valid `Any<Struct>` (offset from the first magic byte).
     #[error("{0}")]
-    Malformed(DecodeError),
+    Malformed(#[source] DecodeError),
     /// The `Any` does not hold a `google.protobuf.Struct`.
     #[error("frame payload's type URL is not google.protobuf.Struct")]
     UnexpectedTypeUrl,
@@ -213,6 +215,7 @@ pub enum FrameErrorKind {
 #[non_exhaustive]
 pub struct FrameError {
     /// What was wrong.
+    #[source]
     pub kind: FrameErrorKind,
     /// Bytes at the start of the input that belong to the rejected frame:
     /// discard them; the rest is application data.
@@ -349,14 +352,14 @@ impl FrameDecoder {
             .map_err(malformed)?;
         let id = outer.id.and_then(|v| v.as_str());
         let peer = match outer.peer {
-            Some(Peer::Read(record, peer)) => Some((record, peer)),
-            Some(Peer::Value(value)) => value.as_struct().map(|peer| (WorkloadView::from_struct(peer), peer)),
+            Some(Peer::Read(metadata, metadata_struct)) => Some((metadata, metadata_struct)),
+            Some(Peer::Value(value)) => value.as_struct().map(|s| (WorkloadView::from_struct(s), s)),
             None => None,
         };
         Ok(match peer {
-            Some((record, peer)) => Status::Frame {
-                record,
-                peer,
+            Some((metadata, metadata_struct)) => Status::Frame {
+                metadata,
+                metadata_struct,
                 id,
                 consumed: total,
             },
@@ -427,7 +430,7 @@ enum Peer<'a> {
     Value(ValueView<'a>),
 }
 
-/// Picks the record and the id out of the outer Struct as it is validated.
+/// Picks the workload metadata and the id out of the outer Struct as it is validated.
 #[derive(Default)]
 struct OuterStruct<'a> {
     peer: Option<Peer<'a>>,
@@ -444,15 +447,15 @@ impl<'a> Visit<'a> for OuterStruct<'a> {
         limits: &Limits,
     ) -> Result<bool, DecodeError> {
         // `2a len record`: one struct_value, the shape every writer produces.
-        if key == PEER_METADATA_KEY.as_bytes()
-            && let Some((0x2a, record, [])) = crate::proto::view::split_len_field(value)
+        if key == PEER_METADATA.as_bytes()
+            && let Some((tag::STRUCT_VALUE, record, [])) = split_len_field(value)
         {
             let record_at = at + (value.len() - record.len());
             let (read, view) = WorkloadView::parse_general(record, record_at, depth + 1, limits)?;
             self.peer = Some(Peer::Read(read, view));
             return Ok(true);
         }
-        if key == PEER_METADATA_ID_KEY.as_bytes() {
+        if key == PEER_METADATA_ID.as_bytes() {
             validate_value(value, at, depth, limits)?;
             self.id = Some(ValueView::validated(value));
             return Ok(true);
@@ -460,11 +463,11 @@ impl<'a> Visit<'a> for OuterStruct<'a> {
         Ok(false)
     }
 
-    fn entry(&mut self, entry: EntryView<'a>) {
-        let (key, value) = entry.split();
-        if key == PEER_METADATA_KEY.as_bytes() {
+    fn entry(&mut self, entry: &'a [u8]) {
+        let (key, value) = EntryView::validated(entry).split();
+        if key == PEER_METADATA.as_bytes() {
             self.peer = Some(Peer::Value(value));
-        } else if key == PEER_METADATA_ID_KEY.as_bytes() {
+        } else if key == PEER_METADATA_ID.as_bytes() {
             self.id = Some(value);
         }
     }
@@ -477,19 +480,19 @@ enum FastPeer {
     /// No such entry.
     #[default]
     Absent,
-    /// A struct: the record.
-    Record,
+    /// A struct: the workload metadata.
+    Metadata,
     /// Another kind of value.
     NotAStruct,
 }
 
 /// A frame's payload read on the fast path: `Any` with the standard type
-/// URL, then the outer Struct with the record inside, in one walk.
+/// URL, then the outer Struct with the workload metadata inside, in one walk.
 #[derive(Default)]
 struct FastFrame<'a> {
     peer: FastPeer,
-    record: RawRecord<'a>,
-    record_bytes: &'a [u8],
+    metadata: RawMetadata<'a>,
+    metadata_bytes: &'a [u8],
     id: Option<&'a [u8]>,
 }
 
@@ -499,11 +502,11 @@ impl<'a> Reader<'a> for FastFrame<'a> {
         const TYPE_URL: &[u8; STRUCT_TYPE_URL.len()] = STRUCT_TYPE_URL.as_bytes().first_chunk().unwrap();
         self.peer = FastPeer::Absent;
         self.id = None;
-        let (type_url, rest) = walk.field(payload, 0x0a)?;
+        let (type_url, rest) = walk.field(payload, tag::ANY_TYPE_URL)?;
         if !fast::is(type_url, TYPE_URL) {
             return None;
         }
-        let outer = walk.only_field(rest, 0x12)?;
+        let outer = walk.only_field(rest, tag::ANY_VALUE)?;
         walk.entries(outer, 1, self)
     }
 }
@@ -518,15 +521,15 @@ impl<'a> EntryReader<'a> for FastFrame<'a> {
         value: EntryValue<'a>,
         depth: u32,
     ) -> Option<()> {
-        const PEER: &[u8; PEER_METADATA_KEY.len()] = PEER_METADATA_KEY.as_bytes().first_chunk().unwrap();
-        const ID: &[u8; PEER_METADATA_ID_KEY.len()] = PEER_METADATA_ID_KEY.as_bytes().first_chunk().unwrap();
+        const PEER: &[u8; PEER_METADATA.len()] = PEER_METADATA.as_bytes().first_chunk().unwrap();
+        const ID: &[u8; PEER_METADATA_ID.len()] = PEER_METADATA_ID.as_bytes().first_chunk().unwrap();
         if fast::is(key, PEER) {
-            if let EntryValue::Serialized(value @ [0x2a, ..]) = value {
-                let record = walk.only_field(value, 0x2a)?;
-                self.record = RawRecord::default();
-                walk.entries(record, depth + 1, &mut self.record)?;
-                self.record_bytes = record;
-                self.peer = FastPeer::Record;
+            if let EntryValue::Serialized(value @ [tag::STRUCT_VALUE, ..]) = value {
+                let metadata = walk.only_field(value, tag::STRUCT_VALUE)?;
+                self.metadata = RawMetadata::default();
+                walk.entries(metadata, depth + 1, &mut self.metadata)?;
+                self.metadata_bytes = metadata;
+                self.peer = FastPeer::Metadata;
             } else {
                 walk.entry_value(value, depth)?;
                 self.peer = FastPeer::NotAStruct;
@@ -549,9 +552,9 @@ impl<'a> FastFrame<'a> {
     fn to_status(&self, consumed: usize) -> Status<'a> {
         let id = self.id.map(validated_str);
         match self.peer {
-            FastPeer::Record => Status::Frame {
-                record: self.record.to_view(),
-                peer: StructView::validated(self.record_bytes),
+            FastPeer::Metadata => Status::Frame {
+                metadata: self.metadata.to_view(),
+                metadata_struct: StructView::validated(self.metadata_bytes),
                 id,
                 consumed,
             },
@@ -566,24 +569,29 @@ fn assert_same_status(fast: &Status<'_>, general: &Result<Status<'_>, FrameError
     match (fast, general) {
         (
             Status::Frame {
-                record,
-                peer,
+                metadata,
+                metadata_struct,
                 id,
                 consumed,
                 ..
             },
             Ok(Status::Frame {
-                record: r,
-                peer: p,
+                metadata: r,
+                metadata_struct: p,
                 id: i,
                 consumed: c,
             }),
         ) => {
             assert!(
-                record.same_as(r) && id == i && consumed == c,
+                metadata.same_as(r) && id == i && consumed == c,
                 "fast and general paths disagree"
             );
-            assert!(peer.entries().map(|e| e.key()).eq(p.entries().map(|e| e.key())));
+            assert!(
+                metadata_struct
+                    .entries()
+                    .map(|e| e.key())
+                    .eq(p.entries().map(|e| e.key()))
+            );
         }
         (Status::NoPeer { id, consumed }, Ok(Status::NoPeer { id: i, consumed: c })) => {
             assert!(id == i && consumed == c, "fast and general paths disagree");
@@ -610,5 +618,7 @@ pub fn decode_frame<'a>(bytes: &'a [u8], config: &FrameConfig) -> Result<Status<
 
 #[cfg(feature = "alloc")]
 mod encode;
+#[cfg(feature = "bytes")]
+pub use encode::put_frame;
 #[cfg(feature = "alloc")]
 pub use encode::{EncodeError, encode_frame, encode_frame_into, encoded_frame_len};

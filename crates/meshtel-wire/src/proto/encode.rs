@@ -8,6 +8,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use super::wire::tag;
 use super::{Struct, Value};
 
 /// Room for typical node metadata; larger output grows the buffer. Sizing
@@ -134,6 +135,7 @@ impl RevBuf {
     /// fits one byte — the shape of nearly every metadata entry — and
     /// returns whether it did.
     #[inline]
+    #[must_use]
     pub(crate) fn put_short_string_entry(&mut self, key: &[u8], text: &[u8]) -> bool {
         let value_len = 2 + text.len();
         let entry_len = 2 + key.len() + 2 + value_len;
@@ -146,11 +148,11 @@ impl RevBuf {
         let out = &mut self.buf[start..self.start];
         // Every length is below 0x80, checked above.
         let (head, rest) = out.split_at_mut(4);
-        head.copy_from_slice(&[0x0a, entry_len as u8, 0x0a, key.len() as u8]);
+        head.copy_from_slice(&[tag::STRUCT_FIELDS, entry_len as u8, tag::ENTRY_KEY, key.len() as u8]);
         let (k, rest) = rest.split_at_mut(key.len());
         k.copy_from_slice(key);
         let (mid, t) = rest.split_at_mut(4);
-        mid.copy_from_slice(&[0x12, value_len as u8, 0x1a, text.len() as u8]);
+        mid.copy_from_slice(&[tag::ENTRY_VALUE, value_len as u8, tag::STRING_VALUE, text.len() as u8]);
         t.copy_from_slice(text);
         self.start = start;
         true
@@ -181,35 +183,35 @@ pub(crate) fn put_entry(w: &mut RevBuf, key: &[u8], value: impl FnOnce(&mut RevB
     let entry_mark = w.len();
     let value_mark = w.len();
     value(w);
-    w.put_len_prefix(value_mark, 0x12);
-    w.put_bytes_field(0x0a, key);
-    w.put_len_prefix(entry_mark, 0x0a);
+    w.put_len_prefix(value_mark, tag::ENTRY_VALUE);
+    w.put_bytes_field(tag::ENTRY_KEY, key);
+    w.put_len_prefix(entry_mark, tag::STRUCT_FIELDS);
 }
 
 /// Writes the fields of a `Value`.
 pub(crate) fn put_value(w: &mut RevBuf, value: &Value) {
     match value {
         Value::Unset => {}
-        Value::Null => w.put_slice(&[0x08, 0x00]),
+        Value::Null => w.put_slice(&[tag::NULL_VALUE, 0x00]),
         Value::Number(n) => {
             w.put_slice(&n.to_le_bytes());
-            w.put_u8(0x11);
+            w.put_u8(tag::NUMBER_VALUE);
         }
-        Value::String(s) => w.put_bytes_field(0x1a, s.as_bytes()),
-        Value::Bool(b) => w.put_slice(&[0x20, u8::from(*b)]),
+        Value::String(s) => w.put_bytes_field(tag::STRING_VALUE, s.as_bytes()),
+        Value::Bool(b) => w.put_slice(&[tag::BOOL_VALUE, u8::from(*b)]),
         Value::Struct(s) => {
             let mark = w.len();
             put_struct(w, s);
-            w.put_len_prefix(mark, 0x2a);
+            w.put_len_prefix(mark, tag::STRUCT_VALUE);
         }
         Value::List(items) => {
             let mark = w.len();
             for item in items.iter().rev() {
                 let item_mark = w.len();
                 put_value(w, item);
-                w.put_len_prefix(item_mark, 0x0a);
+                w.put_len_prefix(item_mark, tag::LIST_VALUES);
             }
-            w.put_len_prefix(mark, 0x32);
+            w.put_len_prefix(mark, tag::LIST_VALUE);
         }
     }
 }

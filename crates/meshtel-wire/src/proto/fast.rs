@@ -24,6 +24,7 @@
 //! validator, whose error carries the exact offset.
 
 use super::Limits;
+use super::wire::tag;
 
 /// A `Value` the fast path accepted, as far as readers of strings need it.
 #[derive(Clone, Copy)]
@@ -32,6 +33,18 @@ pub(crate) enum FastValue<'a> {
     String(&'a [u8]),
     /// Any other kind (validated, nested containers included), or none.
     Other,
+}
+
+impl<'a> FastValue<'a> {
+    /// The string's bytes; empty for any other kind (as the views'
+    /// `as_str().unwrap_or_default()`).
+    #[inline(always)]
+    pub(crate) const fn text_or_empty(self) -> &'a [u8] {
+        match self {
+            Self::String(text) => text,
+            Self::Other => &[],
+        }
+    }
 }
 
 /// An entry's value, as [`Walk::entries`] hands it over.
@@ -51,8 +64,10 @@ pub(crate) enum EntryValue<'a> {
 fn short_string_entry(bytes: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
     // Bytes 0 and 2 are tags, 1 and 3 lengths whose high bit must be clear.
     const TAGS_AND_SHORT_LENGTHS: u32 = 0x80ff_80ff;
+    const ENTRY_HEAD: u32 = u32::from_le_bytes([tag::STRUCT_FIELDS, 0, tag::ENTRY_KEY, 0]);
+    const VALUE_HEAD: u32 = u32::from_le_bytes([tag::ENTRY_VALUE, 0, tag::STRING_VALUE, 0]);
     let head = u32::from_le_bytes(*bytes.first_chunk::<4>()?);
-    if head & TAGS_AND_SHORT_LENGTHS != 0x000a_000a {
+    if head & TAGS_AND_SHORT_LENGTHS != ENTRY_HEAD {
         return None;
     }
     let body_len = (head >> 8 & 0xff) as usize;
@@ -60,7 +75,7 @@ fn short_string_entry(bytes: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
     let (body, rest) = bytes.get(2..)?.split_at_checked(body_len)?;
     let (key, value) = body.get(2..)?.split_at_checked(key_len)?;
     let value_head = u32::from_le_bytes(*value.first_chunk::<4>()?);
-    if value_head & TAGS_AND_SHORT_LENGTHS != 0x001a_0012 {
+    if value_head & TAGS_AND_SHORT_LENGTHS != VALUE_HEAD {
         return None;
     }
     let text = &value[4..];
@@ -134,14 +149,12 @@ pub(crate) struct Walk<const CHECK: bool> {
 /// (and disregard `reader`).
 ///
 /// Readers fill themselves in place rather than returning a value because
-/// a record is a few hundred bytes, and moving it cost more than the
+/// the workload metadata is a few hundred bytes, and moving it cost more than the
 /// walk's string checks.
 #[inline(always)]
+#[must_use]
 pub(crate) fn run<'a>(input: &'a [u8], limits: &Limits, reader: &mut impl Reader<'a>) -> bool {
-    let mut trusting = Walk::<false> {
-        structural_high: 0,
-        max_depth: limits.max_depth(),
-    };
+    let mut trusting = Walk::<false>::new(limits);
     if reader.read(&mut trusting, input).is_none() {
         return false;
     }
@@ -152,10 +165,7 @@ pub(crate) fn run<'a>(input: &'a [u8], limits: &Limits, reader: &mut impl Reader
 #[cold]
 #[inline(never)]
 fn non_ascii<'a>(input: &'a [u8], limits: &Limits, reader: &mut impl Reader<'a>) -> bool {
-    let mut checking = Walk::<true> {
-        structural_high: 0,
-        max_depth: limits.max_depth(),
-    };
+    let mut checking = Walk::<true>::new(limits);
     reader.read(&mut checking, input).is_some()
 }
 
@@ -167,6 +177,15 @@ pub(crate) fn is<const N: usize>(bytes: &[u8], expected: &[u8; N]) -> bool {
 }
 
 impl<const CHECK: bool> Walk<CHECK> {
+    /// A walk from the start of an input, under `limits`.
+    #[inline(always)]
+    pub(crate) const fn new(limits: &Limits) -> Self {
+        Self {
+            structural_high: 0,
+            max_depth: limits.max_depth(),
+        }
+    }
+
     /// Splits off a leading field with the one-byte `tag` and a one- or
     /// two-byte length: `(payload, rest)`.
     #[inline(always)]
@@ -194,7 +213,7 @@ impl<const CHECK: bool> Walk<CHECK> {
     /// A string's bytes: trusted on the first walk (the counts decide),
     /// checked on the second.
     #[inline(always)]
-    fn string<'a>(&self, bytes: &'a [u8]) -> Option<&'a [u8]> {
+    fn string(bytes: &[u8]) -> Option<&[u8]> {
         if CHECK && !is_utf8(bytes) {
             return None;
         }
@@ -215,15 +234,15 @@ impl<const CHECK: bool> Walk<CHECK> {
         }
         while !bytes.is_empty() {
             if let Some((key, text, rest)) = short_string_entry(bytes) {
-                let value = EntryValue::String(self.string(text)?);
-                entries.entry(self, self.string(key)?, value, depth)?;
+                let value = EntryValue::String(Self::string(text)?);
+                entries.entry(self, Self::string(key)?, value, depth)?;
                 bytes = rest;
                 continue;
             }
-            let (body, rest) = self.field(bytes, 0x0a)?;
-            let (key, value) = self.field(body, 0x0a)?;
-            let value = self.only_field(value, 0x12)?;
-            entries.entry(self, self.string(key)?, EntryValue::Serialized(value), depth)?;
+            let (body, rest) = self.field(bytes, tag::STRUCT_FIELDS)?;
+            let (key, value) = self.field(body, tag::ENTRY_KEY)?;
+            let value = self.only_field(value, tag::ENTRY_VALUE)?;
+            entries.entry(self, Self::string(key)?, EntryValue::Serialized(value), depth)?;
             bytes = rest;
         }
         Some(())
@@ -242,23 +261,23 @@ impl<const CHECK: bool> Walk<CHECK> {
     #[inline]
     fn value<'a>(&mut self, bytes: &'a [u8], depth: u32) -> Option<FastValue<'a>> {
         match *bytes {
-            [0x1a, ..] => {
-                let text = self.only_field(bytes, 0x1a)?;
-                Some(FastValue::String(self.string(text)?))
+            [tag::STRING_VALUE, ..] => {
+                let text = self.only_field(bytes, tag::STRING_VALUE)?;
+                Some(FastValue::String(Self::string(text)?))
             }
-            [0x2a, ..] => {
-                let inner = self.only_field(bytes, 0x2a)?;
+            [tag::STRUCT_VALUE, ..] => {
+                let inner = self.only_field(bytes, tag::STRUCT_VALUE)?;
                 self.entries(inner, depth + 1, &mut Unread)?;
                 Some(FastValue::Other)
             }
-            [0x32, ..] => {
-                let inner = self.only_field(bytes, 0x32)?;
+            [tag::LIST_VALUE, ..] => {
+                let inner = self.only_field(bytes, tag::LIST_VALUE)?;
                 self.list(inner, depth + 1)?;
                 Some(FastValue::Other)
             }
             // No kind, null_value or bool_value with a one-byte varint.
-            [] | [0x08 | 0x20, 0..0x80] => Some(FastValue::Other),
-            [0x11, ref bits @ ..] if bits.len() == 8 => {
+            [] | [tag::NULL_VALUE | tag::BOOL_VALUE, 0..0x80] => Some(FastValue::Other),
+            [tag::NUMBER_VALUE, ref bits @ ..] if bits.len() == 8 => {
                 self.structural_high += bits.iter().filter(|&&b| b >= 0x80).count();
                 Some(FastValue::Other)
             }
@@ -271,7 +290,7 @@ impl<const CHECK: bool> Walk<CHECK> {
             return None;
         }
         while !bytes.is_empty() {
-            let (item, rest) = self.field(bytes, 0x0a)?;
+            let (item, rest) = self.field(bytes, tag::LIST_VALUES)?;
             self.value(item, depth)?;
             bytes = rest;
         }

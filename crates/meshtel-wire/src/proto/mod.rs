@@ -16,19 +16,27 @@ mod varint;
 pub(crate) mod view;
 pub(crate) mod wire;
 
+#[cfg(feature = "bytes")]
+mod bufmut;
 #[cfg(feature = "alloc")]
 pub(crate) mod encode;
 #[cfg(feature = "alloc")]
 mod owned;
+#[cfg(feature = "prost")]
+mod prost_conv;
 
 pub use error::{DecodeError, Reason};
 pub use view::{AnyView, Entries, EntryView, Kind, ListIter, ListView, StructView, ValueView};
 pub use wire::Limits;
 
+#[cfg(feature = "bytes")]
+pub use bufmut::put_struct;
 #[cfg(feature = "alloc")]
 pub use encode::{encode_struct, encode_struct_into, encoded_struct_len};
 #[cfg(feature = "alloc")]
 pub use owned::{Struct, Value};
+#[cfg(feature = "prost")]
+pub use prost_conv::view_to_prost;
 
 #[cfg(feature = "alloc")]
 pub(crate) use encode::RevBuf;

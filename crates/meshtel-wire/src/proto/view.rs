@@ -7,11 +7,8 @@
 //! container view remembers where its run of fragments starts and walks
 //! them lazily.
 
-use super::wire::{self, Cursor, Limits, Payload};
+use super::wire::{self, Cursor, Limits, Payload, field, split_len_field, tag};
 use super::{DecodeError, fast};
-
-const STRUCT_VALUE: u32 = 5;
-const LIST_VALUE: u32 = 6;
 
 /// Where a `Value` comes from.
 #[derive(Clone, Copy)]
@@ -36,7 +33,7 @@ enum ContainerSrc<'a> {
     /// A whole serialized `Struct` (top level).
     Root(&'a [u8]),
     /// The `struct_value`/`list_value` fields of a `Value`, from `start` on.
-    Merged { value: ValueSrc<'a>, start: Pos },
+    Merged(ValueSrc<'a>, Pos),
 }
 
 /// Walks the items (field 1) of a container: a plain byte walk for a whole
@@ -52,7 +49,7 @@ impl<'a> ItemIter<'a> {
     fn new(src: ContainerSrc<'a>, kind_field: u32) -> Self {
         match src {
             ContainerSrc::Root(bytes) => Self::Root(bytes),
-            merged => Self::Merged(Items::new(merged, kind_field)),
+            ContainerSrc::Merged(value, start) => Self::Merged(Items::new(value, start, kind_field)),
         }
     }
 
@@ -60,7 +57,8 @@ impl<'a> ItemIter<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         match self {
             Self::Root(rest) => {
-                if let Some((0x0a, item, after)) = split_len_field(rest) {
+                // `Struct.fields` and `ListValue.values` share the tag.
+                if let Some((tag::STRUCT_FIELDS, item, after)) = split_len_field(rest) {
                     *rest = after;
                     return Some(item);
                 }
@@ -78,7 +76,7 @@ impl<'a> ItemIter<'a> {
             let mut cursor = Cursor::new(rest, 0);
             let field = cursor.next_valid()?;
             *rest = cursor.remaining();
-            if let (1, Payload::Len(item, _)) = (field.number, field.payload) {
+            if let (field::STRUCT_FIELDS, Payload::Len(item, _)) = (field.number, field.payload) {
                 return Some(item);
             }
         }
@@ -99,25 +97,17 @@ struct Items<'a> {
 }
 
 impl<'a> Items<'a> {
-    fn new(src: ContainerSrc<'a>, kind_field: u32) -> Self {
+    /// The items of the `kind_field` fragments of `value`, from `start` on.
+    fn new(value: ValueSrc<'a>, start: Pos, kind_field: u32) -> Self {
         let mut items = Self {
             outer: Cursor::EMPTY,
             fragment: Cursor::EMPTY,
             container: Cursor::EMPTY,
             kind_field,
         };
-        match src {
-            ContainerSrc::Root(bytes) => items.container = Cursor::new(bytes, 0),
-            ContainerSrc::Merged {
-                value: ValueSrc::Msg(bytes),
-                start,
-            } => {
-                items.fragment = Cursor::at(bytes, start.inner);
-            }
-            ContainerSrc::Merged {
-                value: ValueSrc::Entry(entry),
-                start,
-            } => {
+        match value {
+            ValueSrc::Msg(bytes) => items.fragment = Cursor::at(bytes, start.inner),
+            ValueSrc::Entry(entry) => {
                 let mut outer = Cursor::at(entry, start.outer);
                 if let Some(Field {
                     payload: Payload::Len(fragment, _),
@@ -143,7 +133,7 @@ impl<'a> Iterator for Items<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         loop {
             if let Some(field) = self.container.next_valid() {
-                if let (1, Payload::Len(item, _)) = (field.number, field.payload) {
+                if let (field::STRUCT_FIELDS, Payload::Len(item, _)) = (field.number, field.payload) {
                     return Some(item);
                 }
                 continue;
@@ -157,7 +147,7 @@ impl<'a> Iterator for Items<'a> {
                 continue;
             }
             let field = self.outer.next_valid()?;
-            if let (2, Payload::Len(fragment, _)) = (field.number, field.payload) {
+            if let (field::ENTRY_VALUE, Payload::Len(fragment, _)) = (field.number, field.payload) {
                 self.fragment = Cursor::new(fragment, 0);
             }
         }
@@ -232,7 +222,7 @@ impl<'a> StructView<'a> {
     #[must_use]
     pub fn entries(&self) -> Entries<'a> {
         Entries {
-            items: ItemIter::new(self.src, STRUCT_VALUE),
+            items: ItemIter::new(self.src, field::STRUCT_VALUE),
         }
     }
 
@@ -317,7 +307,7 @@ impl<'a> EntryView<'a> {
         let mut cursor = Cursor::new(self.bytes, 0);
         let mut key: &[u8] = &[];
         while let Some(field) = cursor.next_valid() {
-            if let (1, Payload::Len(k, _)) = (field.number, field.payload) {
+            if let (field::ENTRY_KEY, Payload::Len(k, _)) = (field.number, field.payload) {
                 key = k;
             }
         }
@@ -420,7 +410,7 @@ impl<'a> ValueView<'a> {
             ValueSrc::Entry(entry) => {
                 let mut outer = Cursor::new(entry, 0);
                 while let Some(fragment) = outer.next_valid() {
-                    if let (2, Payload::Len(bytes, _)) = (fragment.number, fragment.payload) {
+                    if let (field::ENTRY_VALUE, Payload::Len(bytes, _)) = (fragment.number, fragment.payload) {
                         let mut cursor = Cursor::new(bytes, 0);
                         while let Some(field) = cursor.next_valid() {
                             f(
@@ -448,13 +438,13 @@ impl<'a> ValueView<'a> {
             && let Some((tag, payload)) = single_len_field(bytes)
         {
             match tag {
-                0x1a => return Kind::String(validated_str(payload)),
-                0x2a => {
+                tag::STRING_VALUE => return Kind::String(validated_str(payload)),
+                tag::STRUCT_VALUE => {
                     return Kind::Struct(StructView {
                         src: ContainerSrc::Root(payload),
                     });
                 }
-                0x32 => {
+                tag::LIST_VALUE => {
                     return Kind::List(ListView {
                         src: ContainerSrc::Root(payload),
                     });
@@ -472,21 +462,21 @@ impl<'a> ValueView<'a> {
         let mut text: &'a [u8] = &[];
         self.for_each_field(|pos, field| {
             let this = match (field.number, field.payload) {
-                (1, Payload::Varint(_)) => 1,
-                (2, Payload::I64(bits)) => {
+                (field::NULL_VALUE, Payload::Varint(_)) => field::NULL_VALUE,
+                (field::NUMBER_VALUE, Payload::I64(bits)) => {
                     scalar = bits;
-                    2
+                    field::NUMBER_VALUE
                 }
-                (3, Payload::Len(s, _)) => {
+                (field::STRING_VALUE, Payload::Len(s, _)) => {
                     text = s;
-                    3
+                    field::STRING_VALUE
                 }
-                (4, Payload::Varint(v)) => {
+                (field::BOOL_VALUE, Payload::Varint(v)) => {
                     scalar = v;
-                    4
+                    field::BOOL_VALUE
                 }
-                (5, Payload::Len(..)) => 5,
-                (6, Payload::Len(..)) => 6,
+                (field::STRUCT_VALUE, Payload::Len(..)) => field::STRUCT_VALUE,
+                (field::LIST_VALUE, Payload::Len(..)) => field::LIST_VALUE,
                 _ => return,
             };
             if this != kind {
@@ -494,14 +484,15 @@ impl<'a> ValueView<'a> {
                 start = pos;
             }
         });
-        let merged = ContainerSrc::Merged { value: self.src, start };
+        let merged = ContainerSrc::Merged(self.src, start);
         match kind {
-            1 => Kind::Null,
-            2 => Kind::Number(f64::from_bits(scalar)),
-            3 => Kind::String(validated_str(text)),
-            4 => Kind::Bool(scalar != 0),
-            5 => Kind::Struct(StructView { src: merged }),
-            6 => Kind::List(ListView { src: merged }),
+            field::NULL_VALUE => Kind::Null,
+            field::NUMBER_VALUE => Kind::Number(f64::from_bits(scalar)),
+            field::STRING_VALUE => Kind::String(validated_str(text)),
+            field::BOOL_VALUE => Kind::Bool(scalar != 0),
+            field::STRUCT_VALUE => Kind::Struct(StructView { src: merged }),
+            field::LIST_VALUE => Kind::List(ListView { src: merged }),
+            // No kind field (0).
             _ => Kind::Unset,
         }
     }
@@ -560,7 +551,7 @@ impl<'a> ListView<'a> {
     #[must_use]
     pub fn iter(&self) -> ListIter<'a> {
         ListIter {
-            items: ItemIter::new(self.src, LIST_VALUE),
+            items: ItemIter::new(self.src, field::LIST_VALUE),
         }
     }
 
@@ -572,6 +563,14 @@ impl<'a> ListView<'a> {
 }
 
 impl<'a> IntoIterator for ListView<'a> {
+    type Item = ValueView<'a>;
+    type IntoIter = ListIter<'a>;
+    fn into_iter(self) -> ListIter<'a> {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &ListView<'a> {
     type Item = ValueView<'a>;
     type IntoIter = ListIter<'a>;
     fn into_iter(self) -> ListIter<'a> {
@@ -643,8 +642,8 @@ impl<'a> AnyView<'a> {
         let mut cursor = Cursor::new(bytes, base);
         while let Some(field) = cursor.next_valid() {
             match (field.number, field.payload) {
-                (1, Payload::Len(url, _)) => any.type_url = validated_str(url),
-                (2, Payload::Len(value, at)) => {
+                (field::ANY_TYPE_URL, Payload::Len(url, _)) => any.type_url = validated_str(url),
+                (field::ANY_VALUE, Payload::Len(value, at)) => {
                     any.value = value;
                     any.value_offset = at;
                 }
@@ -693,10 +692,10 @@ impl<'a> AnyView<'a> {
 /// writer produces, read without the general field loop.
 #[inline]
 fn simple_entry(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (0x0a, key, rest) = split_len_field(bytes)? else {
+    let (tag::ENTRY_KEY, key, rest) = split_len_field(bytes)? else {
         return None;
     };
-    let (0x12, value, []) = split_len_field(rest)? else {
+    let (tag::ENTRY_VALUE, value, []) = split_len_field(rest)? else {
         return None;
     };
     Some((key, value))
@@ -709,19 +708,6 @@ fn single_len_field(bytes: &[u8]) -> Option<(u8, &[u8])> {
         (tag, payload, []) => Some((tag, payload)),
         _ => None,
     }
-}
-
-/// Splits a leading one-byte-tag, length-delimited field (length of one or
-/// two bytes) off `bytes`: `(tag, payload, rest)`.
-#[inline(always)]
-pub(crate) fn split_len_field(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (len, body) = match *bytes {
-        [_, len, ref body @ ..] if len < 0x80 => (usize::from(len), body),
-        [_, lo, hi, ref body @ ..] if lo >= 0x80 && hi < 0x80 => (usize::from(lo & 0x7f) | usize::from(hi) << 7, body),
-        _ => return None,
-    };
-    let (payload, rest) = body.split_at_checked(len)?;
-    Some((bytes[0], payload, rest))
 }
 
 /// A string field of a validated message.

@@ -1,6 +1,5 @@
 //! Field-level reading and whole-message validation.
 
-use super::view::{EntryView, split_len_field};
 use super::{DecodeError, Reason, varint};
 
 /// Decoding limits.
@@ -66,6 +65,72 @@ pub(crate) const LEN: u8 = 2;
 pub(crate) const SGROUP: u8 = 3;
 pub(crate) const EGROUP: u8 = 4;
 pub(crate) const I32: u8 = 5;
+
+/// Field numbers of the messages here (`google/protobuf/struct.proto`,
+/// `any.proto`).
+pub(crate) mod field {
+    /// `Struct.fields`: one map entry per occurrence.
+    pub(crate) const STRUCT_FIELDS: u32 = 1;
+    /// A map entry's key.
+    pub(crate) const ENTRY_KEY: u32 = 1;
+    /// A map entry's value.
+    pub(crate) const ENTRY_VALUE: u32 = 2;
+    /// `Value.null_value`.
+    pub(crate) const NULL_VALUE: u32 = 1;
+    /// `Value.number_value`.
+    pub(crate) const NUMBER_VALUE: u32 = 2;
+    /// `Value.string_value`.
+    pub(crate) const STRING_VALUE: u32 = 3;
+    /// `Value.bool_value`.
+    pub(crate) const BOOL_VALUE: u32 = 4;
+    /// `Value.struct_value`.
+    pub(crate) const STRUCT_VALUE: u32 = 5;
+    /// `Value.list_value`.
+    pub(crate) const LIST_VALUE: u32 = 6;
+    /// `ListValue.values`.
+    pub(crate) const LIST_VALUES: u32 = 1;
+    /// `Any.type_url`.
+    pub(crate) const ANY_TYPE_URL: u32 = 1;
+    /// `Any.value`.
+    pub(crate) const ANY_VALUE: u32 = 2;
+}
+
+/// One-byte tags (field number and wire type) of the fields of [`field`],
+/// as writers put them.
+pub(crate) mod tag {
+    use super::{I64, LEN, VARINT, field};
+
+    // Every field number here is below 16, so the tag fits one byte.
+    #[allow(clippy::cast_possible_truncation, reason = "field numbers below 16")]
+    const fn tag(number: u32, wire_type: u8) -> u8 {
+        (number << 3) as u8 | wire_type
+    }
+
+    /// `Struct.fields` (`0x0a`).
+    pub(crate) const STRUCT_FIELDS: u8 = tag(field::STRUCT_FIELDS, LEN);
+    /// A map entry's key (`0x0a`).
+    pub(crate) const ENTRY_KEY: u8 = tag(field::ENTRY_KEY, LEN);
+    /// A map entry's value (`0x12`).
+    pub(crate) const ENTRY_VALUE: u8 = tag(field::ENTRY_VALUE, LEN);
+    /// `Value.null_value` (`0x08`).
+    pub(crate) const NULL_VALUE: u8 = tag(field::NULL_VALUE, VARINT);
+    /// `Value.number_value` (`0x11`).
+    pub(crate) const NUMBER_VALUE: u8 = tag(field::NUMBER_VALUE, I64);
+    /// `Value.string_value` (`0x1a`).
+    pub(crate) const STRING_VALUE: u8 = tag(field::STRING_VALUE, LEN);
+    /// `Value.bool_value` (`0x20`).
+    pub(crate) const BOOL_VALUE: u8 = tag(field::BOOL_VALUE, VARINT);
+    /// `Value.struct_value` (`0x2a`).
+    pub(crate) const STRUCT_VALUE: u8 = tag(field::STRUCT_VALUE, LEN);
+    /// `Value.list_value` (`0x32`).
+    pub(crate) const LIST_VALUE: u8 = tag(field::LIST_VALUE, LEN);
+    /// `ListValue.values` (`0x0a`).
+    pub(crate) const LIST_VALUES: u8 = tag(field::LIST_VALUES, LEN);
+    /// `Any.type_url` (`0x0a`).
+    pub(crate) const ANY_TYPE_URL: u8 = tag(field::ANY_TYPE_URL, LEN);
+    /// `Any.value` (`0x12`).
+    pub(crate) const ANY_VALUE: u8 = tag(field::ANY_VALUE, LEN);
+}
 
 /// The payload of one field.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -239,7 +304,20 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Whether every byte is below 0x80; guards `proto::view::as_str`'s
+/// Splits a leading one-byte-tag, length-delimited field (length of one or
+/// two bytes) off `bytes`: `(tag, payload, rest)`.
+#[inline(always)]
+pub(crate) fn split_len_field(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (len, body) = match *bytes {
+        [_, len, ref body @ ..] if len < 0x80 => (usize::from(len), body),
+        [_, lo, hi, ref body @ ..] if lo >= 0x80 && hi < 0x80 => (usize::from(lo & 0x7f) | usize::from(hi) << 7, body),
+        _ => return None,
+    };
+    let (payload, rest) = body.split_at_checked(len)?;
+    Some((bytes[0], payload, rest))
+}
+
+/// Whether every byte is below 0x80; guards `proto::view::validated_str`'s
 /// unchecked conversion, so a property test holds it to `<[u8]>::is_ascii`.
 #[inline(always)]
 pub(crate) fn is_ascii_short(bytes: &[u8]) -> bool {
@@ -287,9 +365,9 @@ pub(crate) trait Visit<'a> {
         Ok(false)
     }
 
-    /// An entry, validated.
+    /// An entry (the serialized map entry), validated.
     #[inline]
-    fn entry(&mut self, entry: EntryView<'a>) {
+    fn entry(&mut self, entry: &'a [u8]) {
         let _ = entry;
     }
 }
@@ -321,9 +399,9 @@ pub(crate) fn validate_struct_visit<'a>(
     loop {
         // Fast path: an entry of the shape every writer produces.
         let rest = cursor.remaining();
-        if let Some((0x0a, entry, after)) = split_len_field(rest)
-            && let Some((0x0a, key, value_field)) = split_len_field(entry)
-            && let Some((0x12, value, [])) = split_len_field(value_field)
+        if let Some((tag::STRUCT_FIELDS, entry, after)) = split_len_field(rest)
+            && let Some((tag::ENTRY_KEY, key, value_field)) = split_len_field(entry)
+            && let Some((tag::ENTRY_VALUE, value, [])) = split_len_field(value_field)
         {
             let entry_at = base + cursor.pos + (rest.len() - after.len() - entry.len());
             let key_at = entry_at + (entry.len() - value_field.len() - key.len());
@@ -331,15 +409,15 @@ pub(crate) fn validate_struct_visit<'a>(
             let value_at = entry_at + (entry.len() - value.len());
             if !visit.simple(key, value, value_at, depth, limits)? {
                 validate_value(value, value_at, depth, limits)?;
-                visit.entry(EntryView::validated(entry));
+                visit.entry(entry);
             }
             cursor.skip(rest.len() - after.len());
             continue;
         }
         let Some(field) = cursor.next(budget)? else { break };
-        if let (1, Payload::Len(entry, at)) = (field.number, field.payload) {
+        if let (field::STRUCT_FIELDS, Payload::Len(entry, at)) = (field.number, field.payload) {
             validate_entry(entry, at, depth, limits)?;
-            visit.entry(EntryView::validated(entry));
+            visit.entry(entry);
         }
     }
     Ok(())
@@ -350,8 +428,8 @@ fn validate_entry(buf: &[u8], base: usize, depth: u32, limits: &Limits) -> Resul
     let mut cursor = Cursor::new(buf, base);
     while let Some(field) = cursor.next(budget)? {
         match (field.number, field.payload) {
-            (1, Payload::Len(key, at)) => check_utf8(key, at)?,
-            (2, Payload::Len(value, at)) => validate_value(value, at, depth, limits)?,
+            (field::ENTRY_KEY, Payload::Len(key, at)) => check_utf8(key, at)?,
+            (field::ENTRY_VALUE, Payload::Len(value, at)) => validate_value(value, at, depth, limits)?,
             _ => {}
         }
     }
@@ -361,16 +439,16 @@ fn validate_entry(buf: &[u8], base: usize, depth: u32, limits: &Limits) -> Resul
 /// Validates a serialized `Value` found inside a container at `depth`.
 pub(crate) fn validate_value(buf: &[u8], base: usize, depth: u32, limits: &Limits) -> Result<(), DecodeError> {
     // Fast path: one string field.
-    if let Some((0x1a, s, [])) = split_len_field(buf) {
+    if let Some((tag::STRING_VALUE, s, [])) = split_len_field(buf) {
         return check_utf8(s, base + (buf.len() - s.len()));
     }
     let budget = limits.max_depth - depth;
     let mut cursor = Cursor::new(buf, base);
     while let Some(field) = cursor.next(budget)? {
         match (field.number, field.payload) {
-            (3, Payload::Len(s, at)) => check_utf8(s, at)?,
-            (5, Payload::Len(s, at)) => validate_struct(s, at, depth + 1, limits)?,
-            (6, Payload::Len(l, at)) => validate_list(l, at, depth + 1, limits)?,
+            (field::STRING_VALUE, Payload::Len(s, at)) => check_utf8(s, at)?,
+            (field::STRUCT_VALUE, Payload::Len(s, at)) => validate_struct(s, at, depth + 1, limits)?,
+            (field::LIST_VALUE, Payload::Len(l, at)) => validate_list(l, at, depth + 1, limits)?,
             _ => {}
         }
     }
@@ -384,7 +462,7 @@ fn validate_list(buf: &[u8], base: usize, depth: u32, limits: &Limits) -> Result
     let budget = limits.max_depth - depth;
     let mut cursor = Cursor::new(buf, base);
     while let Some(field) = cursor.next(budget)? {
-        if let (1, Payload::Len(value, at)) = (field.number, field.payload) {
+        if let (field::LIST_VALUES, Payload::Len(value, at)) = (field.number, field.payload) {
             validate_value(value, at, depth, limits)?;
         }
     }
@@ -396,7 +474,7 @@ fn validate_list(buf: &[u8], base: usize, depth: u32, limits: &Limits) -> Result
 pub(crate) fn validate_any(buf: &[u8], base: usize) -> Result<(), DecodeError> {
     let mut cursor = Cursor::new(buf, base);
     while let Some(field) = cursor.next(Limits::DEFAULT_MAX_DEPTH)? {
-        if let (1, Payload::Len(url, at)) = (field.number, field.payload) {
+        if let (field::ANY_TYPE_URL, Payload::Len(url, at)) = (field.number, field.payload) {
             check_utf8(url, at)?;
         }
     }

@@ -1,19 +1,19 @@
-//! The peer record: who a workload is, read from and written to node
-//! metadata (`docs/reference/wire.md` §1, §2).
+//! The peer's workload metadata: who a workload is, read from and written
+//! to node metadata (`docs/reference/wire.md` §1, §2).
 
-use crate::proto::fast::{self, EntryReader, EntryValue, FastValue, Walk, WholeStruct};
+use crate::proto::fast::{self, EntryReader, EntryValue, Walk, WholeStruct};
 use crate::proto::view::validated_str;
-use crate::proto::wire::validate_struct;
+use crate::proto::wire::{tag, validate_struct};
 use crate::proto::{DecodeError, EntryView, Limits, StructView};
 
-/// Reads the record's fields from the entries of a Struct, in one pass.
+/// Reads the workload metadata's fields from the entries of a Struct, in one pass.
 #[derive(Default)]
-struct RecordBuilder<'a> {
+struct MetadataBuilder<'a> {
     record: WorkloadView<'a>,
     owner: &'a str,
 }
 
-impl<'a> RecordBuilder<'a> {
+impl<'a> MetadataBuilder<'a> {
     fn finish(mut self) -> WorkloadView<'a> {
         self.record.workload_type = WorkloadType::from_owner(self.owner, self.record.workload);
         if let Some(labels) = self.record.labels {
@@ -26,16 +26,16 @@ impl<'a> RecordBuilder<'a> {
     fn entry(&mut self, entry: EntryView<'a>) {
         let (key, value) = entry.split();
         let r = &mut self.record;
-        let slot = match RecordKey::of(key) {
-            Some(RecordKey::Name) => &mut r.name,
-            Some(RecordKey::Namespace) => &mut r.namespace,
-            Some(RecordKey::Workload) => &mut r.workload,
-            Some(RecordKey::Owner) => &mut self.owner,
-            Some(RecordKey::Cluster) => &mut r.cluster,
-            Some(RecordKey::Identity) => &mut r.identity,
-            Some(RecordKey::Region) => &mut r.region,
-            Some(RecordKey::Zone) => &mut r.availability_zone,
-            Some(RecordKey::Labels) => {
+        let slot = match MetadataKey::of(key) {
+            Some(MetadataKey::Name) => &mut r.name,
+            Some(MetadataKey::Namespace) => &mut r.namespace,
+            Some(MetadataKey::Workload) => &mut r.workload,
+            Some(MetadataKey::Owner) => &mut self.owner,
+            Some(MetadataKey::Cluster) => &mut r.cluster,
+            Some(MetadataKey::Identity) => &mut r.identity,
+            Some(MetadataKey::Region) => &mut r.region,
+            Some(MetadataKey::Zone) => &mut r.availability_zone,
+            Some(MetadataKey::Labels) => {
                 r.labels = value.as_struct();
                 return;
             }
@@ -45,9 +45,9 @@ impl<'a> RecordBuilder<'a> {
     }
 }
 
-/// The keys of node metadata that the record reads.
+/// The keys of node metadata that [`WorkloadView`] reads.
 #[derive(Clone, Copy)]
-enum RecordKey {
+enum MetadataKey {
     Name,
     Namespace,
     Workload,
@@ -59,7 +59,7 @@ enum RecordKey {
     Labels,
 }
 
-impl RecordKey {
+impl MetadataKey {
     #[inline(always)]
     fn of(key: &[u8]) -> Option<Self> {
         // Dispatch on the length first: every key has a distinct length but
@@ -80,7 +80,7 @@ impl RecordKey {
     }
 }
 
-/// The labels the record reads.
+/// The labels [`WorkloadView`] reads.
 #[derive(Clone, Copy)]
 enum LabelKey {
     Service,
@@ -94,7 +94,7 @@ enum LabelKey {
 impl LabelKey {
     #[inline(always)]
     fn of(key: &[u8]) -> Option<Self> {
-        // Six keys, six lengths: see `RecordKey::of`.
+        // Six keys, six lengths: see `MetadataKey::of`.
         Some(match key.len() {
             3 if fast::is(key, b"app") => Self::App,
             7 if fast::is(key, b"version") => Self::Version,
@@ -146,10 +146,10 @@ impl<T> Labels<T> {
     }
 }
 
-/// A record read by the validation fast path: the fields as bytes, until
+/// Workload metadata read by the validation fast path: the fields as bytes, until
 /// [`fast::run`] has proved every string of the input UTF-8.
 #[derive(Default)]
-pub(crate) struct RawRecord<'a> {
+pub(crate) struct RawMetadata<'a> {
     name: &'a [u8],
     namespace: &'a [u8],
     workload: &'a [u8],
@@ -162,8 +162,8 @@ pub(crate) struct RawRecord<'a> {
     label_values: Labels<&'a [u8]>,
 }
 
-/// The record's entries, read as the fast path validates them.
-impl<'a> EntryReader<'a> for RawRecord<'a> {
+/// The metadata's entries, read as the fast path validates them.
+impl<'a> EntryReader<'a> for RawMetadata<'a> {
     #[inline(always)]
     fn entry<const CHECK: bool>(
         &mut self,
@@ -172,24 +172,21 @@ impl<'a> EntryReader<'a> for RawRecord<'a> {
         value: EntryValue<'a>,
         depth: u32,
     ) -> Option<()> {
-        let Some(key) = RecordKey::of(key) else {
+        let Some(key) = MetadataKey::of(key) else {
             return walk.entry_value(value, depth).map(drop);
         };
         let slot = match key {
-            RecordKey::Labels => return self.read_labels(walk, value, depth),
-            RecordKey::Name => &mut self.name,
-            RecordKey::Namespace => &mut self.namespace,
-            RecordKey::Workload => &mut self.workload,
-            RecordKey::Owner => &mut self.owner,
-            RecordKey::Cluster => &mut self.cluster,
-            RecordKey::Identity => &mut self.identity,
-            RecordKey::Region => &mut self.region,
-            RecordKey::Zone => &mut self.availability_zone,
+            MetadataKey::Labels => return self.read_labels(walk, value, depth),
+            MetadataKey::Name => &mut self.name,
+            MetadataKey::Namespace => &mut self.namespace,
+            MetadataKey::Workload => &mut self.workload,
+            MetadataKey::Owner => &mut self.owner,
+            MetadataKey::Cluster => &mut self.cluster,
+            MetadataKey::Identity => &mut self.identity,
+            MetadataKey::Region => &mut self.region,
+            MetadataKey::Zone => &mut self.availability_zone,
         };
-        *slot = match walk.entry_value(value, depth)? {
-            FastValue::String(text) => text,
-            FastValue::Other => &[],
-        };
+        *slot = walk.entry_value(value, depth)?.text_or_empty();
         Some(())
     }
 }
@@ -206,16 +203,13 @@ impl<'a> EntryReader<'a> for Labels<&'a [u8]> {
     ) -> Option<()> {
         let value = walk.entry_value(value, depth)?;
         if let Some(key) = LabelKey::of(key) {
-            *self.slot(key) = Some(match value {
-                FastValue::String(text) => text,
-                FastValue::Other => &[],
-            });
+            *self.slot(key) = Some(value.text_or_empty());
         }
         Some(())
     }
 }
 
-impl<'a> RawRecord<'a> {
+impl<'a> RawMetadata<'a> {
     /// A `LABELS` entry: replaces what an earlier one said.
     #[inline(always)]
     fn read_labels<const CHECK: bool>(
@@ -226,16 +220,16 @@ impl<'a> RawRecord<'a> {
     ) -> Option<()> {
         self.label_values = Labels::default();
         self.labels = None;
-        let EntryValue::Serialized(value @ [0x2a, ..]) = value else {
+        let EntryValue::Serialized(value @ [tag::STRUCT_VALUE, ..]) = value else {
             return walk.entry_value(value, depth).map(drop);
         };
-        let labels = walk.only_field(value, 0x2a)?;
+        let labels = walk.only_field(value, tag::STRUCT_VALUE)?;
         walk.entries(labels, depth + 1, &mut self.label_values)?;
         self.labels = Some(labels);
         Some(())
     }
 
-    /// The record, once [`fast::run`] has returned this value (so every
+    /// The metadata, once [`fast::run`] has returned this value (so every
     /// string of the input is UTF-8).
     #[inline(always)]
     pub(crate) fn to_view(&self) -> WorkloadView<'a> {
@@ -362,7 +356,8 @@ impl core::fmt::Display for WorkloadType {
     }
 }
 
-/// A peer record whose strings borrow from the bytes it was read from.
+/// A peer's workload metadata, its strings borrowing from the bytes it was
+/// read from.
 ///
 /// Every field is a string; `""` means "not known" (`docs/reference/wire.md` §1).
 ///
@@ -371,8 +366,8 @@ impl core::fmt::Display for WorkloadType {
 /// use meshtel_wire::workload::{WorkloadType, WorkloadView};
 /// # let frame = meshtel_wire::__doc_example_frame();
 /// use meshtel_wire::frame::{decode_frame, FrameConfig, Status};
-/// let Ok(Status::Frame { peer, .. }) = decode_frame(frame, &FrameConfig::default()) else { panic!() };
-/// let record = WorkloadView::from_struct(peer);
+/// let Ok(Status::Frame { metadata_struct, .. }) = decode_frame(frame, &FrameConfig::default()) else { panic!() };
+/// let record = WorkloadView::from_struct(metadata_struct);
 /// assert_eq!((record.namespace, record.workload), ("ns", "w"));
 /// assert_eq!(record.workload_type, WorkloadType::Unknown);
 /// ```
@@ -443,13 +438,13 @@ pub mod keys {
 }
 
 impl<'a> WorkloadView<'a> {
-    /// Reads a record from a Struct in node-metadata shape (`docs/reference/wire.md` §1.1):
+    /// Reads workload metadata from a Struct in node-metadata shape (`docs/reference/wire.md` §1.1):
     /// non-string values read as `""`, unknown keys are ignored, `LABELS`
     /// that is not a struct reads as empty, `app`/`version` follow the
     /// deterministic precedence of project decision W12.
     #[must_use]
     pub fn from_struct(s: StructView<'a>) -> Self {
-        let mut builder = RecordBuilder::default();
+        let mut builder = MetadataBuilder::default();
         for entry in s.entries() {
             builder.entry(entry);
         }
@@ -484,7 +479,7 @@ impl<'a> WorkloadView<'a> {
         Self::parse_at(bytes, 0, 1, limits)
     }
 
-    /// Parses a record Struct found at nesting `depth`, `base` bytes into
+    /// Parses a workload metadata Struct found at nesting `depth`, `base` bytes into
     /// the caller's input.
     pub(crate) fn parse_at(
         bytes: &'a [u8],
@@ -493,7 +488,7 @@ impl<'a> WorkloadView<'a> {
         limits: &Limits,
     ) -> Result<(Self, StructView<'a>), DecodeError> {
         let mut raw = WholeStruct {
-            entries: RawRecord::default(),
+            entries: RawMetadata::default(),
             depth,
         };
         if fast::run(bytes, limits, &mut raw) {
@@ -577,11 +572,11 @@ impl<'a> WorkloadView<'a> {
         let mut next = || parts.next();
         let (workload, namespace, service, revision, cluster) = (next()?, next()?, next()?, next()?, next()?);
         Some(Self {
-            workload,
             namespace,
+            workload,
+            cluster,
             service,
             revision,
-            cluster,
             ..Self::default()
         })
     }

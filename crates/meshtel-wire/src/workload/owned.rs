@@ -1,4 +1,4 @@
-//! The owned peer record (`alloc`).
+//! The owned workload metadata (`alloc`).
 
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -7,7 +7,7 @@ use alloc::string::{String, ToString};
 use super::{WorkloadType, WorkloadView, keys};
 use crate::proto::{Struct, StructView, Value, encode_struct};
 
-/// An owned peer record, with the configured additional labels.
+/// A peer's workload metadata, owned, with the configured additional labels.
 ///
 /// Build it from node metadata once at start-up, then derive every carrier
 /// from it: [`WorkloadMetadata::to_struct`] for frames and headers,
@@ -58,7 +58,7 @@ pub struct WorkloadMetadata {
 }
 
 impl WorkloadMetadata {
-    /// Copies a borrowed record, taking each of `additional_labels` that its
+    /// Copies borrowed workload metadata, taking each of `additional_labels` that its
     /// `LABELS` carries.
     #[must_use]
     pub fn from_view(view: &WorkloadView<'_>, additional_labels: &[&str]) -> Self {
@@ -123,7 +123,7 @@ impl WorkloadMetadata {
         }
     }
 
-    /// The record as the metadata Struct a peer receives (`docs/reference/wire.md` §1.2):
+    /// The metadata as the Struct a peer receives (`docs/reference/wire.md` §1.2):
     /// non-empty fields only, `LABELS` always present with the normalised
     /// `app`/`version` under their short keys, `OWNER` re-synthesised.
     #[must_use]
@@ -161,7 +161,7 @@ impl WorkloadMetadata {
         s
     }
 
-    /// The record as the lower-case Struct stored for expression access
+    /// The metadata as the lower-case Struct stored for expression access
     /// (`docs/reference/wire.md` §1.3), e.g. `filter_state.upstream_peer.service`.
     #[must_use]
     pub fn to_lowercase_struct(&self) -> Struct {

@@ -10,9 +10,10 @@ use proptest::prelude::*;
 
 use super::{Reader, Unread, Walk, WholeStruct, count_high};
 use crate::frame::{FrameConfig, FrameDecoder, Status, encode_frame};
+use crate::header::{PEER_METADATA, PEER_METADATA_ID};
 use crate::proto::wire::validate_struct;
 use crate::proto::{Limits, Struct, StructView, Value, encode_struct};
-use crate::workload::{RawRecord, WorkloadView};
+use crate::workload::{RawMetadata, WorkloadView};
 
 /// Keys the record reader dispatches on, and others.
 fn key() -> impl Strategy<Value = String> {
@@ -32,8 +33,8 @@ fn key() -> impl Strategy<Value = String> {
                 "version",
                 "app.kubernetes.io/name",
                 "service.istio.io/canonical-name",
-                "x-envoy-peer-metadata",
-                "x-envoy-peer-metadata-id",
+                PEER_METADATA,
+                PEER_METADATA_ID,
             ][..]
         )
         .prop_map(String::from),
@@ -110,17 +111,11 @@ fn limits() -> impl Strategy<Value = Limits> {
 /// The trusting walk (`Some(counts equal)` if the shape was accepted) and
 /// the checking walk (accepted or not) over one input.
 fn both_walks<'a>(reader: &mut impl Reader<'a>, input: &'a [u8], limits: &Limits) -> (Option<bool>, bool) {
-    let mut trusting = Walk::<false> {
-        structural_high: 0,
-        max_depth: limits.max_depth(),
-    };
+    let mut trusting = Walk::<false>::new(limits);
     let trusted = reader
         .read(&mut trusting, input)
         .map(|()| count_high(input) == trusting.structural_high);
-    let mut checking = Walk::<true> {
-        structural_high: 0,
-        max_depth: limits.max_depth(),
-    };
+    let mut checking = Walk::<true>::new(limits);
     (trusted, reader.read(&mut checking, input).is_some())
 }
 
@@ -154,7 +149,7 @@ proptest! {
             (Err(a), Err(b)) => prop_assert_eq!(a, b),
             _ => prop_assert!(false, "{:?} vs {:?}", public.is_ok(), general.is_ok()),
         }
-        let (trusted, checked) = both_walks(&mut WholeStruct { entries: RawRecord::default(), depth: 1 }, &bytes, &limits);
+        let (trusted, checked) = both_walks(&mut WholeStruct { entries: RawMetadata::default(), depth: 1 }, &bytes, &limits);
         if trusted.is_some() {
             prop_assert_eq!(checked, general.is_ok());
         }
@@ -182,8 +177,8 @@ fn summary(status: &Result<Status<'_>, crate::frame::FrameError>) -> String {
     let mut out = String::new();
     match status {
         Ok(Status::Frame {
-            record,
-            peer,
+            metadata: record,
+            metadata_struct: peer,
             id,
             consumed,
         }) => {

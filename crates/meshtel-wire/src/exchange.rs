@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use meshtel_wire::frame::FrameConfig;
-//! use meshtel_wire::handshake::{Exchange, PeerOutcome, Received};
+//! use meshtel_wire::exchange::{Exchange, PeerOutcome, Received};
 //! # let frame = meshtel_wire::__doc_example_frame();
 //! let mut client = Exchange::new(Some(b"istio-peer-exchange"), frame, FrameConfig::default());
 //! let mut server = Exchange::new(Some(b"istio-peer-exchange"), frame, FrameConfig::default());
@@ -34,22 +34,25 @@ use crate::workload::WorkloadView;
 
 /// How the exchange ended for this side.
 #[derive(Debug, Clone, Copy)]
+#[must_use]
 #[non_exhaustive]
 #[allow(
     clippy::large_enum_variant,
-    reason = "the record is returned by value so the exchange allocates nothing"
+    reason = "the metadata is returned by value so the exchange allocates nothing"
 )]
 pub enum PeerOutcome<'a> {
-    /// The peer's record (node-metadata shape) and node id.
+    /// The peer's workload metadata and node id.
     Found {
-        /// The peer's record, read while the frame was validated.
-        record: WorkloadView<'a>,
-        /// The peer's record Struct.
-        peer: StructView<'a>,
+        /// The peer's workload metadata, read while the frame was validated.
+        metadata: WorkloadView<'a>,
+        /// The Struct it was read from (node-metadata shape), for additional
+        /// labels or other keys.
+        metadata_struct: StructView<'a>,
         /// The peer's node id.
         id: Option<&'a str>,
     },
-    /// A valid frame without a record (W6): exchange finished, no peer.
+    /// A valid frame without workload metadata (W6): exchange finished, no
+    /// peer.
     NoPeer {
         /// The peer's node id, if sent.
         id: Option<&'a str>,
@@ -62,10 +65,11 @@ pub enum PeerOutcome<'a> {
 
 /// What to do with received bytes.
 #[derive(Debug, Clone, Copy)]
+#[must_use = "says which received bytes belong to the exchange and which are application data"]
 #[non_exhaustive]
 #[allow(
     clippy::large_enum_variant,
-    reason = "the record is returned by value so the exchange allocates nothing"
+    reason = "the metadata is returned by value so the exchange allocates nothing"
 )]
 pub enum Received<'a> {
     /// Hold the bytes (they are not yet application data); call again with
@@ -161,11 +165,18 @@ impl<'f> Exchange<'f> {
             Ok(Status::NeedMore { .. }) => Received::NeedMore,
             Ok(Status::NotAFrame) => done(0, PeerOutcome::NotAFrame),
             Ok(Status::Frame {
-                record,
-                peer,
+                metadata,
+                metadata_struct,
                 id,
                 consumed,
-            }) => done(consumed, PeerOutcome::Found { record, peer, id }),
+            }) => done(
+                consumed,
+                PeerOutcome::Found {
+                    metadata,
+                    metadata_struct,
+                    id,
+                },
+            ),
             Ok(Status::NoPeer { id, consumed }) => done(consumed, PeerOutcome::NoPeer { id }),
             Ok(Status::Skip { consumed, .. }) => Received::Discard { consume: consumed },
             Ok(Status::Finished) => Received::Passthrough,

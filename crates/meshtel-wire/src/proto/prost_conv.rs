@@ -1,20 +1,11 @@
-//! Conversions to and from `prost_types` (feature `prost`).
-//!
-//! ```
-//! use meshtel_wire::proto::{Struct, StructView};
-//! let mut s = Struct::new();
-//! s.insert("a", 1.5);
-//! let p: prost_types::Struct = (&s).into();
-//! assert_eq!(Struct::from(p.clone()), s);
-//! let bytes = meshtel_wire::proto::encode_struct(&s);
-//! assert_eq!(meshtel_wire::interop_prost::view_to_prost(&StructView::parse(&bytes).unwrap()), p);
-//! ```
+//! Conversions to and from `prost_types` (feature `prost`): `From` between
+//! [`Struct`]/[`Value`] and their `prost_types` twins, and [`view_to_prost`].
 
 use alloc::string::ToString;
 
 use prost_types::value::Kind as PKind;
 
-use crate::proto::{Kind, Struct, StructView, Value, ValueView};
+use super::{Kind, Struct, StructView, Value, ValueView};
 
 impl From<&Struct> for prost_types::Struct {
     fn from(s: &Struct) -> Self {
@@ -64,6 +55,17 @@ impl From<prost_types::Value> for Value {
 }
 
 /// Copies a view into a `prost_types::Struct`.
+///
+/// ```
+/// use meshtel_wire::proto::{Struct, StructView, encode_struct, view_to_prost};
+/// let mut s = Struct::new();
+/// s.insert("a", 1.5);
+/// let p: prost_types::Struct = (&s).into();
+/// assert_eq!(Struct::from(p.clone()), s);
+/// let bytes = encode_struct(&s);
+/// assert_eq!(view_to_prost(&StructView::parse(&bytes)?), p);
+/// # Ok::<(), meshtel_wire::proto::DecodeError>(())
+/// ```
 #[must_use]
 pub fn view_to_prost(view: &StructView<'_>) -> prost_types::Struct {
     let mut out = prost_types::Struct::default();

@@ -4,8 +4,8 @@
 //! each side must learn the other's record and pass every application byte
 //! through, whichever side writes first.
 
+use meshtel_wire::exchange::{Exchange, PeerOutcome, Received};
 use meshtel_wire::frame::{FrameConfig, encode_frame};
-use meshtel_wire::handshake::{Exchange, PeerOutcome, Received};
 use meshtel_wire::proto::Struct;
 use meshtel_wire::workload::{WorkloadMetadata, WorkloadView};
 use proptest::prelude::*;
@@ -65,7 +65,11 @@ impl<'f> Endpoint<'f> {
                 }
                 Received::Done { consume, outcome } => {
                     self.peer = Some(match outcome {
-                        PeerOutcome::Found { record, peer, id } => Ok((
+                        PeerOutcome::Found {
+                            metadata: record,
+                            metadata_struct: peer,
+                            id,
+                        } => Ok((
                             {
                                 let two_pass = WorkloadMetadata::from_view(&WorkloadView::from_struct(peer), &[]);
                                 assert_eq!(WorkloadMetadata::from_view(&record, &[]), two_pass);
