@@ -47,7 +47,7 @@ pub enum ConfigError {
     },
     /// The metrics registry refused a metric (a name already registered, say).
     #[error("metrics registry: {0}")]
-    Registry(String),
+    Registry(#[from] meshtel_metrics::RegistryError),
 }
 
 /// `reporter` (field 10).

@@ -32,4 +32,4 @@ pub use facts::{
     grpc_response_status, spiffe_namespace,
 };
 pub use metric::{DEFAULT_EXPRESSIONS, STANDARD_TAGS, StandardMetric};
-pub use plugin::{Connection, GrpcStream, StatsPlugin, TcpConnection, TcpRouting};
+pub use plugin::{GrpcStream, HttpConnection, OwnedClusterService, StatsPlugin, TcpConnection, TcpRouting};

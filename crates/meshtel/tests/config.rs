@@ -83,7 +83,7 @@ definitions:
         TcpRouting::default(),
         std::time::Duration::ZERO,
     );
-    tcp.close(&plugin, std::time::Duration::from_secs(1));
+    tcp.close(&plugin);
     assert_eq!(only(&registry, "istio_streams_total").1, "2");
 }
 
