@@ -13,6 +13,7 @@ use crate::metric::StandardMetric;
 /// The periodic reporting of one gRPC stream's message counts
 /// (`docs/reference/telemetry.md` §6.2).
 #[derive(Debug)]
+#[must_use = "the final message deltas and the request metrics are recorded by `finish`"]
 pub struct GrpcStream {
     series: Option<Vec<BoundSeries>>,
     counts: (u64, u64),
@@ -23,7 +24,6 @@ pub struct GrpcStream {
 impl StatsPlugin {
     /// Starts the periodic reporting of one gRPC stream (`docs/reference/telemetry.md` §6.2),
     /// at its request headers.
-    #[must_use]
     pub fn grpc_stream(&self, now: Duration) -> GrpcStream {
         GrpcStream {
             series: None,

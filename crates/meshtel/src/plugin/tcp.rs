@@ -68,6 +68,7 @@ impl TcpRouting {
 
 /// One TCP connection's reporting (`docs/reference/telemetry.md` §6.3).
 #[derive(Debug)]
+#[must_use = "the final deltas and `istio_tcp_connections_closed_total` are recorded by `close`"]
 pub struct TcpConnection {
     conn: HttpConnection,
     facts: ConnectionFacts,
@@ -83,7 +84,6 @@ pub struct TcpConnection {
 impl StatsPlugin {
     /// Starts one TCP connection (`docs/reference/telemetry.md` §6.3). The peer is not resolved
     /// yet: call [`TcpConnection::resolve`] when peer discovery finishes (found or not).
-    #[must_use]
     pub fn tcp_connection(&self, facts: ConnectionFacts, routing: TcpRouting, now: Duration) -> TcpConnection {
         TcpConnection {
             conn: self.connection(&facts),
