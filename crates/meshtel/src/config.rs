@@ -184,7 +184,11 @@ fn proto_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i128>, D::Er
     } else {
         format!("{frac:0<9}").parse().map_err(|_| bad())?
     };
-    let total = secs * 1_000_000_000 + nanos;
+    // More seconds than nanoseconds in an i128 is refused, not wrapped (found by fuzzing).
+    let total = secs
+        .checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(nanos))
+        .ok_or_else(bad)?;
     Ok(Some(if neg { -total } else { total }))
 }
 

@@ -274,6 +274,23 @@ fn loading() {
         Some(std::time::Duration::from_secs(5))
     );
     assert!(PluginConfig::from_json(r#"{"tcp_reporting_duration": "5"}"#).is_err());
+    // Regression (fuzz target plugin_config): seconds whose nanoseconds overflow an i128 are an
+    // invalid duration, not an arithmetic overflow; the largest that fit still saturate.
+    for text in [
+        r#"{"tcp_reporting_duration": "99999999999999999999999999999999s"}"#,
+        r#"{"tcp_reporting_duration": "-99999999999999999999999999999999.5s"}"#,
+    ] {
+        assert!(
+            matches!(PluginConfig::from_json(text), Err(ConfigError::Parse(_))),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        PluginConfig::from_json(r#"{"tcp_reporting_duration": "99999999999999999999999999999s"}"#)
+            .unwrap()
+            .reporting_period(),
+        Some(std::time::Duration::from_nanos(u64::MAX))
+    );
     // Wasm-era fields: accepted, ignored, reported.
     let c = PluginConfig::from_json(r#"{"debug": true, "stat_prefix": "x", "rotation_interval": "60s"}"#).unwrap();
     let p = StatsPlugin::new(client_node(), Reporter::Outbound, &c, &Registry::default()).unwrap();
