@@ -21,6 +21,8 @@
 mod attrs;
 mod config;
 mod facts;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod metric;
 mod plan;
 mod plugin;
