@@ -35,3 +35,8 @@ pub use facts::{
 };
 pub use metric::{DEFAULT_EXPRESSIONS, STANDARD_TAGS, StandardMetric};
 pub use plugin::{GrpcStream, HttpConnection, OwnedClusterService, StatsPlugin, TcpConnection, TcpRouting};
+
+/// The crate README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
