@@ -423,8 +423,13 @@ pub(crate) struct StatsBag<'a> {
     pub(crate) req: Option<&'a RequestAttrs<'a>>,
 }
 
-fn text(s: &Option<String>) -> Option<Value<'_>> {
-    s.as_deref().map(Value::str)
+fn text(s: Option<&String>) -> Option<Value<'_>> {
+    s.map(|s| Value::str(s))
+}
+
+/// A count as an INT64 value, saturating (no count comes near `i64::MAX`).
+fn int(n: u64) -> Value<'static> {
+    Value::Int64(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 fn labels(side: &Side) -> Option<Value<'_>> {
@@ -445,24 +450,24 @@ impl Bag for StatsBag<'_> {
                 "inbound"
             })),
             Slot::ReporterGateway => (c.reporter == Reporter::Waypoint).then_some(Value::Bool(true)),
-            Slot::ReporterUid => text(&c.uid),
-            Slot::SourceWorkloadName => text(&c.source.workload),
-            Slot::SourceWorkloadNamespace => text(&c.source.namespace),
-            Slot::SourcePrincipal => text(&c.source.principal),
+            Slot::ReporterUid => text(c.uid.as_ref()),
+            Slot::SourceWorkloadName => text(c.source.workload.as_ref()),
+            Slot::SourceWorkloadNamespace => text(c.source.namespace.as_ref()),
+            Slot::SourcePrincipal => text(c.source.principal.as_ref()),
             Slot::SourceLabels => labels(&c.source),
-            Slot::SourceCanonicalService => text(&c.source.service),
-            Slot::SourceCanonicalRevision => text(&c.source.revision),
-            Slot::SourceClusterId => text(&c.source.cluster),
-            Slot::DestinationWorkloadName => text(&c.destination.workload),
-            Slot::DestinationWorkloadNamespace => text(&c.destination.namespace),
-            Slot::DestinationPrincipal => text(&c.destination.principal),
+            Slot::SourceCanonicalService => text(c.source.service.as_ref()),
+            Slot::SourceCanonicalRevision => text(c.source.revision.as_ref()),
+            Slot::SourceClusterId => text(c.source.cluster.as_ref()),
+            Slot::DestinationWorkloadName => text(c.destination.workload.as_ref()),
+            Slot::DestinationWorkloadNamespace => text(c.destination.namespace.as_ref()),
+            Slot::DestinationPrincipal => text(c.destination.principal.as_ref()),
             Slot::DestinationLabels => labels(&c.destination),
-            Slot::DestinationCanonicalService => text(&c.destination.service),
-            Slot::DestinationCanonicalRevision => text(&c.destination.revision),
-            Slot::DestinationClusterId => text(&c.destination.cluster),
+            Slot::DestinationCanonicalService => text(c.destination.service.as_ref()),
+            Slot::DestinationCanonicalRevision => text(c.destination.revision.as_ref()),
+            Slot::DestinationClusterId => text(c.destination.cluster.as_ref()),
             Slot::DestinationPort => c.destination_port.map(Value::Int64),
             Slot::ConnectionMtls => c.mtls.map(Value::Bool),
-            Slot::ConnectionSni => text(&c.sni),
+            Slot::ConnectionSni => text(c.sni.as_ref()),
             _ => None,
         }
     }
@@ -489,13 +494,15 @@ impl StatsBag<'_> {
                 .and_then(set_if),
             Slot::RequestHeaders => f.and_then(|f| f.request_headers).map(Value::StringMap),
             Slot::ResponseHeaders => f.and_then(|f| f.response_headers).map(Value::StringMap),
-            Slot::RequestTotalSize => f.and_then(|f| f.request_bytes).map(|n| Value::Int64(n as i64)),
-            Slot::ResponseTotalSize => f.and_then(|f| f.response_bytes).map(|n| Value::Int64(n as i64)),
-            Slot::ResponseDuration => f
-                .and_then(|f| f.duration_ms)
-                .map(|ms| Value::Duration(Duration::from_nanos((ms as i64).saturating_mul(1_000_000)))),
-            Slot::ConnectionReceivedBytesTotal => r.bytes_total.map(|(_, rx)| Value::Int64(rx as i64)),
-            Slot::ConnectionSentBytesTotal => r.bytes_total.map(|(tx, _)| Value::Int64(tx as i64)),
+            Slot::RequestTotalSize => f.and_then(|f| f.request_bytes).map(int),
+            Slot::ResponseTotalSize => f.and_then(|f| f.response_bytes).map(int),
+            Slot::ResponseDuration => f.and_then(|f| f.duration_ms).map(|ms| {
+                Value::Duration(Duration::from_nanos(
+                    i64::try_from(ms).unwrap_or(i64::MAX).saturating_mul(1_000_000),
+                ))
+            }),
+            Slot::ConnectionReceivedBytesTotal => r.bytes_total.map(|(_, rx)| int(rx)),
+            Slot::ConnectionSentBytesTotal => r.bytes_total.map(|(tx, _)| int(tx)),
             _ => None,
         }
     }

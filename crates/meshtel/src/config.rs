@@ -192,7 +192,7 @@ fn proto_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i128>, D::Er
     Ok(Some(if neg { -total } else { total }))
 }
 
-/// The plugin configuration (`stats.PluginConfig`), with upstream's field names (snake_case;
+/// The plugin configuration (`stats.PluginConfig`), with upstream's field names (`snake_case`;
 /// the lowerCamelCase spellings are accepted too). Unknown fields are errors.
 ///
 /// ```

@@ -57,7 +57,7 @@ struct Compiler<'m> {
 }
 
 impl Compiler<'_> {
-    /// Compiles a label expression (identical texts share one program). A STRING_MAP result
+    /// Compiles a label expression (identical texts share one program). A `STRING_MAP` result
     /// cannot be a label (§9.5): it fails like a type error.
     fn label(&mut self, text: &str) -> Result<Arc<Program>, String> {
         if let Some(done) = self.cache.get(text) {
@@ -162,7 +162,7 @@ pub(crate) fn plan(config: &PluginConfig, manifest: &Manifest, slots: &[Slot]) -
     }
     let mut customs = custom_metrics(config, manifest, &mut warnings)?;
     let overrides = overrides(config, &mut c, &mut customs, &mut warnings)?;
-    let metrics = final_label_lists(config, &mut c, overrides, customs)?;
+    let metrics = final_label_lists(config, &mut c, &overrides, customs)?;
     Ok(Plan { metrics, warnings })
 }
 
@@ -293,13 +293,18 @@ fn overrides(
                 }
                 continue;
             };
-            match STANDARD_TAGS.iter().position(|t| t == tag) {
-                Some(t) => standard_targets.iter().for_each(|&m| {
-                    o.settings[m].insert(t, Setting::Value(Arc::clone(p)));
-                }),
-                None => standard_targets.iter().for_each(|&m| add(&mut o.added[m], tag, p)),
+            let standard_tag = STANDARD_TAGS.iter().position(|t| t == tag);
+            for &m in &standard_targets {
+                match standard_tag {
+                    Some(t) => {
+                        o.settings[m].insert(t, Setting::Value(Arc::clone(p)));
+                    }
+                    None => add(&mut o.added[m], tag, p),
+                }
             }
-            custom_targets.iter().for_each(|&i| add(&mut customs[i].added, tag, p));
+            for &i in &custom_targets {
+                add(&mut customs[i].added, tag, p);
+            }
         }
     }
     Ok(o)
@@ -310,7 +315,7 @@ fn overrides(
 fn final_label_lists(
     config: &PluginConfig,
     c: &mut Compiler<'_>,
-    o: Overrides,
+    o: &Overrides,
     customs: Vec<Custom>,
 ) -> Result<Vec<MetricPlan>, ConfigError> {
     let defaults: Vec<Arc<Program>> = DEFAULT_EXPRESSIONS

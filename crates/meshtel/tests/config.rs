@@ -201,11 +201,11 @@ metrics:
 #[test]
 fn histogram_bucket_overrides() {
     let (registry, plugin) = plugin(
-        r#"
+        r"
 histogram_buckets:
   istiocustom: [1, 5, 10]
   istio_request_duration: [100, 50, 50]
-"#,
+",
     );
     let facts = ConnectionFacts::default();
     let mut conn = plugin.connection(&facts);

@@ -156,10 +156,39 @@ fn period_elapsed(period: Option<Duration>, next_tick: &mut Option<Duration>, no
     let (Some(period), Some(next)) = (period, *next_tick) else {
         return false;
     };
-    if now < next {
+    let Some(late) = now.checked_sub(next) else {
         return false;
-    }
-    let periods = ((now - next).as_nanos() / period.as_nanos().max(1)) as u32 + 1;
-    *next_tick = Some(next + period * periods);
+    };
+    // The first tick of the grid `next + k·period` after `now`: `now + period - late % period`
+    // (the remainder is below the period, which fits a u64 of nanoseconds).
+    let rem = late.as_nanos() % period.as_nanos().max(1);
+    *next_tick = Some(now + period.saturating_sub(Duration::from_nanos(u64::try_from(rem).unwrap_or(0))));
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn period_elapsed_moves_past_now_on_the_grid() {
+        let s = Duration::from_secs;
+        let mut next = Some(s(5));
+        assert!(!period_elapsed(Some(s(5)), &mut next, s(4)));
+        assert!(period_elapsed(Some(s(5)), &mut next, s(5)));
+        assert_eq!(next, Some(s(10)));
+        assert!(
+            period_elapsed(Some(s(5)), &mut next, s(23)),
+            "one report for three periods"
+        );
+        assert_eq!(next, Some(s(25)));
+        assert!(!period_elapsed(None, &mut next, s(100)));
+        // More missed periods than a u32 counts: still the next tick after `now`, so the
+        // next call does not report again at once (the count used to be truncated).
+        let ns = Duration::from_nanos;
+        let mut next = Some(ns(1));
+        assert!(period_elapsed(Some(ns(1)), &mut next, s(10)));
+        assert_eq!(next, Some(s(10) + ns(1)));
+        assert!(!period_elapsed(Some(ns(1)), &mut next, s(10)));
+    }
 }

@@ -148,7 +148,7 @@ impl TcpConnection {
                 match family {
                     Family::Standard(StandardMetric::TcpClosed, Id::Counter(c)) => s.inc(*c),
                     Family::Custom { value: program, id } => record_custom(s, *id, program, bag, value),
-                    _ => {}
+                    Family::Standard(..) => {}
                 }
             }
         });
