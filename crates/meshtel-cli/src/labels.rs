@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 use meshtel::{
-    ClusterService, ConnectionFacts, LocalNode, PluginConfig, Principals, Protocol, Reporter, RequestFacts, Routing,
-    StatsPlugin, TcpRouting, Tls,
+    ConnectionFacts, LocalNode, OwnedClusterService, PluginConfig, Principals, Protocol, Reporter, RequestFacts,
+    Routing, StatsPlugin, TcpRouting, Tls,
 };
 use meshtel_metrics::{Format, Registry};
 use meshtel_wire::proto::Struct;
@@ -150,10 +150,14 @@ fn node_record(json: &Json) -> Result<WorkloadMetadata, String> {
     Ok(WorkloadMetadata::from_node_metadata(&node, &[]))
 }
 
-fn cluster_service(metadata: &Json) -> Option<(Option<String>, Option<String>, Option<String>)> {
+fn cluster_service(metadata: &Json) -> Option<OwnedClusterService> {
     let first = metadata.get("istio")?.get("services")?.as_array()?.first()?;
     let key = |k: &str| first.get(k).and_then(Json::as_str).map(str::to_owned);
-    Some((key("host"), key("name"), key("namespace")))
+    Some(OwnedClusterService {
+        host: key("host"),
+        name: key("name"),
+        namespace: key("namespace"),
+    })
 }
 
 pub(crate) fn run(args: &LabelsArgs) -> Result<(), String> {
@@ -214,15 +218,11 @@ pub(crate) fn run(args: &LabelsArgs) -> Result<(), String> {
         tcp.set_response_flags(&flags);
         tcp.resolve(&plugin, peer);
         tcp.add_bytes(scenario.connection.sent_bytes, scenario.connection.received_bytes);
-        tcp.close(&plugin, Duration::ZERO);
+        tcp.close(&plugin);
     } else {
         let r = &scenario.request;
         let flags: Vec<&str> = r.response_flags.iter().map(String::as_str).collect();
-        let cluster_service = service.as_ref().map(|(h, n, ns)| ClusterService {
-            host: h.as_deref(),
-            name: n.as_deref(),
-            namespace: ns.as_deref(),
-        });
+        let cluster_service = service.as_ref().map(OwnedClusterService::as_borrowed);
         let mut req = RequestFacts::default();
         req.protocol = if scenario.protocol == ScenarioProtocol::Grpc {
             Protocol::Grpc

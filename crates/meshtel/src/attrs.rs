@@ -7,7 +7,7 @@ use meshtel_expr::{Attr, Bag, Duration, Manifest, StringMap, Value, ValueType};
 use meshtel_wire::workload::{WorkloadMetadata, WorkloadView};
 
 use crate::facts::{
-    ConnectionFacts, LocalNode, Protocol, Reporter, RequestFacts, grpc_response_status, spiffe_namespace,
+    ConnectionFacts, LocalNode, Protocol, Reporter, RequestFacts, Tls, grpc_response_status, spiffe_namespace,
 };
 
 /// The extension attributes of `docs/reference/telemetry.md` §10.2.
@@ -166,26 +166,56 @@ fn nonempty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
 }
 
+/// One side of a connection, source or destination: the workload attributes of
+/// `docs/reference/telemetry.md` §10.4 (`None`: absent).
+#[derive(Clone, Debug, Default)]
+struct Side {
+    workload: Option<String>,
+    namespace: Option<String>,
+    principal: Option<String>,
+    labels: Option<Vec<(String, String)>>,
+    service: Option<String>,
+    revision: Option<String>,
+    cluster: Option<String>,
+}
+
+impl Side {
+    /// The local node's side: every attribute present, even empty, but the principal.
+    fn local(local: &LocalNode, principal: &str) -> Self {
+        Self {
+            workload: Some(local.workload.clone()),
+            namespace: Some(local.namespace.clone()),
+            principal: nonempty(principal),
+            labels: Some(local_labels(local)),
+            service: Some(local.service.clone()),
+            revision: Some(local.revision.clone()),
+            cluster: Some(local.cluster.clone()),
+        }
+    }
+
+    /// A peer's side: each attribute present when non-empty ("set≠\"\""). The namespace and
+    /// principal are given: they need not be the record's.
+    fn peer(peer: &WorkloadMetadata, namespace: &str, principal: &str) -> Self {
+        Self {
+            workload: nonempty(&peer.workload),
+            namespace: nonempty(namespace),
+            principal: nonempty(principal),
+            labels: peer_labels(peer),
+            service: nonempty(&peer.service),
+            revision: nonempty(&peer.revision),
+            cluster: nonempty(&peer.cluster),
+        }
+    }
+}
+
 /// The connection-scoped attributes, computed once per connection
 /// (`docs/reference/telemetry.md` §4.2, §4.4, §10.4).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ConnectionAttrs {
     reporter: Reporter,
     uid: Option<String>,
-    source_workload: Option<String>,
-    source_namespace: Option<String>,
-    source_principal: Option<String>,
-    source_labels: Option<Vec<(String, String)>>,
-    source_service: Option<String>,
-    source_revision: Option<String>,
-    source_cluster: Option<String>,
-    destination_workload: Option<String>,
-    destination_namespace: Option<String>,
-    destination_principal: Option<String>,
-    destination_labels: Option<Vec<(String, String)>>,
-    destination_service: Option<String>,
-    destination_revision: Option<String>,
-    destination_cluster: Option<String>,
+    source: Side,
+    destination: Side,
     destination_port: Option<i64>,
     mtls: Option<bool>,
     sni: Option<String>,
@@ -221,103 +251,72 @@ fn peer_labels(peer: &WorkloadMetadata) -> Option<Vec<(String, String)>> {
     (!labels.is_empty()).then_some(labels)
 }
 
+/// `P` when discovery found none: outbound falls back to the endpoint metadata string
+/// (`docs/reference/telemetry.md` §4.2).
+fn endpoint_peer(reporter: Reporter, facts: &ConnectionFacts) -> Option<WorkloadMetadata> {
+    match (reporter, &facts.peer, &facts.endpoint_metadata) {
+        (Reporter::Outbound, None, Some(endpoint)) => {
+            WorkloadView::from_endpoint_metadata(endpoint).map(|v| WorkloadMetadata::from_view(&v, &[]))
+        }
+        _ => None,
+    }
+}
+
+/// The peer and local principals (`docs/reference/telemetry.md` §4.4): outbound from the
+/// TLS SANs, the peer's falling back to its identity; inbound and waypoint from the
+/// authentication layer, else the SANs.
+fn principals(reporter: Reporter, facts: &ConnectionFacts) -> (String, String) {
+    let san = |f: fn(&Tls) -> &String| facts.tls.as_ref().map(f).cloned().unwrap_or_default();
+    match reporter {
+        Reporter::Outbound => {
+            let mut peer = san(|t| &t.peer_san);
+            if peer.is_empty() {
+                peer = facts.peer.as_ref().map(|p| p.identity.clone()).unwrap_or_default();
+            }
+            (peer, san(|t| &t.local_san))
+        }
+        Reporter::Inbound | Reporter::Waypoint => match &facts.principals {
+            Some(p) if !p.peer.is_empty() || !p.local.is_empty() => (p.peer.clone(), p.local.clone()),
+            _ => (san(|t| &t.peer_san), san(|t| &t.local_san)),
+        },
+    }
+}
+
 impl ConnectionAttrs {
     pub(crate) fn new(local: &LocalNode, reporter: Reporter, facts: &ConnectionFacts) -> Self {
         let empty = WorkloadMetadata::default();
-        // P: outbound falls back to the endpoint metadata string
-        // (`docs/reference/telemetry.md` §4.2).
-        let endpoint_peer: Option<WorkloadMetadata> = match (reporter, &facts.peer, &facts.endpoint_metadata) {
-            (Reporter::Outbound, None, Some(endpoint)) => {
-                WorkloadView::from_endpoint_metadata(endpoint).map(|v| WorkloadMetadata::from_view(&v, &[]))
-            }
-            _ => None,
-        };
+        let endpoint_peer = endpoint_peer(reporter, facts);
         let peer = facts.peer.as_ref().or(endpoint_peer.as_ref()).unwrap_or(&empty);
-        let upstream = facts.upstream_peer.as_ref().unwrap_or(&empty);
-        // Principals (`docs/reference/telemetry.md` §4.4).
-        let san = |f: fn(&crate::facts::Tls) -> &String| facts.tls.as_ref().map(f).cloned().unwrap_or_default();
-        let (peer_principal, local_principal) = match reporter {
-            Reporter::Outbound => {
-                let mut peer_principal = san(|t| &t.peer_san);
-                if peer_principal.is_empty() {
-                    peer_principal = facts.peer.as_ref().map(|p| p.identity.clone()).unwrap_or_default();
-                }
-                (peer_principal, san(|t| &t.local_san))
-            }
-            Reporter::Inbound | Reporter::Waypoint => {
-                let (p, l) = facts
-                    .principals
-                    .as_ref()
-                    .map(|p| (p.peer.clone(), p.local.clone()))
-                    .unwrap_or_default();
-                if p.is_empty() && l.is_empty() {
-                    (san(|t| &t.peer_san), san(|t| &t.local_san))
-                } else {
-                    (p, l)
-                }
-            }
-        };
+        let (peer_principal, local_principal) = principals(reporter, facts);
         let peer_namespace = match spiffe_namespace(&peer_principal) {
             Some(ns) if !peer_principal.is_empty() && !ns.is_empty() => ns.to_owned(),
             _ => peer.namespace.clone(),
         };
+        let peer_side = || Side::peer(peer, &peer_namespace, &peer_principal);
+        let (source, destination) = match reporter {
+            Reporter::Outbound => (Side::local(local, &local_principal), peer_side()),
+            Reporter::Inbound => (peer_side(), Side::local(local, &local_principal)),
+            Reporter::Waypoint => {
+                let upstream = facts.upstream_peer.as_ref().unwrap_or(&empty);
+                (
+                    peer_side(),
+                    Side::peer(upstream, &upstream.namespace, &upstream.identity),
+                )
+            }
+        };
         let mtls = !peer_principal.is_empty() && !local_principal.is_empty();
-        let mut a = Self {
+        Self {
             reporter,
             uid: nonempty(&local.node_id),
+            source,
+            destination,
             destination_port: facts.destination_port.map(i64::from),
+            mtls: (reporter != Reporter::Outbound).then_some(mtls),
             sni: facts.requested_server_name.clone(),
+            peer_namespace,
             local_service: local.service.clone(),
             local_namespace: local.namespace.clone(),
-            ..Self::default()
-        };
-        match reporter {
-            Reporter::Outbound => {
-                a.source_workload = Some(local.workload.clone());
-                a.source_namespace = Some(local.namespace.clone());
-                a.source_principal = nonempty(&local_principal);
-                a.source_labels = Some(local_labels(local));
-                a.source_service = Some(local.service.clone());
-                a.source_revision = Some(local.revision.clone());
-                a.source_cluster = Some(local.cluster.clone());
-                a.destination_workload = nonempty(&peer.workload);
-                a.destination_namespace = nonempty(&peer_namespace);
-                a.destination_principal = nonempty(&peer_principal);
-                a.destination_labels = peer_labels(peer);
-                a.destination_service = nonempty(&peer.service);
-                a.destination_revision = nonempty(&peer.revision);
-                a.destination_cluster = nonempty(&peer.cluster);
-            }
-            Reporter::Inbound | Reporter::Waypoint => {
-                a.source_workload = nonempty(&peer.workload);
-                a.source_namespace = nonempty(&peer_namespace);
-                a.source_principal = nonempty(&peer_principal);
-                a.source_labels = peer_labels(peer);
-                a.source_service = nonempty(&peer.service);
-                a.source_revision = nonempty(&peer.revision);
-                a.source_cluster = nonempty(&peer.cluster);
-                a.mtls = Some(mtls);
-                if reporter == Reporter::Inbound {
-                    a.destination_workload = Some(local.workload.clone());
-                    a.destination_namespace = Some(local.namespace.clone());
-                    a.destination_principal = nonempty(&local_principal);
-                    a.destination_labels = Some(local_labels(local));
-                    a.destination_service = Some(local.service.clone());
-                    a.destination_revision = Some(local.revision.clone());
-                    a.destination_cluster = Some(local.cluster.clone());
-                } else {
-                    a.destination_workload = nonempty(&upstream.workload);
-                    a.destination_namespace = nonempty(&upstream.namespace);
-                    a.destination_principal = nonempty(&upstream.identity);
-                    a.destination_labels = peer_labels(upstream);
-                    a.destination_service = nonempty(&upstream.service);
-                    a.destination_revision = nonempty(&upstream.revision);
-                    a.destination_cluster = nonempty(&upstream.cluster);
-                }
-            }
         }
-        a.peer_namespace = peer_namespace;
-        a
     }
 }
 
@@ -424,8 +423,17 @@ pub(crate) struct StatsBag<'a> {
     pub(crate) req: Option<&'a RequestAttrs<'a>>,
 }
 
-fn text(s: &Option<String>) -> Option<Value<'_>> {
-    s.as_deref().map(Value::str)
+fn text(s: Option<&String>) -> Option<Value<'_>> {
+    s.map(|s| Value::str(s))
+}
+
+/// A count as an INT64 value, saturating (no count comes near `i64::MAX`).
+fn int(n: u64) -> Value<'static> {
+    Value::Int64(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+fn labels(side: &Side) -> Option<Value<'_>> {
+    side.labels.as_ref().map(|l| Value::StringMap(l as &dyn StringMap))
 }
 
 impl Bag for StatsBag<'_> {
@@ -442,27 +450,24 @@ impl Bag for StatsBag<'_> {
                 "inbound"
             })),
             Slot::ReporterGateway => (c.reporter == Reporter::Waypoint).then_some(Value::Bool(true)),
-            Slot::ReporterUid => text(&c.uid),
-            Slot::SourceWorkloadName => text(&c.source_workload),
-            Slot::SourceWorkloadNamespace => text(&c.source_namespace),
-            Slot::SourcePrincipal => text(&c.source_principal),
-            Slot::SourceLabels => c.source_labels.as_ref().map(|l| Value::StringMap(l as &dyn StringMap)),
-            Slot::SourceCanonicalService => text(&c.source_service),
-            Slot::SourceCanonicalRevision => text(&c.source_revision),
-            Slot::SourceClusterId => text(&c.source_cluster),
-            Slot::DestinationWorkloadName => text(&c.destination_workload),
-            Slot::DestinationWorkloadNamespace => text(&c.destination_namespace),
-            Slot::DestinationPrincipal => text(&c.destination_principal),
-            Slot::DestinationLabels => c
-                .destination_labels
-                .as_ref()
-                .map(|l| Value::StringMap(l as &dyn StringMap)),
-            Slot::DestinationCanonicalService => text(&c.destination_service),
-            Slot::DestinationCanonicalRevision => text(&c.destination_revision),
-            Slot::DestinationClusterId => text(&c.destination_cluster),
+            Slot::ReporterUid => text(c.uid.as_ref()),
+            Slot::SourceWorkloadName => text(c.source.workload.as_ref()),
+            Slot::SourceWorkloadNamespace => text(c.source.namespace.as_ref()),
+            Slot::SourcePrincipal => text(c.source.principal.as_ref()),
+            Slot::SourceLabels => labels(&c.source),
+            Slot::SourceCanonicalService => text(c.source.service.as_ref()),
+            Slot::SourceCanonicalRevision => text(c.source.revision.as_ref()),
+            Slot::SourceClusterId => text(c.source.cluster.as_ref()),
+            Slot::DestinationWorkloadName => text(c.destination.workload.as_ref()),
+            Slot::DestinationWorkloadNamespace => text(c.destination.namespace.as_ref()),
+            Slot::DestinationPrincipal => text(c.destination.principal.as_ref()),
+            Slot::DestinationLabels => labels(&c.destination),
+            Slot::DestinationCanonicalService => text(c.destination.service.as_ref()),
+            Slot::DestinationCanonicalRevision => text(c.destination.revision.as_ref()),
+            Slot::DestinationClusterId => text(c.destination.cluster.as_ref()),
             Slot::DestinationPort => c.destination_port.map(Value::Int64),
             Slot::ConnectionMtls => c.mtls.map(Value::Bool),
-            Slot::ConnectionSni => text(&c.sni),
+            Slot::ConnectionSni => text(c.sni.as_ref()),
             _ => None,
         }
     }
@@ -471,42 +476,11 @@ impl Bag for StatsBag<'_> {
 impl StatsBag<'_> {
     fn request(&self, slot: Slot) -> Option<Value<'_>> {
         let r = self.req?;
-        let c = self.conn;
-        let outbound = c.reporter == Reporter::Outbound;
-        let inbound = c.reporter == Reporter::Inbound;
         let f = r.facts;
         match slot {
-            Slot::DestinationServiceHost => {
-                if inbound {
-                    Some(Value::str(if r.service.host.is_empty() {
-                        &c.local_service
-                    } else {
-                        r.service.host
-                    }))
-                } else {
-                    set_if(r.service.host)
-                }
-            }
-            Slot::DestinationServiceName => {
-                if inbound {
-                    Some(Value::str(if r.service.name.is_empty() {
-                        &c.local_service
-                    } else {
-                        r.service.name
-                    }))
-                } else {
-                    set_if(r.service.name)
-                }
-            }
-            Slot::DestinationServiceNamespace => {
-                if inbound {
-                    Some(Value::str(&c.local_namespace))
-                } else if outbound && r.service.namespace.is_empty() {
-                    set_if(&c.peer_namespace)
-                } else {
-                    set_if(r.service.namespace)
-                }
-            }
+            Slot::DestinationServiceHost => self.service(r.service.host),
+            Slot::DestinationServiceName => self.service(r.service.name),
+            Slot::DestinationServiceNamespace => self.service_namespace(r.service.namespace),
             Slot::ContextProtocol => Some(Value::str(r.protocol)),
             Slot::ResponseCode => f.map(|f| Value::Int64(f.response_code.map_or(0, i64::from))),
             Slot::ResponseGrpcStatus => set_if(r.grpc_status),
@@ -520,14 +494,40 @@ impl StatsBag<'_> {
                 .and_then(set_if),
             Slot::RequestHeaders => f.and_then(|f| f.request_headers).map(Value::StringMap),
             Slot::ResponseHeaders => f.and_then(|f| f.response_headers).map(Value::StringMap),
-            Slot::RequestTotalSize => f.and_then(|f| f.request_bytes).map(|n| Value::Int64(n as i64)),
-            Slot::ResponseTotalSize => f.and_then(|f| f.response_bytes).map(|n| Value::Int64(n as i64)),
-            Slot::ResponseDuration => f
-                .and_then(|f| f.duration_ms)
-                .map(|ms| Value::Duration(Duration::from_nanos((ms as i64).saturating_mul(1_000_000)))),
-            Slot::ConnectionReceivedBytesTotal => r.bytes_total.map(|(_, rx)| Value::Int64(rx as i64)),
-            Slot::ConnectionSentBytesTotal => r.bytes_total.map(|(tx, _)| Value::Int64(tx as i64)),
+            Slot::RequestTotalSize => f.and_then(|f| f.request_bytes).map(int),
+            Slot::ResponseTotalSize => f.and_then(|f| f.response_bytes).map(int),
+            Slot::ResponseDuration => f.and_then(|f| f.duration_ms).map(|ms| {
+                Value::Duration(Duration::from_nanos(
+                    i64::try_from(ms).unwrap_or(i64::MAX).saturating_mul(1_000_000),
+                ))
+            }),
+            Slot::ConnectionReceivedBytesTotal => r.bytes_total.map(|(_, rx)| int(rx)),
+            Slot::ConnectionSentBytesTotal => r.bytes_total.map(|(tx, _)| int(tx)),
             _ => None,
+        }
+    }
+
+    /// `destination.service.host` or `.name` from the service fact: inbound, the local
+    /// canonical service when the fact is empty; otherwise present when set.
+    fn service<'v>(&'v self, fact: &'v str) -> Option<Value<'v>> {
+        if self.conn.reporter == Reporter::Inbound {
+            Some(Value::str(if fact.is_empty() {
+                &self.conn.local_service
+            } else {
+                fact
+            }))
+        } else {
+            set_if(fact)
+        }
+    }
+
+    /// `destination.service.namespace`: inbound, the local namespace; outbound, the fact or
+    /// else the peer's namespace; waypoint, the fact.
+    fn service_namespace<'v>(&'v self, fact: &'v str) -> Option<Value<'v>> {
+        match self.conn.reporter {
+            Reporter::Inbound => Some(Value::str(&self.conn.local_namespace)),
+            Reporter::Outbound if fact.is_empty() => set_if(&self.conn.peer_namespace),
+            _ => set_if(fact),
         }
     }
 }

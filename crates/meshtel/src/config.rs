@@ -47,7 +47,7 @@ pub enum ConfigError {
     },
     /// The metrics registry refused a metric (a name already registered, say).
     #[error("metrics registry: {0}")]
-    Registry(String),
+    Registry(#[from] meshtel_metrics::RegistryError),
 }
 
 /// `reporter` (field 10).
@@ -184,11 +184,15 @@ fn proto_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i128>, D::Er
     } else {
         format!("{frac:0<9}").parse().map_err(|_| bad())?
     };
-    let total = secs * 1_000_000_000 + nanos;
+    // More seconds than nanoseconds in an i128 is refused, not wrapped (found by fuzzing).
+    let total = secs
+        .checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(nanos))
+        .ok_or_else(bad)?;
     Ok(Some(if neg { -total } else { total }))
 }
 
-/// The plugin configuration (`stats.PluginConfig`), with upstream's field names (snake_case;
+/// The plugin configuration (`stats.PluginConfig`), with upstream's field names (`snake_case`;
 /// the lowerCamelCase spellings are accepted too). Unknown fields are errors.
 ///
 /// ```

@@ -144,6 +144,18 @@ pub struct Principals {
 }
 
 /// Connection-level facts: who the peers are and how the connection is secured.
+///
+/// `#[non_exhaustive]`: build it from [`ConnectionFacts::default`] with one `with_*` method
+/// per field (or assign the public fields of a value you hold).
+///
+/// ```
+/// use meshtel::{ConnectionFacts, Tls};
+/// let facts = ConnectionFacts::default()
+///     .with_tls(Some(Tls { local_san: "spiffe://td/ns/a/sa/x".into(), peer_san: "spiffe://td/ns/b/sa/y".into() }))
+///     .with_destination_port(Some(9080))
+///     .with_requested_server_name(Some("reviews.default.svc.cluster.local".into()));
+/// assert_eq!(facts.destination_port, Some(9080));
+/// ```
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct ConnectionFacts {
@@ -197,6 +209,20 @@ impl ConnectionFacts {
     #[must_use]
     pub fn with_endpoint_metadata(mut self, endpoint: Option<String>) -> Self {
         self.endpoint_metadata = endpoint;
+        self
+    }
+
+    /// Facts with this destination port.
+    #[must_use]
+    pub fn with_destination_port(mut self, port: Option<u16>) -> Self {
+        self.destination_port = port;
+        self
+    }
+
+    /// Facts with this SNI.
+    #[must_use]
+    pub fn with_requested_server_name(mut self, sni: Option<String>) -> Self {
+        self.requested_server_name = sni;
         self
     }
 }

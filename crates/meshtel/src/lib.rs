@@ -21,6 +21,8 @@
 mod attrs;
 mod config;
 mod facts;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod metric;
 mod plan;
 mod plugin;
@@ -32,4 +34,9 @@ pub use facts::{
     grpc_response_status, spiffe_namespace,
 };
 pub use metric::{DEFAULT_EXPRESSIONS, STANDARD_TAGS, StandardMetric};
-pub use plugin::{Connection, GrpcStream, StatsPlugin, TcpConnection, TcpRouting};
+pub use plugin::{GrpcStream, HttpConnection, OwnedClusterService, StatsPlugin, TcpConnection, TcpRouting};
+
+/// The crate README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -57,7 +57,7 @@ struct Compiler<'m> {
 }
 
 impl Compiler<'_> {
-    /// Compiles a label expression (identical texts share one program). A STRING_MAP result
+    /// Compiles a label expression (identical texts share one program). A `STRING_MAP` result
     /// cannot be a label (§9.5): it fails like a type error.
     fn label(&mut self, text: &str) -> Result<Arc<Program>, String> {
         if let Some(done) = self.cache.get(text) {
@@ -120,6 +120,31 @@ fn buckets_for(config: &PluginConfig, exposed: &str) -> Result<Option<Buckets>, 
     }
 }
 
+/// A custom metric being defined (§9.2), with the tags §9.3 adds to it.
+struct Custom {
+    name: String,
+    value: Arc<Program>,
+    ty: MetricType,
+    added: Vec<(String, Arc<Program>)>,
+}
+
+/// Tags added to a metric, in first-added order; adding a tag again replaces its program.
+type Added = Vec<(String, Arc<Program>)>;
+
+fn add(list: &mut Added, tag: &str, p: &Arc<Program>) {
+    match list.iter_mut().find(|(t, _)| t == tag) {
+        Some(slot) => slot.1 = Arc::clone(p),
+        None => list.push((tag.to_owned(), Arc::clone(p))),
+    }
+}
+
+/// What the §9.3 overrides do to the ten standard metrics.
+struct Overrides {
+    dropped: [bool; 10],
+    settings: Vec<BTreeMap<usize, Setting>>,
+    added: Vec<Added>,
+}
+
 pub(crate) fn plan(config: &PluginConfig, manifest: &Manifest, slots: &[Slot]) -> Result<Plan, ConfigError> {
     let mut c = Compiler {
         manifest,
@@ -135,14 +160,18 @@ pub(crate) fn plan(config: &PluginConfig, manifest: &Manifest, slots: &[Slot]) -
     for (prefix, bounds) in &config.histogram_buckets {
         checked_buckets(prefix, bounds)?;
     }
+    let mut customs = custom_metrics(config, manifest, &mut warnings)?;
+    let overrides = overrides(config, &mut c, &mut customs, &mut warnings)?;
+    let metrics = final_label_lists(config, &mut c, &overrides, customs)?;
+    Ok(Plan { metrics, warnings })
+}
 
-    // §9.2: custom metrics first.
-    struct Custom {
-        name: String,
-        value: Arc<Program>,
-        ty: MetricType,
-        added: Vec<(String, Arc<Program>)>,
-    }
+/// §9.2: the custom metrics of `definitions`, first.
+fn custom_metrics(
+    config: &PluginConfig,
+    manifest: &Manifest,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Custom>, ConfigError> {
     let mut customs: Vec<Custom> = Vec::new();
     for (index, def) in config.definitions.iter().enumerate() {
         if StandardMetric::from_config_name(&def.name).is_some() {
@@ -191,17 +220,21 @@ pub(crate) fn plan(config: &PluginConfig, manifest: &Manifest, slots: &[Slot]) -
             added: Vec::new(),
         });
     }
+    Ok(customs)
+}
 
-    // §9.3: overrides of standard metrics.
-    let mut dropped = [false; 10];
-    let mut settings: Vec<BTreeMap<usize, Setting>> = (0..10).map(|_| BTreeMap::new()).collect();
-    let mut added: Vec<Vec<(String, Arc<Program>)>> = vec![Vec::new(); 10];
-    let add = |list: &mut Vec<(String, Arc<Program>)>, tag: &str, p: &Arc<Program>| match list
-        .iter_mut()
-        .find(|(t, _)| t == tag)
-    {
-        Some(slot) => slot.1 = Arc::clone(p),
-        None => list.push((tag.to_owned(), Arc::clone(p))),
+/// §9.3: the `metrics` overrides of standard metrics, in order; tags they add to custom
+/// metrics go into `customs`.
+fn overrides(
+    config: &PluginConfig,
+    c: &mut Compiler<'_>,
+    customs: &mut [Custom],
+    warnings: &mut Vec<String>,
+) -> Result<Overrides, ConfigError> {
+    let mut o = Overrides {
+        dropped: [false; 10],
+        settings: (0..10).map(|_| BTreeMap::new()).collect(),
+        added: vec![Vec::new(); 10],
     };
     for (index, entry) in config.metrics.iter().enumerate() {
         if !entry.match_.is_empty() {
@@ -229,7 +262,7 @@ pub(crate) fn plan(config: &PluginConfig, manifest: &Manifest, slots: &[Slot]) -
         };
         if entry.drop {
             match standard {
-                Some(_) => standard_targets.iter().for_each(|&m| dropped[m] = true),
+                Some(_) => standard_targets.iter().for_each(|&m| o.dropped[m] = true),
                 None => warnings.push(format!(
                     "metrics[{index}]: drop applies only to a named standard metric; ignored"
                 )),
@@ -239,7 +272,7 @@ pub(crate) fn plan(config: &PluginConfig, manifest: &Manifest, slots: &[Slot]) -
         for tag in &entry.tags_to_remove {
             match STANDARD_TAGS.iter().position(|t| t == tag) {
                 Some(t) => standard_targets.iter().for_each(|&m| {
-                    settings[m].insert(t, Setting::Removed);
+                    o.settings[m].insert(t, Setting::Removed);
                 }),
                 None => warnings.push(format!(
                     "metrics[{index}]: tags_to_remove: {tag:?} is not a standard tag; ignored"
@@ -251,29 +284,40 @@ pub(crate) fn plan(config: &PluginConfig, manifest: &Manifest, slots: &[Slot]) -
             if let Err(e) = &compiled {
                 warnings.push(format!("metrics[{index}].dimensions[{tag:?}]: {e}"));
             }
-            match STANDARD_TAGS.iter().position(|t| t == tag) {
-                Some(t) => {
+            let Ok(p) = &compiled else {
+                // A failed expression removes a standard tag it sets, and adds nothing.
+                if let Some(t) = STANDARD_TAGS.iter().position(|t| t == tag) {
                     for &m in &standard_targets {
-                        let setting = compiled
-                            .as_ref()
-                            .map_or(Setting::Removed, |p| Setting::Value(Arc::clone(p)));
-                        settings[m].insert(t, setting);
-                    }
-                    if let Ok(p) = &compiled {
-                        custom_targets.iter().for_each(|&i| add(&mut customs[i].added, tag, p));
+                        o.settings[m].insert(t, Setting::Removed);
                     }
                 }
-                None => {
-                    if let Ok(p) = &compiled {
-                        standard_targets.iter().for_each(|&m| add(&mut added[m], tag, p));
-                        custom_targets.iter().for_each(|&i| add(&mut customs[i].added, tag, p));
+                continue;
+            };
+            let standard_tag = STANDARD_TAGS.iter().position(|t| t == tag);
+            for &m in &standard_targets {
+                match standard_tag {
+                    Some(t) => {
+                        o.settings[m].insert(t, Setting::Value(Arc::clone(p)));
                     }
+                    None => add(&mut o.added[m], tag, p),
                 }
+            }
+            for &i in &custom_targets {
+                add(&mut customs[i].added, tag, p);
             }
         }
     }
+    Ok(o)
+}
 
-    // Final label lists.
+/// Final label lists: the standard metrics not dropped, their tags in standard order (set,
+/// default or removed) then the added ones; then the custom metrics with their added tags.
+fn final_label_lists(
+    config: &PluginConfig,
+    c: &mut Compiler<'_>,
+    o: &Overrides,
+    customs: Vec<Custom>,
+) -> Result<Vec<MetricPlan>, ConfigError> {
     let defaults: Vec<Arc<Program>> = DEFAULT_EXPRESSIONS
         .iter()
         .map(|e| {
@@ -288,18 +332,18 @@ pub(crate) fn plan(config: &PluginConfig, manifest: &Manifest, slots: &[Slot]) -
         program: Arc::clone(program),
     };
     for (m, metric) in StandardMetric::ALL.into_iter().enumerate() {
-        if dropped[m] {
+        if o.dropped[m] {
             continue;
         }
         let mut labels = Vec::new();
         for t in metric.standard_tags() {
-            match settings[m].get(&t) {
+            match o.settings[m].get(&t) {
                 Some(Setting::Removed) => {}
                 Some(Setting::Value(p)) => labels.push(label(STANDARD_TAGS[t], p)),
                 None => labels.push(label(STANDARD_TAGS[t], &defaults[t])),
             }
         }
-        labels.extend(added[m].iter().map(|(tag, p)| label(tag, p)));
+        labels.extend(o.added[m].iter().map(|(tag, p)| label(tag, p)));
         let exposed = metric.exposed_name();
         let buckets = if metric.is_histogram() {
             buckets_for(config, &exposed)?
@@ -338,5 +382,5 @@ pub(crate) fn plan(config: &PluginConfig, manifest: &Manifest, slots: &[Slot]) -
             max: MAX_LABELS,
         });
     }
-    Ok(Plan { metrics, warnings })
+    Ok(metrics)
 }

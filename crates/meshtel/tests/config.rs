@@ -83,7 +83,7 @@ definitions:
         TcpRouting::default(),
         std::time::Duration::ZERO,
     );
-    tcp.close(&plugin, std::time::Duration::from_secs(1));
+    tcp.close(&plugin);
     assert_eq!(only(&registry, "istio_streams_total").1, "2");
 }
 
@@ -201,11 +201,11 @@ metrics:
 #[test]
 fn histogram_bucket_overrides() {
     let (registry, plugin) = plugin(
-        r#"
+        r"
 histogram_buckets:
   istiocustom: [1, 5, 10]
   istio_request_duration: [100, 50, 50]
-"#,
+",
     );
     let facts = ConnectionFacts::default();
     let mut conn = plugin.connection(&facts);
@@ -274,6 +274,23 @@ fn loading() {
         Some(std::time::Duration::from_secs(5))
     );
     assert!(PluginConfig::from_json(r#"{"tcp_reporting_duration": "5"}"#).is_err());
+    // Regression (fuzz target plugin_config): seconds whose nanoseconds overflow an i128 are an
+    // invalid duration, not an arithmetic overflow; the largest that fit still saturate.
+    for text in [
+        r#"{"tcp_reporting_duration": "99999999999999999999999999999999s"}"#,
+        r#"{"tcp_reporting_duration": "-99999999999999999999999999999999.5s"}"#,
+    ] {
+        assert!(
+            matches!(PluginConfig::from_json(text), Err(ConfigError::Parse(_))),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        PluginConfig::from_json(r#"{"tcp_reporting_duration": "99999999999999999999999999999s"}"#)
+            .unwrap()
+            .reporting_period(),
+        Some(std::time::Duration::from_nanos(u64::MAX))
+    );
     // Wasm-era fields: accepted, ignored, reported.
     let c = PluginConfig::from_json(r#"{"debug": true, "stat_prefix": "x", "rotation_interval": "60s"}"#).unwrap();
     let p = StatsPlugin::new(client_node(), Reporter::Outbound, &c, &Registry::default()).unwrap();

@@ -61,7 +61,7 @@ fn tcp_open_periodic_deltas_and_close() {
     tcp.tick(&plugin, 31 * S); // several periods late: one report
     assert_eq!(value(&registry, "istio_tcp_sent_bytes_total").as_deref(), Some("1101"));
     tcp.add_bytes(5, 5);
-    tcp.close(&plugin, 33 * S);
+    tcp.close(&plugin);
     assert_eq!(value(&registry, "istio_tcp_sent_bytes_total").as_deref(), Some("1106"));
     assert_eq!(
         value(&registry, "istio_tcp_received_bytes_total").as_deref(),
@@ -91,7 +91,7 @@ fn tcp_close_before_resolution_records_everything_once() {
     let mut tcp = plugin.tcp_connection(ConnectionFacts::default(), TcpRouting::default(), Duration::ZERO);
     tcp.add_bytes(7, 3);
     tcp.set_response_flags(&["UF", "URX"]);
-    tcp.close(&plugin, 2 * S);
+    tcp.close(&plugin);
     assert_eq!(
         value(&registry, "istio_tcp_connections_opened_total").as_deref(),
         Some("1")
@@ -114,7 +114,7 @@ fn labels_freeze_at_first_emission_and_periods_can_be_disabled() {
     tcp.resolve(&plugin, None);
     tcp.tick(&plugin, S);
     tcp.set_response_flags(&["DC"]);
-    tcp.close(&plugin, 2 * S);
+    tcp.close(&plugin);
     let (labels, _) = only(&registry, "istio_tcp_connections_closed_total");
     assert_eq!(labels.iter().find(|(n, _)| n == "response_flags").unwrap().1, "-");
 
@@ -128,7 +128,7 @@ fn labels_freeze_at_first_emission_and_periods_can_be_disabled() {
         None,
         "no periodic reports"
     );
-    tcp.close(&plugin, 101 * S);
+    tcp.close(&plugin);
     assert_eq!(value(&registry, "istio_tcp_sent_bytes_total").as_deref(), Some("1"));
 }
 

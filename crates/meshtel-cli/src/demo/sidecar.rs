@@ -305,7 +305,7 @@ fn request_facts<'a>(
 /// One HTTP connection's telemetry state: the plugin's connection, the peer it knows, the
 /// TLS facts.
 struct HttpState {
-    conn: meshtel::Connection,
+    conn: meshtel::HttpConnection,
     peer: Option<WorkloadMetadata>,
     tls: Option<Tls>,
 }
@@ -528,10 +528,9 @@ async fn read_peer<R: AsyncRead + Unpin>(
 
 /// The routing of the demo's TCP clusters: `cluster`, standing for the ratings service.
 fn tcp_routing(cluster: &str) -> TcpRouting {
-    let owned = |s: Option<&str>| s.map(str::to_owned);
     TcpRouting {
         cluster_name: Some(cluster.to_owned()),
-        cluster_service: Some((owned(SERVICE.host), owned(SERVICE.name), owned(SERVICE.namespace))),
+        cluster_service: Some(SERVICE.into()),
     }
 }
 
@@ -639,7 +638,7 @@ async fn drive(
         }
     }
     feed(&mut tcp);
-    tcp.close(&sc.plugin, sc.now());
+    tcp.close(&sc.plugin);
 }
 
 async fn tcp_inbound<IO>(sc: Arc<Sidecar>, tls: IO, negotiated: Option<Vec<u8>>, facts: Tls, backend: SocketAddr)
@@ -655,7 +654,7 @@ where
     tcp.resolve(&sc.plugin, peer);
     let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
     let Ok(upstream) = TcpStream::connect(backend).await else {
-        return tcp.close(&sc.plugin, sc.now());
+        return tcp.close(&sc.plugin);
     };
     let (up_r, up_w) = upstream.into_split();
     let pump = pump(
@@ -795,7 +794,7 @@ async fn outbound_tcp_connection(sc: Arc<Sidecar>, app: TcpStream, upstream: Ups
         .tcp_connection(ConnectionFacts::default().with_tls(Some(facts)), routing, sc.now());
     let (mut rd, mut wr) = tokio::io::split(tls);
     let Some((peer, leftover, _)) = exchange_peer(&sc, &mut rd, &mut wr, negotiated.as_deref()).await else {
-        return tcp.close(&sc.plugin, sc.now());
+        return tcp.close(&sc.plugin);
     };
     tcp.resolve(&sc.plugin, peer);
     let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
