@@ -1,7 +1,7 @@
 //! `meshtel labels --scenario FILE`: every sample the stats plugin records for the one
 //! request or connection a scenario describes, as Prometheus text.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
@@ -161,12 +161,50 @@ fn cluster_service(metadata: &Json) -> Option<OwnedClusterService> {
 }
 
 pub(crate) fn run(args: &LabelsArgs) -> Result<(), String> {
-    let text = if args.scenario.as_os_str() == "-" {
+    let scenario = read_scenario(&args.scenario)?;
+    let registry = Registry::default();
+    let plugin = plugin(&scenario, &registry)?;
+    let peer = optional_node(scenario.peer.as_ref())?;
+    let facts = connection_facts(&scenario, peer.clone())?;
+    let service = scenario.cluster.as_ref().and_then(|c| cluster_service(&c.metadata));
+    let cluster_name = scenario.cluster.as_ref().and_then(|c| c.name.clone());
+    match scenario.protocol {
+        ScenarioProtocol::Tcp => record_tcp(
+            &plugin,
+            &scenario,
+            facts,
+            peer,
+            TcpRouting {
+                cluster_name,
+                cluster_service: service,
+            },
+        ),
+        ScenarioProtocol::Http | ScenarioProtocol::Grpc => {
+            let routing = Routing {
+                route_name: scenario.route.as_ref().and_then(|r| r.name.as_deref()),
+                cluster_name: cluster_name.as_deref(),
+                cluster_service: service.as_ref().map(OwnedClusterService::as_borrowed),
+            };
+            record_request(&plugin, &scenario, &facts, routing);
+        }
+    }
+    print_plugin_samples(&registry);
+    Ok(())
+}
+
+/// The scenario file (or standard input, for `-`), parsed.
+fn read_scenario(path: &Path) -> Result<Scenario, String> {
+    let text = if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).map_err(|e| format!("reading standard input: {e}"))?
     } else {
-        std::fs::read_to_string(&args.scenario).map_err(|e| format!("cannot read {}: {e}", args.scenario.display()))?
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
     };
-    let scenario: Scenario = serde_json::from_str(&text).map_err(|e| format!("invalid scenario: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("invalid scenario: {e}"))
+}
+
+/// The stats plugin the scenario's direction, local node and config describe; config
+/// warnings go to stderr.
+fn plugin(scenario: &Scenario, registry: &Registry) -> Result<StatsPlugin, String> {
     let config = match &scenario.config {
         Some(c) => PluginConfig::from_value(c.clone()).map_err(|e| e.to_string())?,
         None => PluginConfig::default(),
@@ -176,26 +214,23 @@ pub(crate) fn run(args: &LabelsArgs) -> Result<(), String> {
         Direction::Inbound => Reporter::Inbound,
         Direction::Waypoint => Reporter::Waypoint,
     };
-    let registry = Registry::default();
-    let plugin = StatsPlugin::new(LocalNode::from_json(&scenario.local), reporter, &config, &registry)
+    let plugin = StatsPlugin::new(LocalNode::from_json(&scenario.local), reporter, &config, registry)
         .map_err(|e| e.to_string())?;
     for warning in plugin.warnings() {
         eprintln!("meshtel: config warning: {warning}");
     }
+    Ok(plugin)
+}
 
-    let peer = match &scenario.peer {
-        Some(p) if !p.is_null() => Some(node_record(p)?),
-        _ => None,
-    };
-    let upstream = scenario
-        .upstream_peer
-        .as_ref()
-        .filter(|p| !p.is_null())
-        .map(node_record)
-        .transpose()?;
-    let facts = ConnectionFacts::default()
-        .with_peer(peer.clone())
-        .with_upstream_peer(upstream)
+/// A peer's workload metadata, where the scenario gives one (absent or `null`: none).
+fn optional_node(json: Option<&Json>) -> Result<Option<WorkloadMetadata>, String> {
+    json.filter(|p| !p.is_null()).map(node_record).transpose()
+}
+
+fn connection_facts(scenario: &Scenario, peer: Option<WorkloadMetadata>) -> Result<ConnectionFacts, String> {
+    Ok(ConnectionFacts::default()
+        .with_peer(peer)
+        .with_upstream_peer(optional_node(scenario.upstream_peer.as_ref())?)
         .with_endpoint_metadata(scenario.endpoint_metadata.clone())
         .with_tls(scenario.tls.as_ref().map(|t| Tls {
             local_san: t.local_san.clone(),
@@ -204,55 +239,58 @@ pub(crate) fn run(args: &LabelsArgs) -> Result<(), String> {
         .with_principals(scenario.principals.as_ref().map(|p| Principals {
             local: p.local.clone(),
             peer: p.peer.clone(),
-        }));
-    let service = scenario.cluster.as_ref().and_then(|c| cluster_service(&c.metadata));
-    let cluster_name = scenario.cluster.as_ref().and_then(|c| c.name.clone());
+        })))
+}
 
-    if scenario.protocol == ScenarioProtocol::Tcp {
-        let routing = TcpRouting {
-            cluster_name,
-            cluster_service: service,
-        };
-        let mut tcp = plugin.tcp_connection(facts, routing, Duration::ZERO);
-        let flags: Vec<&str> = scenario.request.response_flags.iter().map(String::as_str).collect();
-        tcp.set_response_flags(&flags);
-        tcp.resolve(&plugin, peer);
-        tcp.add_bytes(scenario.connection.sent_bytes, scenario.connection.received_bytes);
-        tcp.close(&plugin);
+/// One TCP connection, opened, resolved to `peer`, and closed with the scenario's bytes.
+fn record_tcp(
+    plugin: &StatsPlugin,
+    scenario: &Scenario,
+    facts: ConnectionFacts,
+    peer: Option<WorkloadMetadata>,
+    routing: TcpRouting,
+) {
+    let mut tcp = plugin.tcp_connection(facts, routing, Duration::ZERO);
+    let flags: Vec<&str> = scenario.request.response_flags.iter().map(String::as_str).collect();
+    tcp.set_response_flags(&flags);
+    tcp.resolve(plugin, peer);
+    tcp.add_bytes(scenario.connection.sent_bytes, scenario.connection.received_bytes);
+    tcp.close(plugin);
+}
+
+/// One HTTP or gRPC request on a fresh connection.
+fn record_request(plugin: &StatsPlugin, scenario: &Scenario, facts: &ConnectionFacts, routing: Routing<'_>) {
+    let r = &scenario.request;
+    let flags: Vec<&str> = r.response_flags.iter().map(String::as_str).collect();
+    let mut req = RequestFacts::default();
+    req.protocol = if scenario.protocol == ScenarioProtocol::Grpc {
+        Protocol::Grpc
     } else {
-        let r = &scenario.request;
-        let flags: Vec<&str> = r.response_flags.iter().map(String::as_str).collect();
-        let cluster_service = service.as_ref().map(OwnedClusterService::as_borrowed);
-        let mut req = RequestFacts::default();
-        req.protocol = if scenario.protocol == ScenarioProtocol::Grpc {
-            Protocol::Grpc
-        } else {
-            Protocol::Http
-        };
-        req.host = r.host.as_deref();
-        req.method = r.method.as_deref();
-        req.path = r.path.as_deref();
-        req.response_code = r.response_code;
-        req.grpc_status_trailer = r.grpc_status.as_deref();
-        req.response_flags = &flags;
-        req.duration_ms = r.duration_ms;
-        req.request_bytes = r.request_bytes;
-        req.response_bytes = r.response_bytes;
-        req.routing = Routing {
-            route_name: scenario.route.as_ref().and_then(|r| r.name.as_deref()),
-            cluster_name: cluster_name.as_deref(),
-            cluster_service,
-        };
-        let mut conn = plugin.connection(&facts);
-        if req.protocol == Protocol::Grpc {
-            let mut stream = plugin.grpc_stream(Duration::ZERO);
-            stream.set_message_counts(r.request_messages.unwrap_or(0), r.response_messages.unwrap_or(0));
-            stream.finish(&plugin, &mut conn, &req);
-        } else {
-            plugin.record_request(&mut conn, &req);
-        }
+        Protocol::Http
+    };
+    req.host = r.host.as_deref();
+    req.method = r.method.as_deref();
+    req.path = r.path.as_deref();
+    req.response_code = r.response_code;
+    req.grpc_status_trailer = r.grpc_status.as_deref();
+    req.response_flags = &flags;
+    req.duration_ms = r.duration_ms;
+    req.request_bytes = r.request_bytes;
+    req.response_bytes = r.response_bytes;
+    req.routing = routing;
+    let mut conn = plugin.connection(facts);
+    if req.protocol == Protocol::Grpc {
+        let mut stream = plugin.grpc_stream(Duration::ZERO);
+        stream.set_message_counts(r.request_messages.unwrap_or(0), r.response_messages.unwrap_or(0));
+        stream.finish(plugin, &mut conn, &req);
+    } else {
+        plugin.record_request(&mut conn, &req);
     }
-    // The plugin's samples: every family but the registry's own meshtel_metrics_*.
+}
+
+/// The plugin's samples as Prometheus text: every family but the registry's own
+/// `meshtel_metrics_*`.
+fn print_plugin_samples(registry: &Registry) {
     let text = registry.render_to_string(Format::Prometheus);
     let mut keep = true;
     for line in text.lines() {
@@ -263,5 +301,4 @@ pub(crate) fn run(args: &LabelsArgs) -> Result<(), String> {
             println!("{line}");
         }
     }
-    Ok(())
 }
