@@ -5,21 +5,18 @@ use std::sync::Barrier;
 use std::time::Instant;
 
 use meshtel_benches::{ISTIO_LABELS, istio_label_sets};
-use meshtel_metrics::{Buckets, Config, Desc, Registry};
+use meshtel_metrics::{Config, Desc, Registry};
 
 fn main() {
     let sets = istio_label_sets(64);
     let sets: Vec<Vec<&str>> = sets.iter().map(|s| s.iter().map(String::as_str).collect()).collect();
     for stripes in [0, Config::default().stripes] {
-        let registry = Registry::new(Config {
-            stripes,
-            ..Config::default()
-        });
+        let registry = Registry::new(Config::default().with_stripes(stripes));
         let mut g = registry.group("istio_http", &ISTIO_LABELS);
         let c = g.counter(Desc::new("istio_requests_total", "")).unwrap();
-        let d = g.histogram(Desc::new("d", ""), Buckets::istio_default()).unwrap();
-        let q = g.histogram(Desc::new("q", ""), Buckets::istio_default()).unwrap();
-        let p = g.histogram(Desc::new("p", ""), Buckets::istio_default()).unwrap();
+        let d = g.histogram(Desc::new("d", ""), meshtel::default_buckets()).unwrap();
+        let q = g.histogram(Desc::new("q", ""), meshtel::default_buckets()).unwrap();
+        let p = g.histogram(Desc::new("p", ""), meshtel::default_buckets()).unwrap();
         let g = g.build().unwrap();
         let n = 3_000_000usize;
         let run = |threads: usize| {

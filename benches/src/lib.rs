@@ -1,7 +1,7 @@
 //! Shared inputs of the meshtel benches, so every bench (and its peer) runs
 //! on the same bytes.
 
-use meshtel_metrics::{Buckets, CounterId, Desc, Group, HistogramId, ISTIO_DEFAULT_BUCKETS, Registry};
+use meshtel_metrics::{CounterId, Desc, Group, HistogramId, Registry};
 use meshtel_wire::frame::{FrameConfig, encode_frame};
 use meshtel_wire::proto::Struct;
 use meshtel_wire::workload::WorkloadMetadata;
@@ -186,28 +186,25 @@ pub struct MeshtelHttp {
 /// Never: the names and labels are valid.
 #[must_use]
 pub fn meshtel_http(max_series: usize) -> MeshtelHttp {
-    let registry = Registry::new(meshtel_metrics::Config {
-        max_series,
-        ..meshtel_metrics::Config::default()
-    });
+    let registry = Registry::new(meshtel_metrics::Config::default().with_max_series(max_series));
     let mut g = registry.group("istio_http", &ISTIO_LABELS);
     let requests = g.counter(Desc::new("istio_requests_total", "Requests.")).unwrap();
     let duration = g
         .histogram(
             Desc::new("istio_request_duration_milliseconds", "Duration.").unit("milliseconds"),
-            Buckets::istio_default(),
+            meshtel::default_buckets(),
         )
         .unwrap();
     let request_bytes = g
         .histogram(
             Desc::new("istio_request_bytes", "Request sizes.").unit("bytes"),
-            Buckets::istio_default(),
+            meshtel::default_buckets(),
         )
         .unwrap();
     let response_bytes = g
         .histogram(
             Desc::new("istio_response_bytes", "Response sizes.").unit("bytes"),
-            Buckets::istio_default(),
+            meshtel::default_buckets(),
         )
         .unwrap();
     let group = g.build().unwrap();
@@ -256,7 +253,7 @@ pub struct PrometheusClientHttp {
 /// A histogram with Istio's default buckets.
 #[must_use]
 pub fn istio_histogram() -> Histogram {
-    Histogram::new(ISTIO_DEFAULT_BUCKETS)
+    Histogram::new(meshtel::ISTIO_DEFAULT_BUCKETS)
 }
 
 /// Builds the four families.

@@ -14,11 +14,7 @@ use meshtel_metrics::{Buckets, Config, Desc, Format, Registry};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(std::env::args().nth(1).ok_or("usage: sample DIR")?);
     fs::create_dir_all(&dir)?;
-    let registry = Registry::new(Config {
-        max_series: 8,
-        max_label_value_len: 64,
-        ..Config::default()
-    });
+    let registry = Registry::new(Config::default().with_max_series(8).with_max_label_value_len(64));
 
     let mut http = registry.group("http", &["reporter", "path", "response_code"]);
     let requests = http.counter(Desc::new(
@@ -27,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ))?;
     let duration = http.histogram(
         Desc::new("sample_request_duration_milliseconds", "Duration.").unit("milliseconds"),
-        Buckets::istio_default(),
+        Buckets::new(&[0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0])?,
     )?;
     let bytes = http.histogram(
         Desc::new("sample_request_bytes", "Sizes.").unit("bytes"),

@@ -2,6 +2,8 @@
 //! `write_*` functions over a line buffer (the metrics-rs style), plus
 //! content negotiation.
 
+use std::borrow::Cow;
+
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -74,7 +76,7 @@ impl Format {
 /// The kind of a metric family, as the `# TYPE` line names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Monotonic counter.
     Counter,
     /// Gauge.
@@ -90,6 +92,19 @@ impl Kind {
             Self::Gauge => "gauge",
             Self::Histogram => "histogram",
         }
+    }
+}
+
+/// The suffix of every counter sample, in both formats (`istio_requests_total`).
+pub(crate) const COUNTER_SUFFIX: &str = "_total";
+
+/// The name `# HELP` and `# TYPE` give a family of base name `base`: OpenMetrics
+/// names a counter family without its samples' `_total`, Prometheus text with it;
+/// every other kind is named by its base.
+pub(crate) fn family_name(format: Format, kind: Kind, base: &str) -> Cow<'_, str> {
+    match (kind, format) {
+        (Kind::Counter, Format::Prometheus) => Cow::Owned(format!("{base}{COUNTER_SUFFIX}")),
+        _ => Cow::Borrowed(base),
     }
 }
 

@@ -5,18 +5,16 @@
 //! once per request, not four times, and stored once per series.
 
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64 as StdAtomicU64, AtomicUsize, Ordering as StdOrdering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 use hashbrown::HashTable;
 
-use crate::desc::{Desc, FamilyDesc, LabelError, RegistryError, valid_label_name};
-use crate::expo::Kind;
-use crate::histogram::{self, Buckets};
-use crate::registry::{Config, Registry};
+use crate::config::Config;
+use crate::desc::{FamilyDesc, LabelError};
+use crate::histogram;
 use crate::series::{Cells, Entry, truncate};
-use crate::sync::Ordering;
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
 /// The value every label of the overflow series carries.
 pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
@@ -55,182 +53,38 @@ struct Shard {
 /// Counter handle within a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CounterId {
-    group: u64,
-    offset: u32,
+    pub(crate) group: u64,
+    pub(crate) offset: u32,
 }
 
 /// Integer gauge handle within a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GaugeId {
-    group: u64,
-    offset: u32,
+    pub(crate) group: u64,
+    pub(crate) offset: u32,
 }
 
 /// Float gauge handle within a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FloatGaugeId {
-    group: u64,
-    offset: u32,
+    pub(crate) group: u64,
+    pub(crate) offset: u32,
 }
 
 /// Histogram handle within a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HistogramId {
-    group: u64,
-    offset: u32,
-    family: u32,
-}
-
-/// Declares the families of a group; see [`Registry::group`].
-#[derive(Debug)]
-pub struct GroupBuilder {
-    registry: Registry,
-    id: u64,
-    name: String,
-    labels: Vec<Box<str>>,
-    families: Vec<FamilyDesc>,
-    words: usize,
-    max_series: usize,
-    error: Option<RegistryError>,
-}
-
-impl GroupBuilder {
-    pub(crate) fn new(registry: Registry, name: &str, labels: &[&str], config: &Config) -> Self {
-        static NEXT_ID: StdAtomicU64 = StdAtomicU64::new(1);
-        let mut error = None;
-        for (i, label) in labels.iter().enumerate() {
-            if !valid_label_name(label) {
-                error.get_or_insert_with(|| RegistryError::InvalidLabelName((*label).into()));
-            } else if labels[..i].contains(label) {
-                error.get_or_insert_with(|| RegistryError::DuplicateLabel((*label).into()));
-            }
-        }
-        Self {
-            registry,
-            id: NEXT_ID.fetch_add(1, StdOrdering::Relaxed),
-            name: name.into(),
-            labels: labels.iter().map(|l| (*l).into()).collect(),
-            families: Vec::new(),
-            // Word 0 of every stripe is the touched flag.
-            words: 1,
-            max_series: config.max_series,
-            error,
-        }
-    }
-
-    /// Overrides the registry's series limit for this group.
-    #[must_use]
-    pub fn max_series(mut self, max: usize) -> Self {
-        self.max_series = max.max(1);
-        self
-    }
-
-    fn add(&mut self, desc: Desc, kind: Kind, buckets: Option<Buckets>, words: usize) -> Result<u32, RegistryError> {
-        if let Some(e) = &self.error {
-            return Err(e.clone());
-        }
-        let family = FamilyDesc::new(desc, kind, buckets, self.words)?;
-        let offset = self.words as u32;
-        self.words += words;
-        self.families.push(family);
-        Ok(offset)
-    }
-
-    /// Adds a counter family (`u64`).
-    ///
-    /// # Errors
-    /// [`RegistryError`] for an invalid name or unit, or an invalid label schema.
-    pub fn counter(&mut self, desc: Desc) -> Result<CounterId, RegistryError> {
-        let offset = self.add(desc, Kind::Counter, None, 1)?;
-        Ok(CounterId { group: self.id, offset })
-    }
-
-    /// Adds an integer gauge family (`i64`).
-    ///
-    /// # Errors
-    /// As [`GroupBuilder::counter`].
-    pub fn gauge(&mut self, desc: Desc) -> Result<GaugeId, RegistryError> {
-        let offset = self.add(desc, Kind::Gauge, None, 1)?;
-        Ok(GaugeId { group: self.id, offset })
-    }
-
-    /// Adds a float gauge family (`f64`).
-    ///
-    /// # Errors
-    /// As [`GroupBuilder::counter`].
-    pub fn float_gauge(&mut self, desc: Desc) -> Result<FloatGaugeId, RegistryError> {
-        let offset = self.add(desc, Kind::Gauge, None, 1)?;
-        if let Some(f) = self.families.last_mut() {
-            f.float_gauge = true;
-        }
-        Ok(FloatGaugeId { group: self.id, offset })
-    }
-
-    /// Adds a histogram family with these bucket bounds.
-    ///
-    /// # Errors
-    /// As [`GroupBuilder::counter`]; also a label named `le`.
-    pub fn histogram(&mut self, desc: Desc, buckets: Buckets) -> Result<HistogramId, RegistryError> {
-        if self.labels.iter().any(|l| &**l == "le") {
-            return Err(RegistryError::InvalidLabelName("le".into()));
-        }
-        let words = histogram::cell_len(buckets.len());
-        let family = self.families.len() as u32;
-        let offset = self.add(desc, Kind::Histogram, Some(buckets), words)?;
-        Ok(HistogramId {
-            group: self.id,
-            offset,
-            family,
-        })
-    }
-
-    /// Registers the group; from now on it records and renders.
-    ///
-    /// # Errors
-    /// [`RegistryError::Duplicate`] when a family's exposed name is taken,
-    /// [`RegistryError::EmptyGroup`] without families, or an error of an
-    /// earlier declaration.
-    pub fn build(self) -> Result<Group, RegistryError> {
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        if self.families.is_empty() {
-            return Err(RegistryError::EmptyGroup(self.name));
-        }
-        let config = self.registry.config().clone();
-        let inner = Arc::new(GroupInner {
-            id: self.id,
-            name: self.name.into(),
-            labels: self.labels.into_boxed_slice(),
-            families: self.families.into_boxed_slice(),
-            words: self.words,
-            stripes: config.stripes,
-            max_series: self.max_series,
-            max_label_len: config.max_label_value_len,
-            expire_after: config.expire_after_sweeps,
-            hasher: foldhash::fast::RandomState::default(),
-            shards: (0..SHARDS)
-                .map(|_| Shard {
-                    table: ArcSwap::from_pointee(Table::default()),
-                    write: Mutex::new(()),
-                })
-                .collect(),
-            series: AtomicUsize::new(0),
-            overflow: OnceLock::new(),
-            stats: Stats::default(),
-            collect: Mutex::new(()),
-        });
-        self.registry.register(Arc::clone(&inner))?;
-        Ok(Group { inner })
-    }
+    pub(crate) group: u64,
+    pub(crate) offset: u32,
+    pub(crate) family: u32,
 }
 
 /// Self-observations of a group, exposed as `meshtel_metrics_*`.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
-    pub(crate) overflowed: StdAtomicU64,
-    pub(crate) truncated: StdAtomicU64,
-    pub(crate) evicted: StdAtomicU64,
+    pub(crate) overflowed: AtomicU64,
+    pub(crate) truncated: AtomicU64,
+    pub(crate) evicted: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -260,7 +114,7 @@ pub(crate) struct GroupInner {
 /// let registry = Registry::default();
 /// let mut http = registry.group("http", &["reporter", "response_code"]);
 /// let requests = http.counter(Desc::new("requests_total", "Requests."))?;
-/// let duration = http.histogram(Desc::new("duration_milliseconds", "Duration.").unit("milliseconds"), Buckets::istio_default())?;
+/// let duration = http.histogram(Desc::new("duration_milliseconds", "Duration.").unit("milliseconds"), Buckets::new(&[5.0, 50.0, 500.0])?)?;
 /// let http = http.build()?;
 ///
 /// // One-shot: no allocation once the series exists.
@@ -282,6 +136,10 @@ pub struct Group {
 }
 
 impl Group {
+    pub(crate) fn from_inner(inner: Arc<GroupInner>) -> Self {
+        Self { inner }
+    }
+
     /// Runs `f` on the series with these label values, creating it if needed
     /// (over the series limit: the overflow series). Takes no lock and
     /// allocates nothing when the series exists.
@@ -332,7 +190,7 @@ impl Group {
     /// Series in the table (the overflow series not counted).
     #[must_use]
     pub fn series_count(&self) -> usize {
-        self.inner.series.load(StdOrdering::Relaxed)
+        self.inner.series.load(Ordering::Relaxed)
     }
 
     /// Approximate heap bytes held by this group's series.
@@ -345,9 +203,46 @@ impl Group {
     }
 }
 
+/// What a [`GroupBuilder`](crate::GroupBuilder) declared, for [`GroupInner::new`].
+#[derive(Debug)]
+pub(crate) struct GroupParts {
+    pub(crate) id: u64,
+    pub(crate) name: Box<str>,
+    pub(crate) labels: Box<[Box<str>]>,
+    pub(crate) families: Box<[FamilyDesc]>,
+    pub(crate) words: usize,
+    pub(crate) max_series: usize,
+}
+
 impl GroupInner {
+    /// An empty group of these families under the registry's `config`.
+    pub(crate) fn new(parts: GroupParts, config: &Config) -> Self {
+        Self {
+            id: parts.id,
+            name: parts.name,
+            labels: parts.labels,
+            families: parts.families,
+            words: parts.words,
+            stripes: config.stripes,
+            max_series: parts.max_series,
+            max_label_len: config.max_label_value_len,
+            expire_after: config.expire_after_sweeps,
+            hasher: foldhash::fast::RandomState::default(),
+            shards: (0..SHARDS)
+                .map(|_| Shard {
+                    table: ArcSwap::from_pointee(Table::default()),
+                    write: Mutex::new(()),
+                })
+                .collect(),
+            series: AtomicUsize::new(0),
+            overflow: OnceLock::new(),
+            stats: Stats::default(),
+            collect: Mutex::new(()),
+        }
+    }
+
     pub(crate) fn series_count(&self) -> usize {
-        self.series.load(StdOrdering::Relaxed)
+        self.series.load(Ordering::Relaxed)
     }
 
     #[inline]
@@ -415,12 +310,12 @@ impl GroupInner {
         }
         if self
             .series
-            .fetch_update(StdOrdering::AcqRel, StdOrdering::Acquire, |n| {
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.max_series).then_some(n + 1)
             })
             .is_err()
         {
-            self.stats.overflowed.fetch_add(1, StdOrdering::Relaxed);
+            self.stats.overflowed.fetch_add(1, Ordering::Relaxed);
             return Arc::clone(self.overflow.get_or_init(|| {
                 let values: Vec<&str> = vec![OVERFLOW_LABEL_VALUE; self.labels.len()];
                 Arc::new(Entry::new(0, &self.labels, &values, self.words, self.stripes))
@@ -433,7 +328,7 @@ impl GroupInner {
             .filter(|(a, b)| a.len() != b.len())
             .count();
         if cut > 0 {
-            self.stats.truncated.fetch_add(cut as u64, StdOrdering::Relaxed);
+            self.stats.truncated.fetch_add(cut as u64, Ordering::Relaxed);
         }
         let entry = Arc::new(Entry::new(hash, &self.labels, &truncated, self.words, self.stripes));
         let mut next = Table::clone(&table);
@@ -516,17 +411,17 @@ impl GroupInner {
             let mut doomed = Vec::new();
             for entry in table.iter() {
                 if entry.take_touched() {
-                    entry.idle_sweeps.store(0, StdOrdering::Relaxed);
+                    entry.idle_sweeps.store(0, Ordering::Relaxed);
                     continue;
                 }
-                let idle = entry.idle_sweeps.fetch_add(1, StdOrdering::Relaxed) + 1;
+                let idle = entry.idle_sweeps.fetch_add(1, Ordering::Relaxed) + 1;
                 if idle < limit.get() {
                     continue;
                 }
                 if entry.try_evict() {
                     doomed.push(Arc::clone(entry));
                 } else {
-                    entry.idle_sweeps.store(0, StdOrdering::Relaxed);
+                    entry.idle_sweeps.store(0, Ordering::Relaxed);
                 }
             }
             if doomed.is_empty() {
@@ -539,8 +434,8 @@ impl GroupInner {
                 }
             }
             shard.table.store(Arc::new(next));
-            self.series.fetch_sub(doomed.len(), StdOrdering::AcqRel);
-            self.stats.evicted.fetch_add(doomed.len() as u64, StdOrdering::Relaxed);
+            self.series.fetch_sub(doomed.len(), Ordering::AcqRel);
+            self.stats.evicted.fetch_add(doomed.len() as u64, Ordering::Relaxed);
         }
     }
 }

@@ -193,30 +193,6 @@ pub struct Buckets {
     le: Box<[Box<str>]>,
 }
 
-/// The proxy's 19 default bounds, used by every Istio histogram
-/// (`docs/reference/telemetry.md` §8.1).
-pub const ISTIO_DEFAULT_BUCKETS: [f64; 19] = [
-    0.5,
-    1.0,
-    5.0,
-    10.0,
-    25.0,
-    50.0,
-    100.0,
-    250.0,
-    500.0,
-    1000.0,
-    2500.0,
-    5000.0,
-    10000.0,
-    30000.0,
-    60000.0,
-    300_000.0,
-    600_000.0,
-    1_800_000.0,
-    3_600_000.0,
-];
-
 /// The most bounds a histogram may have.
 pub const MAX_BUCKETS: usize = 64;
 
@@ -272,13 +248,6 @@ impl Buckets {
         })
     }
 
-    /// Istio's default bounds.
-    #[must_use]
-    pub fn istio_default() -> Self {
-        // The constant is valid.
-        Self::new(&ISTIO_DEFAULT_BUCKETS).unwrap_or_else(|_| unreachable!("default buckets are valid"))
-    }
-
     /// The finite upper bounds, increasing.
     #[must_use]
     pub fn bounds(&self) -> &[f64] {
@@ -322,6 +291,33 @@ pub(crate) fn format_float(v: f64) -> String {
 mod tests {
     use super::*;
 
+    /// Nineteen bounds from 0.5 to 3 600 000 (the spread Istio's duration
+    /// histograms use): fractions, integers, and wide gaps.
+    fn test_buckets() -> Buckets {
+        let bounds = [
+            0.5,
+            1.0,
+            5.0,
+            10.0,
+            25.0,
+            50.0,
+            100.0,
+            250.0,
+            500.0,
+            1000.0,
+            2500.0,
+            5000.0,
+            10000.0,
+            30000.0,
+            60000.0,
+            300_000.0,
+            600_000.0,
+            1_800_000.0,
+            3_600_000.0,
+        ];
+        Buckets::new(&bounds).unwrap()
+    }
+
     fn cell(buckets: usize) -> Vec<AtomicU64> {
         (0..cell_len(buckets)).map(|_| AtomicU64::new(0)).collect()
     }
@@ -330,7 +326,7 @@ mod tests {
     fn snapshots_are_cumulative_and_consistent() {
         for owned in [false, true] {
             let observe = if owned { observe_owned } else { observe_shared };
-            let b = Buckets::istio_default();
+            let b = test_buckets();
             let c = cell(b.len());
             for v in [0.0, 0.5, 0.9, 1.0, 7.0, 4_000_000.0] {
                 observe(&c, b.index(v), v);
@@ -383,7 +379,7 @@ mod tests {
 
     #[test]
     fn bounds_print_shortest() {
-        let b = Buckets::istio_default();
+        let b = test_buckets();
         assert_eq!(&*b.le()[0], "0.5");
         assert_eq!(&*b.le()[1], "1");
         assert_eq!(&*b.le()[18], "3600000");

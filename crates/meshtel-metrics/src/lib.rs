@@ -22,7 +22,7 @@
 //! let requests = g.counter(Desc::new("istio_requests_total", "Total requests."))?;
 //! let duration = g.histogram(
 //!     Desc::new("istio_request_duration_milliseconds", "Request duration.").unit("milliseconds"),
-//!     Buckets::istio_default(),
+//!     Buckets::new(&[1.0, 5.0, 25.0, 100.0])?,
 //! )?;
 //! let http = g.build()?;
 //! http.with_series(&["destination", "200"], |s| {
@@ -37,18 +37,19 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod config;
 mod desc;
 mod expo;
 mod group;
 mod histogram;
 mod registry;
+mod render;
 mod series;
 mod sync;
 
+pub use config::Config;
 pub use desc::{Desc, LabelError, RegistryError};
-pub use expo::{Format, Kind};
-pub use group::{
-    CounterId, FloatGaugeId, GaugeId, Group, GroupBuilder, HistogramId, OVERFLOW_LABEL_VALUE, Series, SeriesRef,
-};
-pub use histogram::{Buckets, BucketsError, ISTIO_DEFAULT_BUCKETS, MAX_BUCKETS};
-pub use registry::{Config, Registry};
+pub use expo::Format;
+pub use group::{CounterId, FloatGaugeId, GaugeId, Group, HistogramId, OVERFLOW_LABEL_VALUE, Series, SeriesRef};
+pub use histogram::{Buckets, BucketsError, MAX_BUCKETS};
+pub use registry::{GroupBuilder, Registry};

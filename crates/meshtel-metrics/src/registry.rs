@@ -1,64 +1,16 @@
-//! The registry: groups, limits, expiry sweeps and rendering.
+//! The registry: how groups are declared and registered, the limits they
+//! live under, expiry sweeps, and rendering them all.
 
 use std::collections::HashSet;
-use std::num::NonZeroU32;
-use std::sync::atomic::Ordering as StdOrdering;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use crate::desc::RegistryError;
-use crate::expo::{self, Format, Kind};
-use crate::group::{GroupBuilder, GroupInner};
-use crate::histogram::{self, Snapshot};
-use crate::series::Entry;
-use crate::sync::Ordering;
-
-/// Registry-wide limits and settings.
-///
-/// ```
-/// use meshtel_metrics::{Config, Registry};
-/// use std::num::NonZeroU32;
-/// let registry = Registry::new(Config {
-///     max_series: 5_000,
-///     expire_after_sweeps: NonZeroU32::new(3),
-///     ..Config::default()
-/// });
-/// # drop(registry);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    /// Most series per group; later label sets record into the group's
-    /// overflow series (every label [`OVERFLOW_LABEL_VALUE`](crate::OVERFLOW_LABEL_VALUE)),
-    /// counted by `meshtel_metrics_overflow_records_total`. Default 20 000.
-    pub max_series: usize,
-    /// Longest label value kept, in bytes; longer values are cut at the last
-    /// character boundary within the limit, so values that differ only
-    /// beyond it share a series (series created from cut values are counted
-    /// by `meshtel_metrics_truncated_label_values_total`). Default 1024.
-    pub max_label_value_len: usize,
-    /// Evict series not recorded into for this many consecutive
-    /// [`Registry::sweep`]s. Default `None`: never.
-    pub expire_after_sweeps: Option<NonZeroU32>,
-    /// Owned cell stripes per series, at most 64. Each recording thread
-    /// holds a process-wide slot number while it lives (the lowest free one,
-    /// claimed when it first records); the thread with slot `k < stripes`
-    /// records into its own stripe of each series with plain loads and
-    /// stores, other threads into one shared stripe with atomic
-    /// read-modify-writes. Stripes are allocated when first recorded into.
-    /// `0` makes every thread use the shared stripe. Default: twice the
-    /// machine's parallelism.
-    pub stripes: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            max_series: 20_000,
-            max_label_value_len: 1024,
-            expire_after_sweeps: None,
-            stripes: crate::series::default_stripes(),
-        }
-    }
-}
+use crate::config::Config;
+use crate::desc::{Desc, FamilyDesc, RegistryError, valid_label_name};
+use crate::expo::{Format, Kind};
+use crate::group::{CounterId, FloatGaugeId, GaugeId, Group, GroupInner, GroupParts, HistogramId};
+use crate::histogram::{self, Buckets};
+use crate::render;
 
 #[derive(Debug)]
 struct RegistryInner {
@@ -170,163 +122,139 @@ impl Registry {
     }
 
     fn render_with<E>(&self, format: Format, sink: &mut impl FnMut(&str) -> Result<(), E>) -> Result<(), E> {
-        const FLUSH_AT: usize = 32 * 1024;
-        let mut buf = String::with_capacity(FLUSH_AT + 4096);
-        let groups = self.groups();
-        for group in &groups {
-            let _collect = group.collect.lock().unwrap_or_else(PoisonError::into_inner);
-            for family in &*group.families {
-                write_family_header(&mut buf, format, family);
-                let mut snap = family.buckets.as_ref().map(|b| Snapshot::zero(b.len()));
-                let mut failed = None;
-                group.for_each_entry(|entry| {
-                    if failed.is_some() {
-                        return;
-                    }
-                    write_family_series(&mut buf, format, family, entry, snap.as_mut());
-                    if buf.len() >= FLUSH_AT {
-                        if let Err(e) = sink(&buf) {
-                            failed = Some(e);
-                        }
-                        buf.clear();
-                    }
-                });
-                if let Some(e) = failed {
-                    return Err(e);
-                }
-            }
-        }
-        write_self_metrics(&mut buf, format, &groups);
-        if format == Format::OpenMetrics {
-            buf.push_str("# EOF\n");
-        }
-        sink(&buf)
+        render::render_groups(&self.groups(), format, sink)
     }
 }
 
-fn family_names(format: Format, family: &crate::desc::FamilyDesc) -> (String, &str) {
-    match (family.kind, format) {
-        (Kind::Counter, Format::OpenMetrics) => (family.base.to_string(), "_total"),
-        (Kind::Counter, _) => (format!("{}_total", family.base), ""),
-        _ => (family.base.to_string(), ""),
-    }
+/// Declares the families of a group; see [`Registry::group`].
+#[derive(Debug)]
+pub struct GroupBuilder {
+    registry: Registry,
+    id: u64,
+    name: String,
+    labels: Vec<Box<str>>,
+    families: Vec<FamilyDesc>,
+    words: usize,
+    max_series: usize,
+    error: Option<RegistryError>,
 }
 
-fn write_family_header(buf: &mut String, format: Format, family: &crate::desc::FamilyDesc) {
-    let (name, _) = family_names(format, family);
-    expo::write_help(buf, format, &name, &family.help);
-    expo::write_type(buf, &name, family.kind);
-    if let (Format::OpenMetrics, Some(unit)) = (format, &family.unit) {
-        expo::write_unit(buf, &name, unit);
-    }
-}
-
-fn write_family_series(
-    buf: &mut String,
-    format: Format,
-    family: &crate::desc::FamilyDesc,
-    entry: &Entry,
-    snap: Option<&mut Snapshot>,
-) {
-    let name = &family.base;
-    let offset = family.offset;
-    match family.kind {
-        Kind::Counter => {
-            let total = entry
-                .stripes()
-                .map(|cells| cells.words[offset].load(Ordering::Relaxed))
-                .fold(0u64, u64::wrapping_add);
-            let suffix = "_total";
-            let _ = format;
-            expo::write_series(buf, name, suffix, &entry.block, None);
-            expo::write_u64(buf, total);
-        }
-        Kind::Gauge => {
-            let bits = entry.shared_words().map_or(0, |s| s[offset].load(Ordering::Relaxed));
-            expo::write_series(buf, name, "", &entry.block, None);
-            if family.float_gauge {
-                expo::write_f64(buf, f64::from_bits(bits));
-            } else {
-                expo::write_i64(buf, bits as i64);
+impl GroupBuilder {
+    pub(crate) fn new(registry: Registry, name: &str, labels: &[&str], config: &Config) -> Self {
+        // Process-wide, so an id never matches another registry's group. A static,
+        // so std's atomic even under loom (whose atomics cannot be statics); no
+        // modelled protocol reads it.
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let mut error = None;
+        for (i, label) in labels.iter().enumerate() {
+            if !valid_label_name(label) {
+                error.get_or_insert_with(|| RegistryError::InvalidLabelName((*label).into()));
+            } else if labels[..i].contains(label) {
+                error.get_or_insert_with(|| RegistryError::DuplicateLabel((*label).into()));
             }
         }
-        Kind::Histogram => {
-            let (Some(buckets), Some(snap)) = (&family.buckets, snap) else {
-                return;
-            };
-            snap.clear();
-            let len = histogram::cell_len(buckets.len());
-            for cells in entry.stripes() {
-                cells.snapshot_into(offset, len, snap);
-            }
-            let mut cumulative = 0u64;
-            for (le, n) in buckets.le().iter().zip(&snap.buckets) {
-                cumulative += n;
-                expo::write_series(buf, name, "_bucket", &entry.block, Some(le));
-                expo::write_u64(buf, cumulative);
-            }
-            expo::write_series(buf, name, "_sum", &entry.block, None);
-            expo::write_f64(buf, snap.sum);
-            expo::write_series(buf, name, "_count", &entry.block, None);
-            expo::write_u64(buf, snap.count);
+        Self {
+            registry,
+            id: NEXT_ID.fetch_add(1, AtomicOrdering::Relaxed),
+            name: name.into(),
+            labels: labels.iter().map(|l| (*l).into()).collect(),
+            families: Vec::new(),
+            // Word 0 of every stripe is the touched flag.
+            words: 1,
+            max_series: config.max_series,
+            error,
         }
     }
-}
 
-/// A self-metric: name, help, and how to read it from a group.
-type SelfMetric = (&'static str, &'static str, fn(&GroupInner) -> u64);
-
-/// `meshtel_metrics_*`: the registry's own observations, per group.
-fn write_self_metrics(buf: &mut String, format: Format, groups: &[Arc<GroupInner>]) {
-    if groups.is_empty() {
-        return;
+    /// Overrides the registry's series limit for this group.
+    #[must_use]
+    pub fn max_series(mut self, max: usize) -> Self {
+        self.max_series = max.max(1);
+        self
     }
-    let series: [SelfMetric; 1] = [("meshtel_metrics_series", "Series in the group's table.", |g| {
-        g.series_count() as u64
-    })];
-    for (name, help, value) in series {
-        expo::write_help(buf, format, name, help);
-        expo::write_type(buf, name, Kind::Gauge);
-        for g in groups {
-            let block = group_label(g);
-            expo::write_series(buf, name, "", &block, None);
-            expo::write_u64(buf, value(g));
+
+    fn add(&mut self, desc: Desc, kind: Kind, buckets: Option<Buckets>, words: usize) -> Result<u32, RegistryError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
         }
+        let family = FamilyDesc::new(desc, kind, buckets, self.words)?;
+        let offset = self.words as u32;
+        self.words += words;
+        self.families.push(family);
+        Ok(offset)
     }
-    let counters: [SelfMetric; 3] = [
-        (
-            "meshtel_metrics_overflow_records",
-            "Records sent to the overflow series because the group was at its series limit.",
-            |g| g.stats.overflowed.load(StdOrdering::Relaxed),
-        ),
-        (
-            "meshtel_metrics_truncated_label_values",
-            "Label values cut to the length limit.",
-            |g| g.stats.truncated.load(StdOrdering::Relaxed),
-        ),
-        ("meshtel_metrics_evicted_series", "Series removed by expiry.", |g| {
-            g.stats.evicted.load(StdOrdering::Relaxed)
-        }),
-    ];
-    for (base, help, value) in counters {
-        let family = if format == Format::OpenMetrics {
-            base.to_string()
-        } else {
-            format!("{base}_total")
+
+    /// Adds a counter family (`u64`).
+    ///
+    /// # Errors
+    /// [`RegistryError`] for an invalid name or unit, or an invalid label schema.
+    pub fn counter(&mut self, desc: Desc) -> Result<CounterId, RegistryError> {
+        let offset = self.add(desc, Kind::Counter, None, 1)?;
+        Ok(CounterId { group: self.id, offset })
+    }
+
+    /// Adds an integer gauge family (`i64`).
+    ///
+    /// # Errors
+    /// As [`GroupBuilder::counter`].
+    pub fn gauge(&mut self, desc: Desc) -> Result<GaugeId, RegistryError> {
+        let offset = self.add(desc, Kind::Gauge, None, 1)?;
+        Ok(GaugeId { group: self.id, offset })
+    }
+
+    /// Adds a float gauge family (`f64`).
+    ///
+    /// # Errors
+    /// As [`GroupBuilder::counter`].
+    pub fn float_gauge(&mut self, desc: Desc) -> Result<FloatGaugeId, RegistryError> {
+        let offset = self.add(desc, Kind::Gauge, None, 1)?;
+        if let Some(f) = self.families.last_mut() {
+            f.float_gauge = true;
+        }
+        Ok(FloatGaugeId { group: self.id, offset })
+    }
+
+    /// Adds a histogram family with these bucket bounds.
+    ///
+    /// # Errors
+    /// As [`GroupBuilder::counter`]; also a label named `le`.
+    pub fn histogram(&mut self, desc: Desc, buckets: Buckets) -> Result<HistogramId, RegistryError> {
+        if self.labels.iter().any(|l| &**l == "le") {
+            return Err(RegistryError::InvalidLabelName("le".into()));
+        }
+        let words = histogram::cell_len(buckets.len());
+        let family = self.families.len() as u32;
+        let offset = self.add(desc, Kind::Histogram, Some(buckets), words)?;
+        Ok(HistogramId {
+            group: self.id,
+            offset,
+            family,
+        })
+    }
+
+    /// Registers the group; from now on it records and renders.
+    ///
+    /// # Errors
+    /// [`RegistryError::Duplicate`] when a family's exposed name is taken,
+    /// [`RegistryError::EmptyGroup`] without families, or an error of an
+    /// earlier declaration.
+    pub fn build(self) -> Result<Group, RegistryError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.families.is_empty() {
+            return Err(RegistryError::EmptyGroup(self.name));
+        }
+        let parts = GroupParts {
+            id: self.id,
+            name: self.name.into(),
+            labels: self.labels.into_boxed_slice(),
+            families: self.families.into_boxed_slice(),
+            words: self.words,
+            max_series: self.max_series,
         };
-        expo::write_help(buf, format, &family, help);
-        expo::write_type(buf, &family, Kind::Counter);
-        for g in groups {
-            let block = group_label(g);
-            expo::write_series(buf, base, "_total", &block, None);
-            expo::write_u64(buf, value(g));
-        }
+        let inner = Arc::new(GroupInner::new(parts, self.registry.config()));
+        self.registry.register(Arc::clone(&inner))?;
+        Ok(Group::from_inner(inner))
     }
-}
-
-fn group_label(g: &GroupInner) -> String {
-    let mut block = String::from("group=\"");
-    expo::escape_label_value(&g.name, &mut block);
-    block.push('"');
-    block
 }

@@ -2,11 +2,10 @@
 //! striped per thread.
 
 use std::sync::OnceLock;
-use std::sync::atomic::AtomicU32;
 
 use crate::expo::{escape_label_value, needs_escape};
 use crate::histogram;
-use crate::sync::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// One stripe of cells between two runs of [`PAD`] unused words. Word 0 of
 /// the live part holds the expiry flags ([`TOUCHED`], [`EVICTED`]), then
@@ -73,6 +72,8 @@ pub(crate) fn default_stripes() -> usize {
 /// stores. Threads without a slot (all taken, or past the series' owned
 /// stripes) share stripe 0 and record with atomic read-modify-writes.
 pub(crate) mod slot {
+    // A static, so std's atomic even under loom (whose atomics cannot be
+    // statics). The loom models take stripes directly, not through a slot.
     use std::sync::atomic::{AtomicU64, Ordering};
 
     /// Slot numbers available (one bit each in [`CLAIMED`]).

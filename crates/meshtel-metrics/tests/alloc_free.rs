@@ -16,7 +16,10 @@ fn check(config: Config) {
     let mut g = registry.group("istio", &names);
     let requests = g.counter(Desc::new("requests_total", "")).unwrap();
     let duration = g
-        .histogram(Desc::new("duration_milliseconds", ""), Buckets::istio_default())
+        .histogram(
+            Desc::new("duration_milliseconds", ""),
+            Buckets::new(&[0.5, 1.0, 5.0, 10.0, 100.0, 1000.0]).unwrap(),
+        )
         .unwrap();
     let g = g.build().unwrap();
     let values: Vec<String> = (0..25).map(|i| format!("value-{i}")).collect();
@@ -45,8 +48,5 @@ fn recording_allocates_nothing() {
 
 #[test]
 fn recording_allocates_nothing_with_expiry_on() {
-    check(Config {
-        expire_after_sweeps: NonZeroU32::new(3),
-        ..Config::default()
-    });
+    check(Config::default().with_expire_after_sweeps(NonZeroU32::new(3)));
 }

@@ -117,7 +117,13 @@ fn registration_errors_are_typed() {
         Err(RegistryError::DuplicateLabel(_))
     ));
     let mut le = registry.group("g5", &["le"]);
-    assert!(le.histogram(Desc::new("h", ""), Buckets::istio_default()).is_err());
+    assert!(
+        le.histogram(
+            Desc::new("h", ""),
+            Buckets::new(&[0.5, 1.0, 5.0, 10.0, 100.0, 1000.0]).unwrap()
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -135,10 +141,7 @@ fn wrong_arity_is_an_error() {
 
 #[test]
 fn series_limit_sends_records_to_one_overflow_series() {
-    let registry = Registry::new(Config {
-        max_series: 3,
-        ..Config::default()
-    });
+    let registry = Registry::new(Config::default().with_max_series(3));
     let mut g = registry.group("hosts", &["host"]);
     let c = g.counter(Desc::new("requests", "")).unwrap();
     let g = g.build().unwrap();
@@ -161,10 +164,7 @@ fn series_limit_sends_records_to_one_overflow_series() {
 
 #[test]
 fn long_label_values_are_truncated_on_a_character_boundary() {
-    let registry = Registry::new(Config {
-        max_label_value_len: 5,
-        ..Config::default()
-    });
+    let registry = Registry::new(Config::default().with_max_label_value_len(5));
     let mut g = registry.group("g", &["v"]);
     let c = g.counter(Desc::new("c", "")).unwrap();
     let g = g.build().unwrap();
@@ -187,10 +187,7 @@ fn long_label_values_are_truncated_on_a_character_boundary() {
 
 #[test]
 fn expiry_evicts_idle_series_and_held_handles_never_lose_records() {
-    let registry = Registry::new(Config {
-        expire_after_sweeps: NonZeroU32::new(2),
-        ..Config::default()
-    });
+    let registry = Registry::new(Config::default().with_expire_after_sweeps(NonZeroU32::new(2)));
     let mut g = registry.group("g", &["k"]);
     let c = g.counter(Desc::new("c", "")).unwrap();
     let g = g.build().unwrap();
@@ -236,13 +233,15 @@ fn expiry_is_off_by_default() {
 /// per series: every thread owns one (default), one owns and three share,
 /// or all share.
 fn threads_record_exact_totals_while_rendering(stripes: usize) {
-    let registry = Registry::new(Config {
-        stripes,
-        ..Config::default()
-    });
+    let registry = Registry::new(Config::default().with_stripes(stripes));
     let mut g = registry.group("g", &["set", "worker_kind"]);
     let c = g.counter(Desc::new("c", "")).unwrap();
-    let h = g.histogram(Desc::new("h", ""), Buckets::istio_default()).unwrap();
+    let h = g
+        .histogram(
+            Desc::new("h", ""),
+            Buckets::new(&[0.5, 1.0, 5.0, 10.0, 100.0, 1000.0]).unwrap(),
+        )
+        .unwrap();
     let g = g.build().unwrap();
     const THREADS: usize = 4;
     const PER_THREAD: usize = 20_000;
@@ -308,13 +307,15 @@ fn threads_all_sharing_a_stripe_record_exact_totals() {
 /// its slot back, so far more threads than slots all record, exactly.
 #[test]
 fn exiting_threads_hand_their_stripes_on() {
-    let registry = Registry::new(Config {
-        stripes: 2,
-        ..Config::default()
-    });
+    let registry = Registry::new(Config::default().with_stripes(2));
     let mut g = registry.group("g", &["k"]);
     let c = g.counter(Desc::new("c", "")).unwrap();
-    let h = g.histogram(Desc::new("h", ""), Buckets::istio_default()).unwrap();
+    let h = g
+        .histogram(
+            Desc::new("h", ""),
+            Buckets::new(&[0.5, 1.0, 5.0, 10.0, 100.0, 1000.0]).unwrap(),
+        )
+        .unwrap();
     let g = g.build().unwrap();
     for round in 0..100u64 {
         std::thread::scope(|scope| {

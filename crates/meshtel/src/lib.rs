@@ -33,7 +33,7 @@ pub use facts::{
     ClusterService, ConnectionFacts, LocalNode, Principals, Protocol, Reporter, RequestFacts, Routing, Tls,
     grpc_response_status, spiffe_namespace,
 };
-pub use metric::{DEFAULT_EXPRESSIONS, STANDARD_TAGS, StandardMetric};
+pub use metric::{DEFAULT_EXPRESSIONS, ISTIO_DEFAULT_BUCKETS, STANDARD_TAGS, StandardMetric, default_buckets};
 pub use plugin::{GrpcStream, HttpConnection, OwnedClusterService, StatsPlugin, TcpConnection, TcpRouting};
 
 /// The crate README's examples, compiled and run as doctests.

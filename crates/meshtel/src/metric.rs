@@ -1,5 +1,7 @@
 //! Istio's standard metrics and their label sets (`docs/reference/telemetry.md` §2, §3, §10.3).
 
+use meshtel_metrics::Buckets;
+
 /// The 25 standard tags, in exposition order (`docs/reference/telemetry.md` §3).
 pub const STANDARD_TAGS: [&str; 25] = [
     "reporter",
@@ -187,4 +189,39 @@ impl StandardMetric {
             _ => None,
         }
     }
+}
+
+/// The proxy's 19 default histogram bounds, used by every Istio histogram unless
+/// `histogram_buckets` overrides them (`docs/reference/telemetry.md` §8.1).
+pub const ISTIO_DEFAULT_BUCKETS: [f64; 19] = [
+    0.5,
+    1.0,
+    5.0,
+    10.0,
+    25.0,
+    50.0,
+    100.0,
+    250.0,
+    500.0,
+    1000.0,
+    2500.0,
+    5000.0,
+    10000.0,
+    30000.0,
+    60000.0,
+    300_000.0,
+    600_000.0,
+    1_800_000.0,
+    3_600_000.0,
+];
+
+/// [`ISTIO_DEFAULT_BUCKETS`] as [`Buckets`].
+///
+/// ```
+/// assert_eq!(meshtel::default_buckets().bounds(), meshtel::ISTIO_DEFAULT_BUCKETS);
+/// ```
+#[must_use]
+pub fn default_buckets() -> Buckets {
+    // Nineteen finite bounds: within every limit of `Buckets::new`.
+    Buckets::new(&ISTIO_DEFAULT_BUCKETS).unwrap_or_else(|_| unreachable!("Istio's default buckets are valid"))
 }

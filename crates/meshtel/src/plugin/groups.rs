@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use meshtel_expr::Program;
 use meshtel_metrics::{
-    Buckets, CounterId, Desc, GaugeId, Group, GroupBuilder, HistogramId, Registry, RegistryError, Series, SeriesRef,
+    CounterId, Desc, GaugeId, Group, GroupBuilder, HistogramId, Registry, RegistryError, Series, SeriesRef,
 };
 
 use crate::config::MetricType;
@@ -150,7 +150,7 @@ fn register_group(registry: &Registry, metrics: &[MetricPlan], member: &[usize])
 }
 
 fn register_family(builder: &mut GroupBuilder, m: &MetricPlan) -> Result<Family, RegistryError> {
-    let buckets = || m.buckets.clone().unwrap_or_else(Buckets::istio_default);
+    let buckets = || m.buckets.clone().unwrap_or_else(crate::metric::default_buckets);
     Ok(match &m.kind {
         MetricKind::Standard(s) => {
             let mut desc = Desc::new(m.exposed.clone(), s.help());
