@@ -45,7 +45,11 @@ mod compile;
 mod error;
 mod eval;
 mod func;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod manifest;
+#[cfg(any(test, fuzzing))]
+mod oracle;
 mod program;
 mod syntax;
 mod types;
@@ -57,6 +61,5 @@ pub use func::duration::NotADuration;
 pub use func::time::TimestampParseError;
 pub use manifest::{AttrId, ISTIO_VOCABULARY, Manifest};
 pub use program::{Limits, Program};
-pub use syntax::ast::{Call, Constant, Expr, ExprKind};
 pub use types::{UnknownValueType, ValueType};
 pub use value::{Duration, EmptyStringMap, StringMap, Timestamp, Value};
