@@ -55,6 +55,11 @@ mod syntax;
 mod types;
 mod value;
 
+/// The code of `README.md`, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use bag::{Attr, Bag, SlotBag};
 pub use error::{CompileError, CompileErrorKind, EvalError, EvalErrorKind, Span};
 pub use func::duration::NotADuration;
