@@ -136,11 +136,13 @@ impl Program {
     }
 
     /// Every attribute the expression names, evaluated or not, in order of first appearance.
+    #[must_use]
     pub fn references(&self) -> impl ExactSizeIterator<Item = &str> {
         self.references.iter().map(|(_, n)| &**n)
     }
 
     /// The manifest ids of [`Program::references`].
+    #[must_use]
     pub fn reference_ids(&self) -> impl ExactSizeIterator<Item = AttrId> {
         self.references.iter().map(|(id, _)| *id)
     }
