@@ -5,10 +5,13 @@
 //! manifest id, every operator to the variant for its operand type, and constant regular
 //! expressions are compiled once. See `docs/expressions.md` for why a tree and not bytecode.
 
+mod builtin;
+
 use alloc::sync::Arc;
 
 use regex::Regex;
 
+use self::builtin::{Builtin, CallForm, Form, Lowering, P, Spec, Unsupported};
 use crate::syntax::ast::{Call, Constant, Expr, ExprKind, infix};
 use crate::{AttrId, CompileError, CompileErrorKind as K, Manifest, Span, ValueType};
 
@@ -109,61 +112,7 @@ pub(crate) struct Node {
     pub(crate) span: Span,
 }
 
-/// A parameter or result type in a signature: a concrete type or the template `T`.
-#[derive(Clone, Copy)]
-enum P {
-    Is(ValueType),
-    T,
-}
-
-struct Signature {
-    name: &'static str,
-    method: bool,
-    params: &'static [P],
-    ret: P,
-}
-
-const fn sig(name: &'static str, method: bool, params: &'static [P], ret: P) -> Signature {
-    Signature {
-        name,
-        method,
-        params,
-        ret,
-    }
-}
-
 use ValueType as V;
-const S: P = P::Is(V::String);
-const B: P = P::Is(V::Bool);
-
-/// The function table of `docs/reference/expressions.md` §5.1.
-const FUNCTIONS: [Signature; 25] = [
-    sig("EQ", false, &[P::T, P::T], B),
-    sig("NEQ", false, &[P::T, P::T], B),
-    sig("LT", false, &[P::T, P::T], B),
-    sig("LEQ", false, &[P::T, P::T], B),
-    sig("GT", false, &[P::T, P::T], B),
-    sig("GEQ", false, &[P::T, P::T], B),
-    sig("LAND", false, &[B, B], B),
-    sig("LOR", false, &[B, B], B),
-    sig("OR", false, &[P::T, P::T], P::T),
-    sig("ADD", false, &[P::T, P::T], P::T),
-    sig("INDEX", false, &[P::Is(V::StringMap), S], S),
-    sig("conditional", false, &[B, P::T, P::T], P::T),
-    sig("size", false, &[S], P::Is(V::Int64)),
-    sig("ip", false, &[S], P::Is(V::IpAddress)),
-    sig("timestamp", false, &[S], P::Is(V::Timestamp)),
-    sig("dnsName", false, &[S], P::Is(V::DnsName)),
-    sig("email", false, &[S], P::Is(V::EmailAddress)),
-    sig("uri", false, &[S], P::Is(V::Uri)),
-    sig("match", false, &[S, S], B),
-    sig("matches", true, &[S], B),
-    sig("startsWith", true, &[S], B),
-    sig("endsWith", true, &[S], B),
-    sig("emptyStringMap", false, &[], P::Is(V::StringMap)),
-    sig("conditionalString", false, &[B, S, S], S),
-    sig("toLower", false, &[S], S),
-];
 
 /// How an error names a function: operators by their symbol.
 fn shown(name: &str) -> String {
@@ -288,173 +237,133 @@ impl Checker<'_, '_> {
         Ok((Node { op, span }, ty))
     }
 
+    /// Checks a call against the signature of the function it names and lowers it.
     fn call(&self, e: &Expr, call: &Call) -> Result<(Op, ValueType), CompileError> {
-        let Some(sig) = FUNCTIONS.iter().find(|f| f.name == call.name) else {
+        let Some(builtin) = Builtin::from_name(&call.name) else {
             return Err(CompileError::new(
                 K::UnknownFunction,
                 call.name_span,
                 format!("{} is not a function of the language", call.name),
             ));
         };
-        match (&call.receiver, sig.method) {
-            (Some(_), false) => {
-                return Err(CompileError::new(
-                    K::CallForm,
-                    e.span,
-                    format!("invoking regular function as an instance method: {}", call.name),
-                ));
-            }
-            (None, true) => {
-                return Err(CompileError::new(
-                    K::CallForm,
-                    e.span,
-                    format!("invoking instance method without an instance: {}", call.name),
-                ));
-            }
-            _ => {}
-        }
-        if call.args.len() != sig.params.len() {
-            return Err(CompileError::new(
-                K::Arity,
-                e.span,
-                format!(
-                    "{} takes {} argument(s), got {}: `{}`",
-                    shown(&call.name),
-                    sig.params.len(),
-                    call.args.len(),
-                    self.text(e)
-                ),
-            ));
-        }
-        let receiver = match &call.receiver {
-            Some(r) => {
-                let (node, ty) = self.check(r)?;
-                if ty != ValueType::String {
-                    return Err(CompileError::new(
-                        K::TypeMismatch,
-                        r.span,
-                        format!(
-                            "the receiver of {} (`{}`) has type {ty}, expected STRING",
-                            shown(&call.name),
-                            self.text(r)
-                        ),
-                    ));
-                }
-                Some(node)
-            }
-            None => None,
+        let spec = builtin.spec();
+        self.check_call_form(e, call, spec.call)?;
+        let operands: Vec<&Expr> = call.receiver.as_deref().into_iter().chain(&call.args).collect();
+        let mut typing = Operands {
+            checker: self,
+            call,
+            spec: &spec,
+            template: None,
         };
-        let mut t: Option<ValueType> = None;
-        let mut args = Vec::with_capacity(call.args.len());
-        for (k, (arg, param)) in call.args.iter().zip(sig.params).enumerate() {
-            let (node, ty) = self.check(arg)?;
-            let expected = match param {
-                P::Is(ty) => *ty,
-                P::T => *t.get_or_insert(ty),
-            };
-            if ty != expected {
+        // The one arity check: each form matches exactly its number of operands.
+        let lowered = match (&spec.form, operands.as_slice()) {
+            (Form::Args0(l), []) => typing.lower(l, []),
+            (Form::Args1(l), [a]) => {
+                let nodes = [typing.check(0, a, l.params[0])?];
+                typing.lower(l, nodes)
+            }
+            (Form::Args2(l), [a, b]) => {
+                let nodes = [typing.check(0, a, l.params[0])?, typing.check(1, b, l.params[1])?];
+                typing.lower(l, nodes)
+            }
+            (Form::Args3(l), [a, b, c]) => {
+                let nodes = [
+                    typing.check(0, a, l.params[0])?,
+                    typing.check(1, b, l.params[1])?,
+                    typing.check(2, c, l.params[2])?,
+                ];
+                typing.lower(l, nodes)
+            }
+            _ => {
                 return Err(CompileError::new(
-                    K::TypeMismatch,
-                    arg.span,
+                    K::Arity,
+                    e.span,
                     format!(
-                        "argument {} of {} (`{}`) has type {ty}, expected {expected}",
-                        k + 1,
+                        "{} takes {} argument(s), got {}: `{}`",
                         shown(&call.name),
-                        self.text(arg)
+                        spec.arguments(),
+                        call.args.len(),
+                        self.text(e)
                     ),
                 ));
             }
-            args.push(node);
-        }
-        let ret = match sig.ret {
-            P::Is(ty) => ty,
-            P::T => t.unwrap_or(ValueType::String),
         };
-        let unsupported = |what: &str| {
+        let op = lowered.map_err(|Unsupported(what)| {
             CompileError::new(
                 K::UnsupportedOperation,
                 e.span,
-                format!("{what} is not supported for {}", t.unwrap_or(ret)),
+                format!("{what} is not supported for {}", typing.template()),
             )
+        })?;
+        Ok((op, typing.result()))
+    }
+
+    /// A method needs a receiver; a function must not have one.
+    fn check_call_form(&self, e: &Expr, call: &Call, form: CallForm) -> Result<(), CompileError> {
+        let problem = match (&call.receiver, form) {
+            (Some(_), CallForm::Function) => "invoking regular function as an instance method",
+            (None, CallForm::Method) => "invoking instance method without an instance",
+            _ => return Ok(()),
         };
-        let mut args = args.into_iter();
-        let mut next = || {
-            args.next().unwrap_or(Node {
-                op: Op::Const(Const::Bool(false)),
-                span: e.span,
-            })
+        Err(CompileError::new(
+            K::CallForm,
+            e.span,
+            format!("{problem}: {}", call.name),
+        ))
+    }
+}
+
+/// The operands of one call being checked against its signature: fixes the type `T` stands
+/// for at the first operand in a `T` position.
+struct Operands<'c, 'm, 's> {
+    checker: &'c Checker<'m, 's>,
+    call: &'c Call,
+    spec: &'c Spec,
+    template: Option<ValueType>,
+}
+
+impl Operands<'_, '_, '_> {
+    /// Checks operand `k` (the receiver of a method is operand 0) against its parameter.
+    fn check(&mut self, k: usize, e: &Expr, param: P) -> Result<Node, CompileError> {
+        let (node, ty) = self.checker.check(e)?;
+        let expected = match param {
+            P::Is(ty) => ty,
+            P::T => *self.template.get_or_insert(ty),
         };
-        let cmp = |op: CmpOp, a: Node, b: Node| -> Result<Op, CompileError> {
-            let ty = t.unwrap_or(ValueType::String);
-            let ok = match op {
-                CmpOp::Eq | CmpOp::Ne => !matches!(ty, V::Duration | V::StringMap),
-                _ => matches!(
-                    ty,
-                    V::String | V::Int64 | V::Double | V::Timestamp | V::DnsName | V::EmailAddress | V::Uri
-                ),
-            };
-            if !ok {
-                let what = if matches!(op, CmpOp::Eq | CmpOp::Ne) {
-                    "equality"
-                } else {
-                    "ordering"
-                };
-                return Err(unsupported(what));
+        if ty == expected {
+            return Ok(node);
+        }
+        let name = shown(&self.call.name);
+        let text = self.checker.text(e);
+        let message = match (self.spec.call, k) {
+            (CallForm::Method, 0) => {
+                format!("the receiver of {name} (`{text}`) has type {ty}, expected {expected}")
             }
-            Ok(Op::Cmp(op, pair(a, b)))
-        };
-        let op = match call.name.as_str() {
-            "EQ" => cmp(CmpOp::Eq, next(), next())?,
-            "NEQ" => cmp(CmpOp::Ne, next(), next())?,
-            "LT" => cmp(CmpOp::Lt, next(), next())?,
-            "LEQ" => cmp(CmpOp::Le, next(), next())?,
-            "GT" => cmp(CmpOp::Gt, next(), next())?,
-            "GEQ" => cmp(CmpOp::Ge, next(), next())?,
-            "LAND" => Op::And(pair(next(), next())),
-            "LOR" => Op::Lor(pair(next(), next())),
-            "OR" => Op::Or(pair(next(), next())),
-            "ADD" => {
-                if !matches!(
-                    ret,
-                    V::String | V::Int64 | V::Double | V::DnsName | V::EmailAddress | V::Uri
-                ) {
-                    return Err(unsupported("addition"));
-                }
-                Op::Add(ret, pair(next(), next()))
-            }
-            "INDEX" => Op::Index(pair(next(), next())),
-            "conditional" => Op::Conditional(Box::new([next(), next(), next()])),
-            "conditionalString" => Op::ConditionalString(Box::new([next(), next(), next()])),
-            "size" => Op::Call1(Func1::Size, Box::new(next())),
-            "ip" => Op::Call1(Func1::Ip, Box::new(next())),
-            "timestamp" => Op::Call1(Func1::Timestamp, Box::new(next())),
-            "dnsName" => Op::Call1(Func1::DnsName, Box::new(next())),
-            "email" => Op::Call1(Func1::Email, Box::new(next())),
-            "uri" => Op::Call1(Func1::Uri, Box::new(next())),
-            "toLower" => Op::Call1(Func1::ToLower, Box::new(next())),
-            "match" => Op::Match(pair(next(), next())),
-            "emptyStringMap" => Op::EmptyMap,
-            "matches" => {
-                let receiver = receiver.unwrap_or_else(&mut next);
-                let pattern = match &receiver.op {
-                    Op::Const(Const::Text(p)) => Pattern::Constant(crate::func::regex::compile(p).map_err(Into::into)),
-                    _ => Pattern::Dynamic(Box::new(receiver)),
-                };
-                Op::Matches {
-                    pattern,
-                    text: Box::new(next()),
-                }
-            }
-            "startsWith" => Op::StartsWith(pair(receiver.unwrap_or_else(&mut next), next())),
-            "endsWith" => Op::EndsWith(pair(receiver.unwrap_or_else(&mut next), next())),
-            other => {
-                return Err(CompileError::new(
-                    K::UnknownFunction,
-                    call.name_span,
-                    format!("{other} is not a function of the language"),
-                ));
+            (CallForm::Method, k) => format!("argument {k} of {name} (`{text}`) has type {ty}, expected {expected}"),
+            (CallForm::Function, k) => {
+                format!(
+                    "argument {} of {name} (`{text}`) has type {ty}, expected {expected}",
+                    k + 1
+                )
             }
         };
-        Ok((op, ret))
+        Err(CompileError::new(K::TypeMismatch, e.span, message))
+    }
+
+    /// The result type of the call.
+    fn result(&self) -> ValueType {
+        match self.spec.ret {
+            P::Is(ty) => ty,
+            P::T => self.template.unwrap_or(V::String),
+        }
+    }
+
+    /// The type `T` stands for, or for a function without `T` its result type.
+    fn template(&self) -> ValueType {
+        self.template.unwrap_or_else(|| self.result())
+    }
+
+    fn lower<const N: usize>(&self, lowering: &Lowering<N>, nodes: [Node; N]) -> builtin::Lowered {
+        (lowering.lower)(nodes, self.template())
     }
 }

@@ -45,11 +45,20 @@ mod compile;
 mod error;
 mod eval;
 mod func;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod manifest;
+#[cfg(any(test, fuzzing))]
+mod oracle;
 mod program;
 mod syntax;
 mod types;
 mod value;
+
+/// The code of `README.md`, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 pub use bag::{Attr, Bag, SlotBag};
 pub use error::{CompileError, CompileErrorKind, EvalError, EvalErrorKind, Span};
@@ -57,6 +66,5 @@ pub use func::duration::NotADuration;
 pub use func::time::TimestampParseError;
 pub use manifest::{AttrId, ISTIO_VOCABULARY, Manifest};
 pub use program::{Limits, Program};
-pub use syntax::ast::{Call, Constant, Expr, ExprKind};
 pub use types::{UnknownValueType, ValueType};
 pub use value::{Duration, EmptyStringMap, StringMap, Timestamp, Value};

@@ -7,7 +7,7 @@ use crate::syntax::ast::Expr;
 use crate::syntax::parser::Parser;
 use crate::{AttrId, Bag, CompileError, EvalError, Manifest, Value, ValueType};
 
-/// Limits on what [`Program::compile_with`] and [`Expr::parse_with`] accept
+/// Limits on what [`Program::compile_with`] accepts
 /// (`docs/reference/expressions.md` §7).
 ///
 /// ```
@@ -45,24 +45,14 @@ impl Default for Limits {
 
 impl Expr {
     /// Parses `source` with the default [`Limits`].
-    ///
-    /// ```
-    /// use meshtel_expr::Expr;
-    /// let e = Expr::parse(r#"source.labels["app"] | "unknown""#).unwrap();
-    /// assert_eq!(e.to_string(), r#"(source.labels["app"] | "unknown")"#);
-    /// ```
-    ///
-    /// # Errors
-    /// A [`CompileError`] of class syntax, literal or limit, with the span of the problem.
-    pub fn parse(source: &str) -> Result<Self, CompileError> {
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn parse(source: &str) -> Result<Self, CompileError> {
         Self::parse_with(source, Limits::default())
     }
 
-    /// Parses `source` with the given limits.
-    ///
-    /// # Errors
-    /// As [`Expr::parse`].
-    pub fn parse_with(source: &str, limits: Limits) -> Result<Self, CompileError> {
+    /// Parses `source` with the given limits: a [`CompileError`] of class syntax, literal or
+    /// limit, with the span of the problem.
+    pub(crate) fn parse_with(source: &str, limits: Limits) -> Result<Self, CompileError> {
         Parser::parse(source, limits)
     }
 }
@@ -109,11 +99,8 @@ impl Program {
     }
 
     /// Type-checks and compiles a parsed tree; `source` is the text it was parsed from (used
-    /// in error messages).
-    ///
-    /// # Errors
-    /// As [`Program::compile`], minus the parse errors.
-    pub fn from_expr(expr: &Expr, source: &str, manifest: &Manifest) -> Result<Self, CompileError> {
+    /// in error messages). Fails as [`Program::compile`], minus the parse errors.
+    pub(crate) fn from_expr(expr: &Expr, source: &str, manifest: &Manifest) -> Result<Self, CompileError> {
         let (root, ty) = Checker { manifest, source }.check(expr)?;
         let mut references: Vec<(AttrId, Arc<str>)> = Vec::new();
         expr.for_each_attribute(&mut |name| {
@@ -149,11 +136,13 @@ impl Program {
     }
 
     /// Every attribute the expression names, evaluated or not, in order of first appearance.
+    #[must_use]
     pub fn references(&self) -> impl ExactSizeIterator<Item = &str> {
         self.references.iter().map(|(_, n)| &**n)
     }
 
     /// The manifest ids of [`Program::references`].
+    #[must_use]
     pub fn reference_ids(&self) -> impl ExactSizeIterator<Item = AttrId> {
         self.references.iter().map(|(id, _)| *id)
     }

@@ -6,8 +6,7 @@ use crate::{Duration, Span};
 
 /// A literal constant. Durations come from string literals that read as Go durations.
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum Constant {
+pub(crate) enum Constant {
     /// A string literal that is not a duration.
     String(String),
     /// An integer literal.
@@ -23,20 +22,19 @@ pub enum Constant {
 /// One node of the syntax tree.
 ///
 /// Operators are calls: `a | "d"` is a call of `OR`, `m[k]` of `INDEX`, `-x` of `SUB` with
-/// one argument. Equality of trees ([`Expr::same_tree`]) ignores spans.
+/// one argument. Equality of trees (`Expr::same_tree`) ignores spans.
 #[derive(Clone, Debug)]
-pub struct Expr {
+pub(crate) struct Expr {
     /// What the node is.
-    pub kind: ExprKind,
+    pub(crate) kind: ExprKind,
     /// Where it is in the source.
-    pub span: Span,
+    pub(crate) span: Span,
     pub(crate) depth: u32,
 }
 
 /// The three node kinds of the language.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum ExprKind {
+pub(crate) enum ExprKind {
     /// A literal.
     Constant(Constant),
     /// A dotted attribute name (`request.auth.principal`).
@@ -47,16 +45,16 @@ pub enum ExprKind {
 
 /// A call: a function name, an optional receiver (for `x.f(…)`) and arguments.
 #[derive(Clone, Debug)]
-pub struct Call {
+pub(crate) struct Call {
     /// The function name (`EQ`, `OR`, `INDEX`, `conditional`, `matches`, …). Operators that
     /// have no function name are kept as their symbol (`<<`, `>>`, `&^`, `<-`).
-    pub name: String,
+    pub(crate) name: String,
     /// The span of the name (or of the operator symbol).
-    pub name_span: Span,
+    pub(crate) name_span: Span,
     /// The receiver of a method call.
-    pub receiver: Option<Box<Expr>>,
+    pub(crate) receiver: Option<Box<Expr>>,
     /// The arguments, in order.
-    pub args: Vec<Expr>,
+    pub(crate) args: Vec<Expr>,
 }
 
 impl Expr {
@@ -76,16 +74,11 @@ impl Expr {
         Self { kind, span, depth }
     }
 
-    /// The nesting depth of the tree (a leaf has depth 1).
-    #[must_use]
-    pub const fn depth(&self) -> u32 {
-        self.depth
-    }
-
     /// Whether two trees are the same, ignoring spans. Constants compare by value (doubles by
     /// bit pattern).
+    #[cfg(any(test, fuzzing))]
     #[must_use]
-    pub fn same_tree(&self, other: &Self) -> bool {
+    pub(crate) fn same_tree(&self, other: &Self) -> bool {
         match (&self.kind, &other.kind) {
             (ExprKind::Constant(Constant::Double(a)), ExprKind::Constant(Constant::Double(b))) => {
                 a.to_bits() == b.to_bits()
@@ -107,7 +100,7 @@ impl Expr {
     }
 
     /// Calls `f` with every attribute name in the tree, left to right (duplicates included).
-    pub fn for_each_attribute<'e>(&'e self, f: &mut impl FnMut(&'e str)) {
+    pub(crate) fn for_each_attribute<'e>(&'e self, f: &mut impl FnMut(&'e str)) {
         match &self.kind {
             ExprKind::Attribute(name) => f(name),
             ExprKind::Constant(_) => {}

@@ -2,3 +2,5 @@
 
 pub(crate) mod ast;
 pub(crate) mod parser;
+#[cfg(test)]
+mod tests;

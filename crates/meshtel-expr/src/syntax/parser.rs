@@ -406,97 +406,105 @@ impl<'s> Parser<'s> {
         }
     }
 
+    /// An operand and its postfix chain: `.name`, `.method(…)`, `[key]`, `(…)`.
     fn postfix(&self, i: &'s str) -> PResult<'s, Expr> {
         let start = i;
         let (mut i, mut primary) = self.operand(i)?;
         while let Ok((after, token)) = punct(i) {
-            match token {
-                "." => {
-                    let (after, ()) = skip(after, false)?;
-                    let Ok((after_name, (name, name_span))) = self.ident(after) else {
-                        return syntax(after, "expected a name after '.'");
-                    };
-                    match primary {
-                        Primary::Chain(ref mut chain) => {
-                            chain.push((name, name_span));
-                            i = skip(after_name, true)?.0;
-                        }
-                        Primary::Index(_) => {
-                            return syntax(
-                                i,
-                                "an index expression cannot be selected or used as a receiver; wrap it in parentheses",
-                            );
-                        }
-                        Primary::Receiver(receiver) => {
-                            let (after_name, ()) = skip(after_name, true)?;
-                            let Ok((after_paren, "(")) = punct(after_name) else {
-                                return syntax(
-                                    i,
-                                    "'.name' after a literal, call or parenthesised expression must be a method call",
-                                );
-                            };
-                            let (after_paren, ()) = skip(after_paren, false)?;
-                            let (rest, (args, _)) = self.args(after_paren)?;
-                            let call = Call {
-                                name,
-                                name_span,
-                                receiver: Some(Box::new(receiver)),
-                                args,
-                            };
-                            let (_, e) =
-                                self.check_depth(i, Expr::new(ExprKind::Call(call), self.span(start, rest)))?;
-                            primary = Primary::Receiver(e);
-                            i = skip(rest, true)?.0;
-                        }
-                    }
-                }
-                "[" => {
-                    let (after, ()) = skip(after, false)?;
-                    let target = match primary {
-                        Primary::Chain(chain) => self.finish_chain(chain),
-                        Primary::Receiver(e) | Primary::Index(e) => e,
-                    };
-                    let (after, key) = self.expr(after)?;
-                    let Ok((rest, "]")) = punct(after) else {
-                        return syntax(after, "expected ']' (slices and multiple indices are not supported)");
-                    };
-                    let span = self.span(start, rest);
-                    let name_span = self.span(i, after);
-                    let call = Call {
-                        name: "INDEX".to_owned(),
-                        name_span,
-                        receiver: None,
-                        args: vec![target, key],
-                    };
-                    primary = Primary::Index(self.check_depth(i, Expr::new(ExprKind::Call(call), span))?.1);
-                    i = skip(rest, true)?.0;
-                }
-                "(" => {
-                    let Primary::Chain(mut chain) = primary else {
-                        return syntax(i, "only a name or a method can be called");
-                    };
-                    let (after, ()) = skip(after, false)?;
-                    let (rest, (args, _)) = self.args(after)?;
-                    let (name, name_span) = chain.pop().unwrap_or_default();
-                    let receiver = (!chain.is_empty()).then(|| Box::new(self.finish_chain(chain)));
-                    let call = Call {
-                        name,
-                        name_span,
-                        receiver,
-                        args,
-                    };
-                    let (_, e) = self.check_depth(i, Expr::new(ExprKind::Call(call), self.span(start, rest)))?;
-                    primary = Primary::Receiver(e);
-                    i = skip(rest, true)?.0;
-                }
+            (i, primary) = match token {
+                "." => self.select(start, i, after, primary)?,
+                "[" => self.index(start, i, after, primary)?,
+                "(" => self.apply(start, i, after, primary)?,
                 _ => break,
-            }
+            };
         }
-        let expr = match primary {
+        Ok((i, self.finish(primary)))
+    }
+
+    /// The expression a postfix chain has built.
+    fn finish(&self, primary: Primary) -> Expr {
+        match primary {
             Primary::Chain(chain) => self.finish_chain(chain),
             Primary::Receiver(e) | Primary::Index(e) => e,
+        }
+    }
+
+    /// `.name` at `i` (`after` is past the `.`): one more name of a chain, or a method call
+    /// on a receiver.
+    fn select(&self, start: &'s str, i: &'s str, after: &'s str, primary: Primary) -> PResult<'s, Primary> {
+        let (after, ()) = skip(after, false)?;
+        let Ok((after_name, (name, name_span))) = self.ident(after) else {
+            return syntax(after, "expected a name after '.'");
         };
-        Ok((i, expr))
+        match primary {
+            Primary::Chain(mut chain) => {
+                chain.push((name, name_span));
+                Ok((skip(after_name, true)?.0, Primary::Chain(chain)))
+            }
+            Primary::Index(_) => syntax(
+                i,
+                "an index expression cannot be selected or used as a receiver; wrap it in parentheses",
+            ),
+            Primary::Receiver(receiver) => {
+                let (after_name, ()) = skip(after_name, true)?;
+                let Ok((after_paren, "(")) = punct(after_name) else {
+                    return syntax(
+                        i,
+                        "'.name' after a literal, call or parenthesised expression must be a method call",
+                    );
+                };
+                let (after_paren, ()) = skip(after_paren, false)?;
+                let (rest, (args, _)) = self.args(after_paren)?;
+                let call = Call {
+                    name,
+                    name_span,
+                    receiver: Some(Box::new(receiver)),
+                    args,
+                };
+                let (_, e) = self.check_depth(i, Expr::new(ExprKind::Call(call), self.span(start, rest)))?;
+                Ok((skip(rest, true)?.0, Primary::Receiver(e)))
+            }
+        }
+    }
+
+    /// `[key]` at `i` (`after` is past the `[`).
+    fn index(&self, start: &'s str, i: &'s str, after: &'s str, primary: Primary) -> PResult<'s, Primary> {
+        let (after, ()) = skip(after, false)?;
+        let target = self.finish(primary);
+        let (after, key) = self.expr(after)?;
+        let Ok((rest, "]")) = punct(after) else {
+            return syntax(after, "expected ']' (slices and multiple indices are not supported)");
+        };
+        let span = self.span(start, rest);
+        let name_span = self.span(i, after);
+        let call = Call {
+            name: "INDEX".to_owned(),
+            name_span,
+            receiver: None,
+            args: vec![target, key],
+        };
+        let index = self.check_depth(i, Expr::new(ExprKind::Call(call), span))?.1;
+        Ok((skip(rest, true)?.0, Primary::Index(index)))
+    }
+
+    /// `(args)` at `i` (`after` is past the `(`): a call of the last name of a chain, on the
+    /// rest of the chain if there is one.
+    fn apply(&self, start: &'s str, i: &'s str, after: &'s str, primary: Primary) -> PResult<'s, Primary> {
+        let Primary::Chain(mut chain) = primary else {
+            return syntax(i, "only a name or a method can be called");
+        };
+        let (after, ()) = skip(after, false)?;
+        let (rest, (args, _)) = self.args(after)?;
+        let (name, name_span) = chain.pop().unwrap_or_default();
+        let receiver = (!chain.is_empty()).then(|| Box::new(self.finish_chain(chain)));
+        let call = Call {
+            name,
+            name_span,
+            receiver,
+            args,
+        };
+        let (_, e) = self.check_depth(i, Expr::new(ExprKind::Call(call), self.span(start, rest)))?;
+        Ok((skip(rest, true)?.0, Primary::Receiver(e)))
     }
 
     fn operand(&self, i: &'s str) -> PResult<'s, Primary> {
@@ -540,58 +548,23 @@ fn literal_error<T>(at: &str, len: usize, message: impl Into<Cow<'static, str>>)
     fail(at, len, CompileErrorKind::Literal, message)
 }
 
+/// The length of the digits and `_` separators at `b[from..]` (hexadecimal digits too if `hex`).
+fn digits_with_sep(b: &[u8], from: usize, hex: bool) -> usize {
+    b[from..]
+        .iter()
+        .take_while(|&&c| c == b'_' || c.is_ascii_digit() || (hex && c.is_ascii_hexdigit()))
+        .count()
+}
+
 /// Go number tokens; only base-10 integers and decimal floats are values.
 fn number(i: &str) -> PResult<'_, Constant> {
     let b = i.as_bytes();
-    let digits_with_sep = |from: usize, hex: bool| {
-        b[from..]
-            .iter()
-            .take_while(|&&c| c == b'_' || c.is_ascii_digit() || (hex && c.is_ascii_hexdigit()))
-            .count()
-    };
     // Prefixed forms are valid tokens but not base-10 numbers.
     if b.len() > 1 && b[0] == b'0' && matches!(b[1], b'x' | b'X' | b'o' | b'O' | b'b' | b'B') {
-        let hex = matches!(b[1], b'x' | b'X');
-        let mut end = 2 + digits_with_sep(2, hex);
-        let mut float = false;
-        if hex && b.get(end) == Some(&b'.') {
-            float = true;
-            end += 1 + digits_with_sep(end + 1, true);
-        }
-        if hex && matches!(b.get(end), Some(b'p' | b'P')) {
-            float = true;
-            end += 1;
-            if matches!(b.get(end), Some(b'+' | b'-')) {
-                end += 1;
-            }
-            end += digits_with_sep(end, false);
-        }
-        let what = if float {
-            "hexadecimal floating-point literals are not supported"
-        } else {
-            "only base-10 integer literals are supported"
-        };
-        return literal_error(i, end, what);
+        return prefixed_number(i);
     }
-    let int_end = digits_with_sep(0, false);
-    let mut end = int_end;
-    let mut is_float = false;
-    if b.get(end) == Some(&b'.') {
-        is_float = true;
-        end += 1 + digits_with_sep(end + 1, false);
-    }
-    if matches!(b.get(end), Some(b'e' | b'E')) {
-        is_float = true;
-        end += 1;
-        if matches!(b.get(end), Some(b'+' | b'-')) {
-            end += 1;
-        }
-        let exp_digits = digits_with_sep(end, false);
-        if exp_digits == 0 {
-            return syntax(&i[end..], "exponent has no digits");
-        }
-        end += exp_digits;
-    }
+    let (rest, is_float) = decimal_extent(i)?;
+    let end = i.len() - rest.len();
     let text = &i[..end];
     // `_` must separate successive digits.
     let tb = text.as_bytes();
@@ -603,21 +576,84 @@ fn number(i: &str) -> PResult<'_, Constant> {
     if b.get(end) == Some(&b'i') {
         return literal_error(i, end + 1, "imaginary literals are not supported");
     }
-    let rest = &i[end..];
     if is_float {
-        let value: f64 = text.replace('_', "").parse().map_err(|_| {
-            nom::Err::Failure(PErr {
-                rest_len: i.len(),
-                len: end,
-                kind: CompileErrorKind::Literal,
-                message: Cow::Borrowed("malformed floating-point literal"),
-            })
-        })?;
-        if value.is_infinite() {
-            return literal_error(i, end, "floating-point literal out of range");
-        }
-        return Ok((rest, Constant::Double(value)));
+        float_value(i, end)
+    } else {
+        int_value(i, end)
     }
+}
+
+/// A `0x`, `0o` or `0b` number (`i` starts with it): always an error, spanning the token.
+fn prefixed_number(i: &str) -> PResult<'_, Constant> {
+    let b = i.as_bytes();
+    let hex = matches!(b[1], b'x' | b'X');
+    let mut end = 2 + digits_with_sep(b, 2, hex);
+    let mut float = false;
+    if hex && b.get(end) == Some(&b'.') {
+        float = true;
+        end += 1 + digits_with_sep(b, end + 1, true);
+    }
+    if hex && matches!(b.get(end), Some(b'p' | b'P')) {
+        float = true;
+        end += 1;
+        if matches!(b.get(end), Some(b'+' | b'-')) {
+            end += 1;
+        }
+        end += digits_with_sep(b, end, false);
+    }
+    let what = if float {
+        "hexadecimal floating-point literals are not supported"
+    } else {
+        "only base-10 integer literals are supported"
+    };
+    literal_error(i, end, what)
+}
+
+/// A decimal number token (digits, fraction, exponent): the input after it, and whether it
+/// is a float.
+fn decimal_extent(i: &str) -> PResult<'_, bool> {
+    let b = i.as_bytes();
+    let mut end = digits_with_sep(b, 0, false);
+    let mut is_float = false;
+    if b.get(end) == Some(&b'.') {
+        is_float = true;
+        end += 1 + digits_with_sep(b, end + 1, false);
+    }
+    if matches!(b.get(end), Some(b'e' | b'E')) {
+        is_float = true;
+        end += 1;
+        if matches!(b.get(end), Some(b'+' | b'-')) {
+            end += 1;
+        }
+        let exp_digits = digits_with_sep(b, end, false);
+        if exp_digits == 0 {
+            return syntax(&i[end..], "exponent has no digits");
+        }
+        end += exp_digits;
+    }
+    Ok((&i[end..], is_float))
+}
+
+/// The float `i[..end]`.
+fn float_value(i: &str, end: usize) -> PResult<'_, Constant> {
+    let value: f64 = i[..end].replace('_', "").parse().map_err(|_| {
+        nom::Err::Failure(PErr {
+            rest_len: i.len(),
+            len: end,
+            kind: CompileErrorKind::Literal,
+            message: Cow::Borrowed("malformed floating-point literal"),
+        })
+    })?;
+    if value.is_infinite() {
+        return literal_error(i, end, "floating-point literal out of range");
+    }
+    Ok((&i[end..], Constant::Double(value)))
+}
+
+/// The integer `i[..end]`: base 10, no separators; a leading `0` makes it octal, which only
+/// `0` itself may be.
+fn int_value(i: &str, end: usize) -> PResult<'_, Constant> {
+    let text = &i[..end];
     if text.len() > 1
         && text.starts_with('0')
         && let Some(k) = text.bytes().position(|c| matches!(c, b'8' | b'9'))
@@ -628,7 +664,7 @@ fn number(i: &str) -> PResult<'_, Constant> {
         return literal_error(i, end, "digit separators are not supported in integer literals");
     }
     match text.parse::<i64>() {
-        Ok(v) => Ok((rest, Constant::Int64(v))),
+        Ok(v) => Ok((&i[end..], Constant::Int64(v))),
         Err(_) => literal_error(i, end, "integer literal out of range (above 9223372036854775807)"),
     }
 }

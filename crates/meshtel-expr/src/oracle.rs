@@ -1,20 +1,23 @@
-//! A plain tree-walking evaluator of the rules of `docs/reference/expressions.md` §6.2 and
-//! §6.3, written for the tests, and a generator of well-typed expressions and bags. The
-//! property tests and the `expr_eval` fuzz target check that compiled programs agree with it.
+//! Test oracles, shared by the property tests and the fuzz entry points ([`crate::fuzzing`]):
+//! the printing round trip of the parser, a plain tree-walking evaluator of the rules of
+//! `docs/reference/expressions.md` §6.2 and §6.3, and a generator of well-typed expressions
+//! and bags to compare it with compiled programs on.
 //!
 //! It covers the core of the language (attributes, constants, `|`, indexing, `&&`, `||`,
 //! `conditional`, `conditionalString`, comparisons, `+`, `size`, `toLower`, `match`,
 //! `startsWith`, `endsWith`, `emptyStringMap`) over STRING, INT64, BOOL and STRING_MAP.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::collections::{BTreeMap, HashMap};
 
-use meshtel_expr::{Constant, Expr, ExprKind, Manifest, Value, ValueType};
+use crate::syntax::ast::{Constant, Expr, ExprKind};
+use crate::{Manifest, Program, Value, ValueType};
+
+#[cfg(test)]
+mod properties;
 
 /// A value of the reference evaluator.
 #[derive(Clone, Debug, PartialEq)]
-pub enum RefValue {
+pub(crate) enum RefValue {
     S(String),
     I(i64),
     B(bool),
@@ -23,12 +26,12 @@ pub enum RefValue {
 
 /// The reference's only runtime error in this subset: a strict read of an absent attribute.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Missing(pub String);
+pub(crate) struct Missing(pub(crate) String);
 
-pub type Bag = HashMap<String, RefValue>;
+pub(crate) type Bag = HashMap<String, RefValue>;
 
 /// The attributes the generator uses.
-pub fn manifest() -> Manifest {
+pub(crate) fn manifest() -> Manifest {
     use ValueType::{Bool, Int64, String, StringMap};
     [
         ("s1", String),
@@ -81,14 +84,14 @@ fn b(v: RefValue) -> bool {
 }
 
 /// `E[e]`.
-pub fn eval(e: &Expr, bag: &Bag) -> Result<RefValue, Missing> {
+pub(crate) fn eval(e: &Expr, bag: &Bag) -> Result<RefValue, Missing> {
     match &e.kind {
         ExprKind::Constant(Constant::String(v)) => Ok(RefValue::S(v.clone())),
         ExprKind::Constant(Constant::Int64(v)) => Ok(RefValue::I(*v)),
         ExprKind::Constant(Constant::Bool(v)) => Ok(RefValue::B(*v)),
         ExprKind::Constant(other) => panic!("constant outside the subset: {other:?}"),
         ExprKind::Attribute(name) => bag.get(name).cloned().ok_or_else(|| Missing(name.clone())),
-        ExprKind::Call(_) | _ => {
+        ExprKind::Call(_) => {
             let (name, receiver, args) = call(e);
             match name {
                 "OR" => match present(&args[0], bag)? {
@@ -171,7 +174,7 @@ pub fn eval(e: &Expr, bag: &Bag) -> Result<RefValue, Missing> {
 }
 
 /// `P[e]`.
-pub fn present(e: &Expr, bag: &Bag) -> Result<Option<RefValue>, Missing> {
+pub(crate) fn present(e: &Expr, bag: &Bag) -> Result<Option<RefValue>, Missing> {
     match &e.kind {
         ExprKind::Attribute(name) => Ok(bag.get(name).cloned()),
         ExprKind::Call(c) if c.name == "INDEX" => {
@@ -192,7 +195,7 @@ pub fn present(e: &Expr, bag: &Bag) -> Result<Option<RefValue>, Missing> {
 }
 
 /// The reference form of a value the compiled program returned.
-pub fn from_value(v: &Value<'_>) -> RefValue {
+pub(crate) fn from_value(v: &Value<'_>) -> RefValue {
     match v {
         Value::String(s) => RefValue::S(s.to_string()),
         Value::Int64(i) => RefValue::I(*i),
@@ -209,16 +212,16 @@ pub fn from_value(v: &Value<'_>) -> RefValue {
 }
 
 /// Choices from a byte source; zero when it runs dry, so every input generates something.
-pub struct Choices<'a> {
+pub(crate) struct Choices<'a> {
     bytes: &'a [u8],
 }
 
 impl<'a> Choices<'a> {
-    pub fn new(bytes: &'a [u8]) -> Self {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Self { bytes }
     }
 
-    pub fn pick(&mut self, n: usize) -> usize {
+    pub(crate) fn pick(&mut self, n: usize) -> usize {
         let (&first, rest) = self.bytes.split_first().unwrap_or((&0, &[]));
         self.bytes = rest;
         usize::from(first) % n
@@ -229,7 +232,7 @@ const STRINGS: [&str; 9] = ["", "a", "B", "ab", "Straße", "ΣΑΣ", "x*", "*b",
 // No negative literals exist; `i64::MAX + …` wraps to negative values.
 const INTS: [i64; 4] = [0, 1, 7, i64::MAX];
 #[derive(Clone, Copy)]
-pub enum Ty {
+pub(crate) enum Ty {
     S,
     I,
     B,
@@ -241,7 +244,7 @@ fn quoted(s: &str) -> String {
 }
 
 /// A well-typed expression of type `ty`, at most `depth` calls deep.
-pub fn expr(ty: Ty, depth: u32, c: &mut Choices<'_>) -> String {
+pub(crate) fn expr(ty: Ty, depth: u32, c: &mut Choices<'_>) -> String {
     let leaf = depth == 0;
     let d = depth.saturating_sub(1);
     let n = |full: usize| if leaf { 2 } else { full };
@@ -338,13 +341,13 @@ fn map_postfix(depth: u32, c: &mut Choices<'_>) -> String {
 }
 
 /// An expression of any of the four types.
-pub fn any_expr(depth: u32, c: &mut Choices<'_>) -> String {
+pub(crate) fn any_expr(depth: u32, c: &mut Choices<'_>) -> String {
     let ty = [Ty::S, Ty::I, Ty::B, Ty::M][c.pick(4)];
     expr(ty, depth, c)
 }
 
 /// A bag over the generator's attributes: each present or absent, values from small sets.
-pub fn bag(c: &mut Choices<'_>) -> Bag {
+pub(crate) fn bag(c: &mut Choices<'_>) -> Bag {
     let mut bag = Bag::new();
     for name in ["s1", "s2"] {
         if c.pick(3) > 0 {
@@ -376,12 +379,30 @@ pub fn bag(c: &mut Choices<'_>) -> Bag {
     bag
 }
 
+/// Checks the printing round trip: text that parses prints as text that parses back to the
+/// same tree, and checking the tree against the Istio manifest and evaluating it on an empty
+/// bag do not panic. Returns a description of a failure.
+pub(crate) fn check_round_trip(source: &str) -> Result<(), String> {
+    let Ok(expr) = Expr::parse(source) else {
+        return Ok(());
+    };
+    let printed = expr.to_string();
+    let again = Expr::parse(&printed).map_err(|e| format!("{source:?} printed as {printed:?}: {e}"))?;
+    if !again.same_tree(&expr) {
+        return Err(format!("{source:?} printed as {printed:?} parses to another tree"));
+    }
+    if let Ok(program) = Program::from_expr(&expr, source, &Manifest::istio()) {
+        let _ = program.evaluate(&HashMap::<&str, Value<'_>>::new());
+    }
+    Ok(())
+}
+
 /// Checks one generated case: the compiled program and the reference agree on the value or
 /// on the missing attribute. Returns a description of a disagreement.
-pub fn check_agreement(source: &str, bag: &Bag) -> Result<(), String> {
+pub(crate) fn check_agreement(source: &str, bag: &Bag) -> Result<(), String> {
     let manifest = manifest();
     let expr = Expr::parse(source).map_err(|e| format!("generated source does not parse: {}", e.render(source)))?;
-    let program = meshtel_expr::Program::from_expr(&expr, source, &manifest)
+    let program = Program::from_expr(&expr, source, &manifest)
         .map_err(|e| format!("generated source does not compile: {}", e.render(source)))?;
     let values: HashMap<&str, Value<'_>> = bag
         .iter()
