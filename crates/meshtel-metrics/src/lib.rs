@@ -40,6 +40,8 @@
 mod config;
 mod desc;
 mod expo;
+#[cfg(any(test, fuzzing))]
+pub mod fuzzing;
 mod group;
 mod histogram;
 mod registry;
@@ -53,3 +55,8 @@ pub use expo::Format;
 pub use group::{CounterId, FloatGaugeId, GaugeId, Group, HistogramId, OVERFLOW_LABEL_VALUE, Series, SeriesRef};
 pub use histogram::{Buckets, BucketsError, MAX_BUCKETS};
 pub use registry::{GroupBuilder, Registry};
+
+/// This crate's README, whose example runs as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
