@@ -58,10 +58,10 @@ fn evaluation(c: &mut Criterion) {
         assert_eq!(cel_program.execute(&ctx).unwrap(), cel::Value::from(expected.as_str()));
         let mut group = c.benchmark_group(format!("expr/{name}"));
         group.bench_function("meshtel", |b| {
-            b.iter(|| black_box(program.evaluate(black_box(&bag)).is_ok()))
+            b.iter(|| black_box(program.evaluate(black_box(&bag)).is_ok()));
         });
         group.bench_function("cel", |b| {
-            b.iter(|| black_box(cel_program.execute(black_box(&ctx)).is_ok()))
+            b.iter(|| black_box(cel_program.execute(black_box(&ctx)).is_ok()));
         });
         group.finish();
     }
@@ -71,10 +71,10 @@ fn compile(c: &mut Criterion) {
     let manifest = Manifest::istio();
     let mut group = c.benchmark_group("expr/compile");
     group.bench_function("meshtel", |b| {
-        b.iter(|| Program::compile(black_box(LABEL_DEFAULT.0), &manifest).unwrap())
+        b.iter(|| Program::compile(black_box(LABEL_DEFAULT.0), &manifest).unwrap());
     });
     group.bench_function("cel", |b| {
-        b.iter(|| cel::Program::compile(black_box(LABEL_DEFAULT.1)).unwrap())
+        b.iter(|| cel::Program::compile(black_box(LABEL_DEFAULT.1)).unwrap());
     });
     group.finish();
 }
@@ -91,7 +91,7 @@ fn mixer_bench(c: &mut Criterion) {
     bag.set_named(&manifest, "ar", Value::StringMap(&ar));
     assert_eq!(program.evaluate(&bag).unwrap(), Value::Bool(true));
     c.bench_function("expr/mixer_bench/meshtel", |b| {
-        b.iter(|| black_box(program.evaluate(black_box(&bag)).is_ok()))
+        b.iter(|| black_box(program.evaluate(black_box(&bag)).is_ok()));
     });
 }
 

@@ -16,7 +16,6 @@ pub(crate) fn struct_json(view: &StructView<'_>) -> Json {
 
 fn value_json(view: &ValueView<'_>) -> Json {
     match view.kind() {
-        Kind::Null | Kind::Unset => Json::Null,
         // protobuf's JSON mapping spells non-finite doubles as strings.
         Kind::Number(n) if n.is_nan() => Json::from("NaN"),
         Kind::Number(n) if n.is_infinite() => Json::from(if n > 0.0 { "Infinity" } else { "-Infinity" }),
@@ -25,6 +24,7 @@ fn value_json(view: &ValueView<'_>) -> Json {
         Kind::Bool(b) => Json::from(b),
         Kind::Struct(s) => struct_json(&s),
         Kind::List(l) => Json::Array(l.iter().map(|v| value_json(&v)).collect()),
+        // Null, unset, and kinds a later version adds (no JSON spelling here).
         _ => Json::Null,
     }
 }

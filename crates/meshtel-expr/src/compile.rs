@@ -190,6 +190,7 @@ pub(crate) struct Checker<'m, 's> {
     pub(crate) source: &'s str,
 }
 
+#[allow(clippy::unnecessary_box_returns, reason = "boxed, the two operands keep `Op` small")]
 fn pair(a: Node, b: Node) -> Box<[Node; 2]> {
     Box::new([a, b])
 }
@@ -247,7 +248,7 @@ impl Checker<'_, '_> {
             ));
         };
         let spec = builtin.spec();
-        self.check_call_form(e, call, spec.call)?;
+        Self::check_call_form(e, call, spec.call)?;
         let operands: Vec<&Expr> = call.receiver.as_deref().into_iter().chain(&call.args).collect();
         let mut typing = Operands {
             checker: self,
@@ -299,7 +300,7 @@ impl Checker<'_, '_> {
     }
 
     /// A method needs a receiver; a function must not have one.
-    fn check_call_form(&self, e: &Expr, call: &Call, form: CallForm) -> Result<(), CompileError> {
+    fn check_call_form(e: &Expr, call: &Call, form: CallForm) -> Result<(), CompileError> {
         let problem = match (&call.receiver, form) {
             (Some(_), CallForm::Function) => "invoking regular function as an instance method",
             (None, CallForm::Method) => "invoking instance method without an instance",

@@ -74,6 +74,7 @@ impl AttrRef {
     /// `Ok(Some(None))` when the key is. (Matched in place: moving the value through
     /// `Result<Option<_>>` layouts costs more than the lookup.)
     #[inline]
+    #[allow(clippy::option_option, reason = "three outcomes: no map, no key, a value")]
     fn entry<'a, B: Bag + ?Sized>(&'a self, bag: &'a B, key: &str, span: Span) -> Result<Option<Option<&'a str>>> {
         match self.lookup(bag) {
             Some(Value::StringMap(map)) => Ok(Some(map.get(key))),
@@ -189,12 +190,11 @@ impl Node {
                 let v = node.eval(bag)?;
                 Ok(Value::Bool((v.as_text() == Some(&text[..])) != *negate))
             }
-            Op::EqConst { .. } => self.test(bag).map(Value::Bool),
             Op::Or(n) => match n[0].present(bag)? {
                 Some(v) => Ok(v),
                 None => n[1].eval(bag),
             },
-            Op::And(_) | Op::Lor(_) => self.test(bag).map(Value::Bool),
+            Op::EqConst { .. } | Op::And(_) | Op::Lor(_) => self.test(bag).map(Value::Bool),
             Op::Conditional(n) => {
                 let branch = if n[0].test(bag)? { &n[1] } else { &n[2] };
                 branch.eval(bag)

@@ -121,6 +121,7 @@ pub(crate) fn eval(e: &Expr, bag: &Bag) -> Result<RefValue, Missing> {
                     Ok(if c { x } else { y })
                 }
                 "EQ" | "NEQ" | "LT" | "LEQ" | "GT" | "GEQ" => {
+                    use std::cmp::Ordering::{Equal, Greater, Less};
                     let x = eval(&args[0], bag)?;
                     let y = eval(&args[1], bag)?;
                     let ord = match (&x, &y) {
@@ -129,7 +130,6 @@ pub(crate) fn eval(e: &Expr, bag: &Bag) -> Result<RefValue, Missing> {
                         (RefValue::B(a), RefValue::B(b)) => a.cmp(b),
                         _ => panic!("incomparable"),
                     };
-                    use std::cmp::Ordering::{Equal, Greater, Less};
                     Ok(RefValue::B(match name {
                         "EQ" => ord == Equal,
                         "NEQ" => ord != Equal,

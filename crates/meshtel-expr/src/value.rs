@@ -238,7 +238,9 @@ impl<K: AsRef<str>, V: AsRef<str>> StringMap for [(K, V)] {
         <[(K, V)]>::len(self)
     }
     fn for_each_entry(&self, f: &mut dyn FnMut(&str, &str)) {
-        self.iter().for_each(|(k, v)| f(k.as_ref(), v.as_ref()));
+        for (k, v) in self {
+            f(k.as_ref(), v.as_ref());
+        }
     }
 }
 
@@ -278,7 +280,9 @@ macro_rules! string_map_for_map {
                 Self::len(self)
             }
             fn for_each_entry(&self, f: &mut dyn FnMut(&str, &str)) {
-                self.iter().for_each(|(k, v)| f(k.borrow(), v.as_ref()));
+                for (k, v) in self.iter() {
+                    f(k.borrow(), v.as_ref());
+                }
             }
         }
     };
@@ -440,10 +444,10 @@ mod tests {
     #[test]
     fn doubles_print_like_go() {
         for (v, text) in [
-            (100000.0, "100000"),
+            (100_000.0, "100000"),
             (1e6, "1e+06"),
-            (1234567.0, "1.234567e+06"),
-            (999999.5, "999999.5"),
+            (1_234_567.0, "1.234567e+06"),
+            (999_999.5, "999999.5"),
             (0.0001, "0.0001"),
             (0.00001, "1e-05"),
             (2.75, "2.75"),

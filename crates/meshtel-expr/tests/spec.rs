@@ -24,6 +24,10 @@ fn run(expr: &str, bag: &HashMap<&str, Value<'_>>) -> Outcome {
     }
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "the tables read best with outcomes as values"
+)]
 fn check(expr: &str, bag: &[(&'static str, Value<'static>)], want: Outcome) {
     let bag: HashMap<&str, Value<'_>> = bag.iter().cloned().collect();
     let got = run(expr, &bag);
@@ -116,7 +120,7 @@ fn section_11_first_half() -> Vec<Case> {
             V("none", S),
         ),
         (
-            r#"source.labels[request.auth.principal]"#,
+            r"source.labels[request.auth.principal]",
             vec![("source.labels", Value::StringMap(&X_1))],
             Runtime(R::MissingAttribute),
         ),
@@ -255,7 +259,7 @@ fn presence_and_strictness() {
     check(r#"request.host.endsWith(":8080")"#, &[], Runtime(R::MissingAttribute));
     check(r#""(".matches("abc")"#, &[], Runtime(R::Regex));
     check(
-        r#"match(request.useragent, request.host)"#,
+        r"match(request.useragent, request.host)",
         &[],
         Runtime(R::MissingAttribute),
     );

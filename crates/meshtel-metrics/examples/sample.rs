@@ -6,6 +6,7 @@
 //! `DIR/metrics.prom`, `DIR/metrics.om` and `DIR/expected.json` (the label
 //! values each series must parse back to).
 
+use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
 
@@ -95,7 +96,9 @@ fn json_str(s: &str) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32); // a String never fails
+            }
             c => out.push(c),
         }
     }

@@ -342,12 +342,12 @@ impl GroupInner {
     #[cold]
     fn successor(&self, dead: &Entry) -> Arc<Entry> {
         let shard = self.shard(dead.hash);
-        let _write = shard.write.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let guard = shard.write.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let table = shard.table.load_full();
         if let Some(entry) = table.find(dead.hash, |e| e.block == dead.block) {
             return Arc::clone(entry);
         }
-        drop(_write);
+        drop(guard);
         let values = dead.values();
         let values: Vec<&str> = values.iter().map(String::as_str).collect();
         self.insert(dead.hash, &values)

@@ -63,7 +63,7 @@ impl Registry {
 
     pub(crate) fn register(&self, group: Arc<GroupInner>) -> Result<(), RegistryError> {
         let mut names = self.inner.names.lock().unwrap_or_else(PoisonError::into_inner);
-        let exposed: Vec<String> = group.families.iter().flat_map(|f| f.exposed_names()).collect();
+        let exposed: Vec<String> = group.families.iter().flat_map(FamilyDesc::exposed_names).collect();
         if let Some(taken) = exposed
             .iter()
             .find(|n| names.contains(*n) || n.starts_with("meshtel_metrics_"))

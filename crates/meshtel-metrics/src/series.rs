@@ -59,7 +59,7 @@ pub(crate) fn default_stripes() -> usize {
     static STRIPES: OnceLock<usize> = OnceLock::new();
     *STRIPES.get_or_init(|| {
         std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
+            .map_or(1, std::num::NonZero::get)
             .saturating_mul(2)
             .min(slot::MAX)
     })

@@ -233,6 +233,8 @@ fn expiry_is_off_by_default() {
 /// per series: every thread owns one (default), one owns and three share,
 /// or all share.
 fn threads_record_exact_totals_while_rendering(stripes: usize) {
+    const THREADS: usize = 4;
+    const PER_THREAD: usize = 20_000;
     let registry = Registry::new(Config::default().with_stripes(stripes));
     let mut g = registry.group("g", &["set", "worker_kind"]);
     let c = g.counter(Desc::new("c", "")).unwrap();
@@ -243,8 +245,6 @@ fn threads_record_exact_totals_while_rendering(stripes: usize) {
         )
         .unwrap();
     let g = g.build().unwrap();
-    const THREADS: usize = 4;
-    const PER_THREAD: usize = 20_000;
     std::thread::scope(|scope| {
         for t in 0..THREADS {
             let g = &g;

@@ -159,6 +159,10 @@ impl<'f> Exchange<'f> {
         Self::translate(result)
     }
 
+    #[allow(
+        clippy::large_types_passed_by_value,
+        reason = "consumed: the status moves into the outcome"
+    )]
     fn translate(result: Result<Status<'_>, FrameError>) -> Received<'_> {
         let done = |consume, outcome| Received::Done { consume, outcome };
         match result {

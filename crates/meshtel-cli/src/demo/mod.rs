@@ -82,6 +82,10 @@ pub(crate) struct Mesh {
     pub(crate) pki: Arc<pki::Pki>,
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "a `map_err` adapter takes the error by value"
+)]
 fn io(e: std::io::Error) -> String {
     format!("binding a loopback port: {e}")
 }

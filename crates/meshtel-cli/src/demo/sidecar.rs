@@ -169,15 +169,12 @@ impl Sidecar {
     fn peer_from_headers(&self, headers: &HeaderMap) -> Option<WorkloadMetadata> {
         let value = headers.get(PEER_HEADER)?;
         let mut buf = vec![0u8; value.len()];
-        match decode_peer_metadata(value.as_bytes(), &mut buf) {
-            Ok((view, _)) => {
-                self.count(Outcome::HeaderFound);
-                Some(WorkloadMetadata::from_view(&view, &[]))
-            }
-            Err(_) => {
-                self.count(Outcome::HeaderInvalid);
-                None
-            }
+        if let Ok((view, _)) = decode_peer_metadata(value.as_bytes(), &mut buf) {
+            self.count(Outcome::HeaderFound);
+            Some(WorkloadMetadata::from_view(&view, &[]))
+        } else {
+            self.count(Outcome::HeaderInvalid);
+            None
         }
     }
 
@@ -256,7 +253,10 @@ where
     Fut: Future<Output = Option<Sender>>,
 {
     let mut guard = sender.lock().await;
-    if guard.as_ref().is_none_or(|s| s.is_closed()) {
+    if guard
+        .as_ref()
+        .is_none_or(hyper::client::conn::http1::SendRequest::is_closed)
+    {
         *guard = connect().await;
     }
     let s = guard.as_mut()?;
@@ -287,9 +287,9 @@ fn request_facts<'a>(
         .headers
         .get("host")
         .and_then(|v| v.to_str().ok())
-        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+        .or_else(|| parts.uri.authority().map(http::uri::Authority::as_str));
     req.method = Some(parts.method.as_str());
-    req.path = parts.uri.path_and_query().map(|p| p.as_str());
+    req.path = parts.uri.path_and_query().map(http::uri::PathAndQuery::as_str);
     req.response_code = status.map(|s| s.as_u16());
     req.duration_ms = Some(elapsed.as_millis() as u64);
     req.request_bytes = Some(bytes.0);
@@ -321,7 +321,11 @@ struct Exchanged {
 async fn read_request(req: Request<Incoming>) -> Exchanged {
     let start = Instant::now();
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+        .unwrap_or_default();
     let request_bytes = head_len(request_line_len(&parts), &parts.headers) + body.len() as u64;
     Exchanged {
         start,
@@ -516,7 +520,7 @@ async fn read_peer<R: AsyncRead + Unpin>(
                     return (peer, held, eof);
                 }
             }
-            Received::Passthrough => return (peer, held, eof),
+            // Passthrough (every byte is application data), and outcomes a later version adds.
             _ => return (peer, held, eof),
         }
         match rd.read(&mut buf).await {

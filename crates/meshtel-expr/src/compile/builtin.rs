@@ -280,6 +280,10 @@ fn add([a, b]: [Node; 2], ty: V) -> Lowered {
 }
 
 /// `pattern.matches(text)`: a constant pattern is compiled now.
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "every lowering has the one signature of the `Builtin` table"
+)]
 fn matches([pattern, text]: [Node; 2], _: V) -> Lowered {
     let pattern = match &pattern.op {
         Op::Const(Const::Text(p)) => Pattern::Constant(crate::func::regex::compile(p).map_err(Into::into)),

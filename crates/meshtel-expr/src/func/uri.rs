@@ -172,14 +172,14 @@ pub(crate) fn equal(a: &str, b: &str) -> Result<bool> {
         return Ok(false);
     }
     if matches!(pa.scheme.as_str(), "http" | "https") {
-        let ((ha, porta), (hb, portb)) = (split_port(pa.host), split_port(pb.host));
-        if porta != portb {
+        let ((host_a, port_a), (host_b, port_b)) = (split_port(pa.host), split_port(pb.host));
+        if port_a != port_b {
             return Ok(false);
         }
-        if ha.is_empty() || hb.is_empty() {
-            return Ok(ha == hb);
+        if host_a.is_empty() || host_b.is_empty() {
+            return Ok(host_a == host_b);
         }
-        return dns::equal(ha, hb).map_err(|_| "host is not a valid DNS name");
+        return dns::equal(host_a, host_b).map_err(|_| "host is not a valid DNS name");
     }
     Ok(pa.host == pb.host)
 }

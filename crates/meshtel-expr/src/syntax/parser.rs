@@ -373,9 +373,9 @@ impl<'s> Parser<'s> {
         Ok((rest, (name.to_owned(), self.span(i, rest))))
     }
 
-    fn finish_chain(&self, chain: Vec<(String, Span)>) -> Expr {
+    fn finish_chain(chain: &[(String, Span)]) -> Expr {
         let span = chain[0].1.to(chain[chain.len() - 1].1);
-        if let [(name, _)] = chain.as_slice()
+        if let [(name, _)] = chain
             && (name.eq_ignore_ascii_case("true") || name.eq_ignore_ascii_case("false"))
         {
             return Expr::new(
@@ -418,13 +418,13 @@ impl<'s> Parser<'s> {
                 _ => break,
             };
         }
-        Ok((i, self.finish(primary)))
+        Ok((i, Self::finish(primary)))
     }
 
     /// The expression a postfix chain has built.
-    fn finish(&self, primary: Primary) -> Expr {
+    fn finish(primary: Primary) -> Expr {
         match primary {
-            Primary::Chain(chain) => self.finish_chain(chain),
+            Primary::Chain(chain) => Self::finish_chain(&chain),
             Primary::Receiver(e) | Primary::Index(e) => e,
         }
     }
@@ -470,7 +470,7 @@ impl<'s> Parser<'s> {
     /// `[key]` at `i` (`after` is past the `[`).
     fn index(&self, start: &'s str, i: &'s str, after: &'s str, primary: Primary) -> PResult<'s, Primary> {
         let (after, ()) = skip(after, false)?;
-        let target = self.finish(primary);
+        let target = Self::finish(primary);
         let (after, key) = self.expr(after)?;
         let Ok((rest, "]")) = punct(after) else {
             return syntax(after, "expected ']' (slices and multiple indices are not supported)");
@@ -496,7 +496,7 @@ impl<'s> Parser<'s> {
         let (after, ()) = skip(after, false)?;
         let (rest, (args, _)) = self.args(after)?;
         let (name, name_span) = chain.pop().unwrap_or_default();
-        let receiver = (!chain.is_empty()).then(|| Box::new(self.finish_chain(chain)));
+        let receiver = (!chain.is_empty()).then(|| Box::new(Self::finish_chain(&chain)));
         let call = Call {
             name,
             name_span,

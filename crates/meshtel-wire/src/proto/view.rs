@@ -126,6 +126,10 @@ impl<'a> Items<'a> {
 // Local alias so the pattern above reads well.
 type Field<'a> = wire::Field<'a>;
 
+#[allow(
+    clippy::copy_iterator,
+    reason = "internal, and `Copy` on purpose: the walk keeps copies of a position"
+)]
 impl<'a> Iterator for Items<'a> {
     type Item = &'a [u8];
 
