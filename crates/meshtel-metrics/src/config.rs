@@ -27,7 +27,7 @@ pub struct Config {
     /// by `meshtel_metrics_truncated_label_values_total`). Default 1024.
     pub max_label_value_len: usize,
     /// Evict series not recorded into for this many consecutive
-    /// [`Registry::sweep`]s. Default `None`: never.
+    /// [`Registry::sweep`](crate::Registry::sweep)s. Default `None`: never.
     pub expire_after_sweeps: Option<NonZeroU32>,
     /// Owned cell stripes per series, at most 64. Each recording thread
     /// holds a process-wide slot number while it lives (the lowest free one,
