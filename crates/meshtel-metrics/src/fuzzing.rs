@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 
-use crate::{Buckets, Config, Desc, Format, Registry};
+use crate::{Buckets, Config, CounterId, Desc, Format, GaugeId, Group, HistogramId, Registry, SeriesRef};
 
 /// Labels a fuzz input may declare.
 const MAX_LABELS: usize = 4;
@@ -39,106 +39,157 @@ const MAX_SERIES: usize = 8;
 /// # Panics
 /// When any of these fails: that is the finding.
 pub fn exposition_escaping(data: &[u8]) {
-    let Some((&control, rest)) = data.split_first() else {
+    let Some(input) = Input::decode(data) else {
         return;
     };
-    let mut fields = rest
-        .split(|&b| b == 0xFF)
-        .map(|f| String::from_utf8_lossy(f).into_owned());
-    let group_name = fields.next().unwrap_or_default();
-    let help = fields.next().unwrap_or_default();
-    let label_count = usize::from(control) % (MAX_LABELS + 1);
-    let names: Vec<String> = fields.by_ref().take(label_count).collect();
-    if names.len() < label_count {
-        return;
-    }
-    let max_len = if control & 0x80 != 0 {
-        usize::from(control >> 3 & 0x0F) + 1
-    } else {
-        Config::default().max_label_value_len
-    };
-    let values: Vec<String> = fields.collect();
-    // At least one series; missing values are empty.
-    let mut series: Vec<Vec<&str>> = values
-        .chunks(label_count.max(1))
-        .take(if label_count == 0 { 0 } else { MAX_SERIES })
-        .map(|chunk| {
-            let mut v: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            v.resize(label_count, "");
-            v
-        })
-        .collect();
-    if series.is_empty() {
-        series.push(vec![""; label_count]);
-    }
-
-    let config = Config::default()
-        .with_max_label_value_len(max_len)
-        .with_expire_after_sweeps(NonZeroU32::new(1));
-    let registry = Registry::new(config);
-    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let mut builder = registry.group(&group_name, &name_refs);
-    let schema_ok =
-        names.iter().all(|n| grammar_label_name(n)) && names.iter().enumerate().all(|(i, n)| !names[..i].contains(n));
-    let counter = builder.counter(Desc::new("fuzz_requests_total", help.clone()));
-    assert_eq!(counter.is_ok(), schema_ok, "label names {names:?}: {counter:?}");
-    let Ok(counter) = counter else { return };
-    let gauge = builder
-        .gauge(Desc::new("fuzz_inflight", help.clone()))
-        .unwrap_or_else(|e| panic!("gauge: {e}"));
-    let histogram = builder.histogram(
-        Desc::new("fuzz_duration_seconds", help.clone()).unit("seconds"),
-        Buckets::new(&[1.0]).unwrap_or_else(|e| panic!("buckets: {e}")),
+    let registry = Registry::new(
+        Config::default()
+            .with_max_label_value_len(input.max_len)
+            .with_expire_after_sweeps(NonZeroU32::new(1)),
     );
-    let has_le = names.iter().any(|n| n == "le");
-    assert_eq!(histogram.is_err(), has_le, "histogram with labels {names:?}");
-    let histogram = histogram.ok();
-    let group = builder.build().unwrap_or_else(|e| panic!("build: {e}"));
-
+    let Some(fuzz) = FuzzGroup::declare(&registry, &input) else {
+        return;
+    };
+    let series = input.series();
     let mut recorded: BTreeMap<Vec<String>, u64> = BTreeMap::new();
     for values in &series {
-        group
-            .with_series(values, |s| {
-                s.inc(counter);
-                s.set(gauge, 7);
-                if let Some(h) = histogram {
-                    s.observe(h, 0.5);
-                }
-            })
+        fuzz.group
+            .with_series(values, |s| fuzz.record(s))
             .unwrap_or_else(|e| panic!("record: {e}"));
-        let kept: Vec<String> = values.iter().map(|v| cut(v, max_len).to_owned()).collect();
-        *recorded.entry(kept).or_default() += 1;
+        *recorded.entry(input.kept(values)).or_default() += 1;
     }
     let expect = Expected {
-        group: &group_name,
-        help: &help,
-        names: &names,
+        group: &input.group,
+        help: &input.help,
+        names: &input.names,
         series: &recorded,
-        histogram: histogram.is_some(),
+        histogram: fuzz.histogram.is_some(),
     };
-    for format in [Format::Prometheus, Format::OpenMetrics] {
-        expect.check(format, &registry.render_to_string(format));
-    }
+    expect.check_both(&registry);
 
     // Expiry evicts every series (idle for one sweep); the held handle then
     // records into a successor rebuilt from the stored, escaped values.
-    let kept_handle = group.series(&series[0]).unwrap_or_else(|e| panic!("series: {e}"));
+    let kept_handle = fuzz.group.series(&series[0]).unwrap_or_else(|e| panic!("series: {e}"));
     registry.sweep();
     registry.sweep();
-    assert_eq!(group.series_count(), 0, "every series idle for a sweep is evicted");
-    kept_handle.inc(counter);
-    kept_handle.set(gauge, 7);
-    if let Some(h) = histogram {
-        kept_handle.observe(h, 0.5);
-    }
-    let first: Vec<String> = series[0].iter().map(|v| cut(v, max_len).to_owned()).collect();
-    let successor = BTreeMap::from([(first, 1)]);
-    let expect = Expected {
+    assert_eq!(fuzz.group.series_count(), 0, "every series idle for a sweep is evicted");
+    fuzz.record(kept_handle.as_ref());
+    let successor = BTreeMap::from([(input.kept(&series[0]), 1)]);
+    Expected {
         series: &successor,
         ..expect
-    };
-    for format in [Format::Prometheus, Format::OpenMetrics] {
-        expect.check(format, &registry.render_to_string(format));
+    }
+    .check_both(&registry);
+}
+
+/// A fuzz input, decoded: the first byte picks the label count and the optional
+/// value-length limit; the rest, split at `0xFF`, gives the group name, the help text,
+/// the label names and the label values.
+struct Input {
+    group: String,
+    help: String,
+    names: Vec<String>,
+    values: Vec<String>,
+    max_len: usize,
+}
+
+impl Input {
+    fn decode(data: &[u8]) -> Option<Self> {
+        let (&control, rest) = data.split_first()?;
+        let mut fields = rest
+            .split(|&b| b == 0xFF)
+            .map(|f| String::from_utf8_lossy(f).into_owned());
+        let group = fields.next().unwrap_or_default();
+        let help = fields.next().unwrap_or_default();
+        let label_count = usize::from(control) % (MAX_LABELS + 1);
+        let names: Vec<String> = fields.by_ref().take(label_count).collect();
+        if names.len() < label_count {
+            return None;
+        }
+        let max_len = if control & 0x80 != 0 {
+            usize::from(control >> 3 & 0x0F) + 1
+        } else {
+            Config::default().max_label_value_len
+        };
+        Some(Self {
+            group,
+            help,
+            names,
+            values: fields.collect(),
+            max_len,
+        })
+    }
+
+    /// The label value sets to record: the values in schema-sized chunks (missing values
+    /// empty), at most [`MAX_SERIES`], and at least one.
+    fn series(&self) -> Vec<Vec<&str>> {
+        let label_count = self.names.len();
+        let mut series: Vec<Vec<&str>> = self
+            .values
+            .chunks(label_count.max(1))
+            .take(if label_count == 0 { 0 } else { MAX_SERIES })
+            .map(|chunk| {
+                let mut v: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                v.resize(label_count, "");
+                v
+            })
+            .collect();
+        if series.is_empty() {
+            series.push(vec![""; label_count]);
+        }
+        series
+    }
+
+    /// The values as the registry keeps them: cut at the length limit.
+    fn kept(&self, values: &[&str]) -> Vec<String> {
+        values.iter().map(|v| cut(v, self.max_len).to_owned()).collect()
+    }
+}
+
+/// The fuzzed group and its families.
+struct FuzzGroup {
+    group: Group,
+    counter: CounterId,
+    gauge: GaugeId,
+    histogram: Option<HistogramId>,
+}
+
+impl FuzzGroup {
+    /// Declares the group; checks that the registry refuses exactly the label schemas the
+    /// grammar does (`None` for a refused one), and a histogram exactly when `le` is a label.
+    fn declare(registry: &Registry, input: &Input) -> Option<Self> {
+        let names = &input.names;
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut builder = registry.group(&input.group, &name_refs);
+        let schema_ok = names.iter().all(|n| grammar_label_name(n))
+            && names.iter().enumerate().all(|(i, n)| !names[..i].contains(n));
+        let counter = builder.counter(Desc::new("fuzz_requests_total", input.help.clone()));
+        assert_eq!(counter.is_ok(), schema_ok, "label names {names:?}: {counter:?}");
+        let counter = counter.ok()?;
+        let gauge = builder
+            .gauge(Desc::new("fuzz_inflight", input.help.clone()))
+            .unwrap_or_else(|e| panic!("gauge: {e}"));
+        let histogram = builder.histogram(
+            Desc::new("fuzz_duration_seconds", input.help.clone()).unit("seconds"),
+            Buckets::new(&[1.0]).unwrap_or_else(|e| panic!("buckets: {e}")),
+        );
+        let has_le = names.iter().any(|n| n == "le");
+        assert_eq!(histogram.is_err(), has_le, "histogram with labels {names:?}");
+        Some(Self {
+            group: builder.build().unwrap_or_else(|e| panic!("build: {e}")),
+            counter,
+            gauge,
+            histogram: histogram.ok(),
+        })
+    }
+
+    /// One record into every family.
+    fn record(&self, s: SeriesRef<'_>) {
+        s.inc(self.counter);
+        s.set(self.gauge, 7);
+        if let Some(h) = self.histogram {
+            s.observe(h, 0.5);
+        }
     }
 }
 
@@ -154,6 +205,13 @@ struct Expected<'a> {
 }
 
 impl Expected<'_> {
+    /// [`Expected::check`] on the registry rendered in both formats.
+    fn check_both(&self, registry: &Registry) {
+        for format in [Format::Prometheus, Format::OpenMetrics] {
+            self.check(format, &registry.render_to_string(format));
+        }
+    }
+
     fn check(&self, format: Format, text: &str) {
         let fail = |line: &str, why: &str| -> ! { panic!("{format:?}: {why}: {line:?}\nin\n{text}") };
         let Some(body) = text.strip_suffix('\n') else {
@@ -232,10 +290,13 @@ impl Expected<'_> {
     }
 }
 
+/// Label names and unescaped values, in exposition order.
+type Labels = Vec<(String, String)>;
+
 /// One parsed sample line.
 struct Sample<'a> {
     name: &'a str,
-    labels: Vec<(String, String)>,
+    labels: Labels,
     value: &'a str,
 }
 
@@ -248,29 +309,10 @@ fn parse_sample(line: &str) -> Result<Sample<'_>, &'static str> {
     if !grammar_metric_name(name) {
         return Err("invalid metric name");
     }
-    let mut rest = &line[name_end..];
-    let mut labels = Vec::new();
-    if let Some(block) = rest.strip_prefix('{') {
-        rest = block;
-        loop {
-            let eq = rest.find('=').ok_or("label without =")?;
-            let label = &rest[..eq];
-            if !grammar_label_name(label) && label != "le" {
-                return Err("invalid label name");
-            }
-            let quoted = rest[eq + 1..].strip_prefix('"').ok_or("label value not quoted")?;
-            let (value, after) = unescape_label_value(quoted)?;
-            labels.push((label.to_owned(), value));
-            if let Some(next) = after.strip_prefix(',') {
-                rest = next;
-            } else if let Some(next) = after.strip_prefix('}') {
-                rest = next;
-                break;
-            } else {
-                return Err("no , or } after a label value");
-            }
-        }
-    }
+    let (labels, rest) = match line[name_end..].strip_prefix('{') {
+        Some(block) => parse_label_block(block)?,
+        None => (Vec::new(), &line[name_end..]),
+    };
     let value = rest.strip_prefix(' ').ok_or("no space before the value")?;
     let valid = matches!(value, "+Inf" | "-Inf" | "NaN")
         || (!value.is_empty()
@@ -280,6 +322,28 @@ fn parse_sample(line: &str) -> Result<Sample<'_>, &'static str> {
         return Err("invalid value");
     }
     Ok(Sample { name, labels, value })
+}
+
+/// `label="value",…}` (just past the `{`): the labels, and the text after the `}`.
+fn parse_label_block(mut rest: &str) -> Result<(Labels, &str), &'static str> {
+    let mut labels = Vec::new();
+    loop {
+        let eq = rest.find('=').ok_or("label without =")?;
+        let label = &rest[..eq];
+        if !grammar_label_name(label) && label != "le" {
+            return Err("invalid label name");
+        }
+        let quoted = rest[eq + 1..].strip_prefix('"').ok_or("label value not quoted")?;
+        let (value, after) = unescape_label_value(quoted)?;
+        labels.push((label.to_owned(), value));
+        if let Some(next) = after.strip_prefix(',') {
+            rest = next;
+        } else if let Some(next) = after.strip_prefix('}') {
+            return Ok((labels, next));
+        } else {
+            return Err("no , or } after a label value");
+        }
+    }
 }
 
 /// Reads an escaped label value up to its closing quote; returns it and the
