@@ -41,6 +41,7 @@
 extern crate alloc;
 
 mod bag;
+mod cel;
 mod compile;
 mod error;
 mod eval;
