@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use meshtel_expr::{Manifest, Program, SlotBag, Value, ValueType};
+use meshtel_expr::{Dialect, Manifest, Program, SlotBag, Value, ValueType};
 use serde_json::json;
 
 const LABEL_DEFAULT: (&str, &str) = (
@@ -51,7 +51,7 @@ fn evaluation(c: &mut Criterion) {
         ("label_default", LABEL_DEFAULT),
         ("reporter_conditional", REPORTER_CONDITIONAL),
     ] {
-        let program = Program::compile(ours, &manifest).unwrap();
+        let program = Program::compile(Dialect::Mixer, ours, &manifest).unwrap();
         let cel_program = cel::Program::compile(theirs).unwrap();
         // Same answer first.
         let expected = program.evaluate(&bag).unwrap().to_string();
@@ -71,7 +71,7 @@ fn compile(c: &mut Criterion) {
     let manifest = Manifest::istio();
     let mut group = c.benchmark_group("expr/compile");
     group.bench_function("meshtel", |b| {
-        b.iter(|| Program::compile(black_box(LABEL_DEFAULT.0), &manifest).unwrap());
+        b.iter(|| Program::compile(Dialect::Mixer, black_box(LABEL_DEFAULT.0), &manifest).unwrap());
     });
     group.bench_function("cel", |b| {
         b.iter(|| cel::Program::compile(black_box(LABEL_DEFAULT.1)).unwrap());
@@ -84,7 +84,7 @@ fn mixer_bench(c: &mut Criterion) {
     let manifest: Manifest = [("ai", ValueType::Int64), ("ar", ValueType::StringMap)]
         .into_iter()
         .collect();
-    let program = Program::compile(r#"ai == 20 || ar["foo"] == "bar""#, &manifest).unwrap();
+    let program = Program::compile(Dialect::Mixer, r#"ai == 20 || ar["foo"] == "bar""#, &manifest).unwrap();
     let ar = [("foo", "bar")];
     let mut bag = SlotBag::new(&manifest);
     bag.set_named(&manifest, "ai", Value::Int64(20));
@@ -99,7 +99,7 @@ fn istio_default_labels(c: &mut Criterion) {
     let manifest = stats_manifest();
     let programs: Vec<Program> = ISTIO_DEFAULT_LABELS
         .iter()
-        .map(|s| Program::compile(s, &manifest).unwrap())
+        .map(|s| Program::compile(Dialect::Mixer, s, &manifest).unwrap())
         .collect();
     let labels = [("app", "reviews"), ("version", "v2")];
     let mut bag = SlotBag::new(&manifest);

@@ -23,8 +23,8 @@ pub struct Attr<'n> {
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use meshtel_expr::{Manifest, Program, Value};
-/// let program = Program::compile(r#"request.host | "unknown""#, &Manifest::istio()).unwrap();
+/// use meshtel_expr::{Dialect, Manifest, Program, Value};
+/// let program = Program::compile(Dialect::Mixer, r#"request.host | "unknown""#, &Manifest::istio()).unwrap();
 /// let mut bag = HashMap::new();
 /// assert_eq!(program.evaluate(&bag).unwrap(), Value::str("unknown"));
 /// bag.insert("request.host", Value::str("reviews:9080"));
@@ -77,9 +77,9 @@ impl<K: AsRef<str>> Bag for [(K, Value<'_>)] {
 /// by adding attributes): ids are positions in that manifest.
 ///
 /// ```
-/// use meshtel_expr::{Manifest, Program, SlotBag, Value};
+/// use meshtel_expr::{Dialect, Manifest, Program, SlotBag, Value};
 /// let manifest = Manifest::istio();
-/// let program = Program::compile(r#"source.labels["app"] | "unknown""#, &manifest).unwrap();
+/// let program = Program::compile(Dialect::Mixer, r#"source.labels["app"] | "unknown""#, &manifest).unwrap();
 /// let labels = [("app", "reviews")];
 /// let mut bag = SlotBag::new(&manifest);
 /// bag.set_named(&manifest, "source.labels", Value::StringMap(&labels));

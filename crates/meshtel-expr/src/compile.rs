@@ -103,6 +103,8 @@ pub(crate) enum Op {
     },
     StartsWith(Box<[Node; 2]>),
     EndsWith(Box<[Node; 2]>),
+    /// The operations of the CEL dialect.
+    Cel(crate::cel::CelOp),
 }
 
 /// One operation of a program, with the span of the source it came from.

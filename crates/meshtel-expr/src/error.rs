@@ -95,9 +95,9 @@ impl fmt::Display for CompileErrorKind {
 /// An expression that cannot be compiled: what was wrong, of which class, and where.
 ///
 /// ```
-/// use meshtel_expr::{CompileErrorKind, Manifest, Program};
+/// use meshtel_expr::{Dialect, CompileErrorKind, Manifest, Program};
 /// let source = r#"response.code == "200""#;
-/// let err = Program::compile(source, &Manifest::istio()).unwrap_err();
+/// let err = Program::compile(Dialect::Mixer, source, &Manifest::istio()).unwrap_err();
 /// assert_eq!(err.kind(), CompileErrorKind::TypeMismatch);
 /// assert_eq!(err.span().text(source), r#""200""#);
 /// println!("{}", err.render(source));
@@ -179,6 +179,16 @@ pub enum EvalErrorKind {
     Comparison,
     /// An invalid pattern in `matches`.
     Regex,
+    /// CEL: an operator or function applied to operands of types it has no overload for
+    /// (`1 + 1u`, `-"a"`, a non-boolean condition).
+    NoMatchingOverload,
+    /// CEL: a map key or a field that is not there (`request.headers['x']` without the
+    /// header), a list index out of range, or a name nothing defines.
+    NoSuchKey,
+    /// CEL: int64, uint64, timestamp or duration arithmetic out of range.
+    Overflow,
+    /// CEL: integer division or modulo by zero.
+    DivisionByZero,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

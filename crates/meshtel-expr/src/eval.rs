@@ -43,7 +43,7 @@ fn map_text<'a, E>(
 
 impl AttrRef {
     #[inline]
-    fn lookup<'a, B: Bag + ?Sized>(&'a self, bag: &'a B) -> Option<Value<'a>> {
+    pub(crate) fn lookup<'a, B: Bag + ?Sized>(&'a self, bag: &'a B) -> Option<Value<'a>> {
         bag.get(Attr {
             id: self.id,
             name: &self.name,
@@ -52,7 +52,7 @@ impl AttrRef {
 
     /// `P[attr]`: present, absent, or a conversion error.
     #[inline]
-    fn read<'a, B: Bag + ?Sized>(&'a self, bag: &'a B, span: Span) -> Result<Option<Value<'a>>> {
+    pub(crate) fn read<'a, B: Bag + ?Sized>(&'a self, bag: &'a B, span: Span) -> Result<Option<Value<'a>>> {
         match self.lookup(bag) {
             Some(v) if v.value_type() == self.ty => Ok(Some(v)),
             Some(v) => convert(v, self.ty, &self.name, span).map(Some),
@@ -62,7 +62,7 @@ impl AttrRef {
 
     /// `E[attr]`: the value, or a missing-attribute error.
     #[inline]
-    fn strict<'a, B: Bag + ?Sized>(&'a self, bag: &'a B, span: Span) -> Result<Value<'a>> {
+    pub(crate) fn strict<'a, B: Bag + ?Sized>(&'a self, bag: &'a B, span: Span) -> Result<Value<'a>> {
         match self.lookup(bag) {
             Some(v) if v.value_type() == self.ty => Ok(v),
             Some(v) => convert(v, self.ty, &self.name, span),
@@ -75,7 +75,12 @@ impl AttrRef {
     /// `Result<Option<_>>` layouts costs more than the lookup.)
     #[inline]
     #[allow(clippy::option_option, reason = "three outcomes: no map, no key, a value")]
-    fn entry<'a, B: Bag + ?Sized>(&'a self, bag: &'a B, key: &str, span: Span) -> Result<Option<Option<&'a str>>> {
+    pub(crate) fn entry<'a, B: Bag + ?Sized>(
+        &'a self,
+        bag: &'a B,
+        key: &str,
+        span: Span,
+    ) -> Result<Option<Option<&'a str>>> {
         match self.lookup(bag) {
             Some(Value::StringMap(map)) => Ok(Some(map.get(key))),
             Some(v) => convert(v, self.ty, &self.name, span).map(|_| None),
@@ -302,6 +307,7 @@ impl Node {
                 let p = into_text(n[1].eval(bag)?);
                 Ok(Value::Bool(s.ends_with(&*p)))
             }
+            Op::Cel(op) => op.eval(bag, span),
             Op::Const(_)
             | Op::EmptyMap
             | Op::Attr(_)

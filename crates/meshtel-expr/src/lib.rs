@@ -11,10 +11,10 @@
 //! `.endsWith`, `emptyStringMap`, `conditionalString`, `toLower`, `size`).
 //!
 //! ```
-//! use meshtel_expr::{Manifest, Program, SlotBag, Value};
+//! use meshtel_expr::{Dialect, Manifest, Program, SlotBag, Value};
 //!
 //! let manifest = Manifest::istio();
-//! let app = Program::compile(r#"source.labels["app"] | "unknown""#, &manifest)?;
+//! let app = Program::compile(Dialect::Mixer, r#"source.labels["app"] | "unknown""#, &manifest)?;
 //!
 //! let labels = [("app", "reviews"), ("version", "v2")];
 //! let mut bag = SlotBag::new(&manifest);
@@ -65,7 +65,7 @@ pub use bag::{Attr, Bag, SlotBag};
 pub use error::{CompileError, CompileErrorKind, EvalError, EvalErrorKind, Span};
 pub use func::duration::NotADuration;
 pub use func::time::TimestampParseError;
-pub use manifest::{AttrId, ISTIO_VOCABULARY, Manifest};
-pub use program::{Limits, Program};
+pub use manifest::{AttrId, ENVOY_VOCABULARY, ISTIO_VOCABULARY, Manifest};
+pub use program::{Dialect, Limits, Program, UnknownDialect};
 pub use types::{UnknownValueType, ValueType};
 pub use value::{Duration, EmptyStringMap, StringMap, Timestamp, Value};

@@ -13,6 +13,11 @@ use crate::ValueType;
 pub struct AttrId(u32);
 
 impl AttrId {
+    /// The id of position `index` (CEL comprehension variables live past the manifest).
+    pub(crate) fn from_index(index: usize) -> Self {
+        Self(u32::try_from(index).unwrap_or(u32::MAX))
+    }
+
     /// The id as an index (0-based, dense).
     #[must_use]
     pub const fn index(self) -> usize {
@@ -131,6 +136,143 @@ pub const ISTIO_VOCABULARY: [(&str, ValueType); 89] = {
     ]
 };
 
+/// Envoy's attribute vocabulary for CEL (`docs/reference/expressions.md` §10.2), with
+/// Istio's peer objects: `filter_state.upstream_peer.*` and `filter_state.downstream_peer.*`
+/// (Istio 1.24 and later) and the earlier `upstream_peer.*`, `downstream_peer.*` and `node.*`
+/// spellings. Messages are flattened to their fields (`xds.node.id`); metadata messages and
+/// raw `filter_state` entries are not part of it.
+pub const ENVOY_VOCABULARY: &[(&str, ValueType)] = {
+    use ValueType::{Bool, Duration, Int64, String, StringMap, Timestamp, Uint64};
+    &[
+        ("request.path", String),
+        ("request.url_path", String),
+        ("request.host", String),
+        ("request.scheme", String),
+        ("request.method", String),
+        ("request.headers", StringMap),
+        ("request.headers_bytes", Int64),
+        ("request.referer", String),
+        ("request.useragent", String),
+        ("request.time", Timestamp),
+        ("request.id", String),
+        ("request.protocol", String),
+        ("request.query", String),
+        ("request.duration", Duration),
+        ("request.size", Int64),
+        ("request.total_size", Int64),
+        ("response.code", Int64),
+        ("response.code_details", String),
+        ("response.flags", Int64),
+        ("response.grpc_status", Int64),
+        ("response.headers", StringMap),
+        ("response.headers_bytes", Int64),
+        ("response.trailers", StringMap),
+        ("response.size", Int64),
+        ("response.total_size", Int64),
+        ("response.backend_latency", Duration),
+        ("source.address", String),
+        ("source.port", Int64),
+        ("destination.address", String),
+        ("destination.port", Int64),
+        ("connection.id", Uint64),
+        ("connection.mtls", Bool),
+        ("connection.requested_server_name", String),
+        ("connection.tls_version", String),
+        ("connection.subject_local_certificate", String),
+        ("connection.subject_peer_certificate", String),
+        ("connection.dns_san_local_certificate", String),
+        ("connection.dns_san_peer_certificate", String),
+        ("connection.uri_san_local_certificate", String),
+        ("connection.uri_san_peer_certificate", String),
+        ("connection.sha256_peer_certificate_digest", String),
+        ("connection.peer_certificate", String),
+        ("connection.peer_certificate_valid", Bool),
+        ("connection.transport_failure_reason", String),
+        ("connection.termination_details", String),
+        ("upstream.address", String),
+        ("upstream.port", Int64),
+        ("upstream.local_address", String),
+        ("upstream.locality.region", String),
+        ("upstream.locality.zone", String),
+        ("upstream.locality.sub_zone", String),
+        ("upstream.transport_failure_reason", String),
+        ("upstream.request_attempt_count", Uint64),
+        ("upstream.cx_pool_ready_duration", Duration),
+        ("upstream.num_endpoints", Uint64),
+        ("upstream.server_name", String),
+        ("upstream.tls_version", String),
+        ("upstream.subject_local_certificate", String),
+        ("upstream.subject_peer_certificate", String),
+        ("upstream.dns_san_local_certificate", String),
+        ("upstream.dns_san_peer_certificate", String),
+        ("upstream.uri_san_local_certificate", String),
+        ("upstream.uri_san_peer_certificate", String),
+        ("upstream.sha256_peer_certificate_digest", String),
+        ("upstream.peer_certificate", String),
+        ("xds.node.id", String),
+        ("xds.node.cluster", String),
+        ("xds.node.locality.region", String),
+        ("xds.node.locality.zone", String),
+        ("xds.node.locality.sub_zone", String),
+        ("xds.node.user_agent_name", String),
+        ("xds.node.user_agent_version", String),
+        ("node.id", String),
+        ("node.cluster", String),
+        ("node.locality.region", String),
+        ("node.locality.zone", String),
+        ("node.locality.sub_zone", String),
+        ("xds.cluster_name", String),
+        ("xds.route_name", String),
+        ("xds.virtual_host_name", String),
+        ("xds.filter_chain_name", String),
+        ("xds.listener_direction", Int64),
+        ("filter_state.upstream_peer.name", String),
+        ("filter_state.upstream_peer.namespace", String),
+        ("filter_state.upstream_peer.workload", String),
+        ("filter_state.upstream_peer.type", String),
+        ("filter_state.upstream_peer.cluster", String),
+        ("filter_state.upstream_peer.service", String),
+        ("filter_state.upstream_peer.revision", String),
+        ("filter_state.upstream_peer.app", String),
+        ("filter_state.upstream_peer.version", String),
+        ("filter_state.upstream_peer.identity", String),
+        ("filter_state.upstream_peer.region", String),
+        ("filter_state.upstream_peer.availability_zone", String),
+        ("filter_state.upstream_peer.labels", StringMap),
+        ("filter_state.downstream_peer.name", String),
+        ("filter_state.downstream_peer.namespace", String),
+        ("filter_state.downstream_peer.workload", String),
+        ("filter_state.downstream_peer.type", String),
+        ("filter_state.downstream_peer.cluster", String),
+        ("filter_state.downstream_peer.service", String),
+        ("filter_state.downstream_peer.revision", String),
+        ("filter_state.downstream_peer.app", String),
+        ("filter_state.downstream_peer.version", String),
+        ("filter_state.downstream_peer.identity", String),
+        ("filter_state.downstream_peer.region", String),
+        ("filter_state.downstream_peer.availability_zone", String),
+        ("filter_state.downstream_peer.labels", StringMap),
+        ("upstream_peer.name", String),
+        ("upstream_peer.namespace", String),
+        ("upstream_peer.labels", StringMap),
+        ("upstream_peer.owner", String),
+        ("upstream_peer.workload_name", String),
+        ("upstream_peer.istio_version", String),
+        ("upstream_peer.mesh_id", String),
+        ("upstream_peer.cluster_id", String),
+        ("upstream_peer.identity", String),
+        ("downstream_peer.name", String),
+        ("downstream_peer.namespace", String),
+        ("downstream_peer.labels", StringMap),
+        ("downstream_peer.owner", String),
+        ("downstream_peer.workload_name", String),
+        ("downstream_peer.istio_version", String),
+        ("downstream_peer.mesh_id", String),
+        ("downstream_peer.cluster_id", String),
+        ("downstream_peer.identity", String),
+    ]
+};
+
 impl Manifest {
     /// An empty manifest.
     #[must_use]
@@ -142,6 +284,13 @@ impl Manifest {
     #[must_use]
     pub fn istio() -> Self {
         ISTIO_VOCABULARY.into_iter().collect()
+    }
+
+    /// Envoy's CEL attribute vocabulary ([`ENVOY_VOCABULARY`]): the manifest CEL programs are
+    /// compiled against.
+    #[must_use]
+    pub fn envoy() -> Self {
+        ENVOY_VOCABULARY.iter().copied().collect()
     }
 
     /// Adds an attribute, or changes the type of an existing one; returns its id.

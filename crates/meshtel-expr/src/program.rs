@@ -1,6 +1,8 @@
 //! Compiled programs: the entry point of the crate.
 
 use alloc::sync::Arc;
+use core::fmt;
+use core::str::FromStr;
 
 use crate::compile::{Checker, Node};
 use crate::syntax::ast::Expr;
@@ -11,10 +13,10 @@ use crate::{AttrId, Bag, CompileError, EvalError, Manifest, Value, ValueType};
 /// (`docs/reference/expressions.md` §7).
 ///
 /// ```
-/// use meshtel_expr::{CompileErrorKind, Limits, Manifest, Program};
+/// use meshtel_expr::{Dialect, CompileErrorKind, Limits, Manifest, Program};
 /// let mut limits = Limits::default();
 /// limits.max_depth = 2;
-/// let err = Program::compile_with("a | b | c", &Manifest::new(), limits).unwrap_err();
+/// let err = Program::compile_with(Dialect::Mixer, "a | b | c", &Manifest::new(), limits).unwrap_err();
 /// assert_eq!(err.kind(), CompileErrorKind::Limit);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,15 +59,69 @@ impl Expr {
     }
 }
 
-/// A type-checked, compiled expression, ready to evaluate against any [`Bag`].
+/// The language an expression is written in.
+///
+/// ```
+/// use meshtel_expr::Dialect;
+/// assert_eq!("cel".parse::<Dialect>(), Ok(Dialect::Cel));
+/// assert_eq!(Dialect::default(), Dialect::Cel);
+/// assert_eq!(Dialect::Mixer.to_string(), "mixer");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// Google's Common Expression Language over Envoy's attributes: what Istio's stats
+    /// configuration and Telemetry API take today (`docs/reference/expressions.md` §10).
+    #[default]
+    Cel,
+    /// Mixer's attribute-expression language (Istio 1.5 and earlier): `a | b`,
+    /// `conditional(c, a, b)`, typed by the manifest.
+    Mixer,
+}
+
+impl Dialect {
+    /// `"cel"` or `"mixer"`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Cel => "cel",
+            Self::Mixer => "mixer",
+        }
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The error of [`Dialect::from_str`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown expression language {0:?}: expected \"cel\" or \"mixer\"")]
+pub struct UnknownDialect(pub String);
+
+impl FromStr for Dialect {
+    type Err = UnknownDialect;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cel" => Ok(Self::Cel),
+            "mixer" => Ok(Self::Mixer),
+            other => Err(UnknownDialect(other.to_owned())),
+        }
+    }
+}
+
+/// A compiled expression, ready to evaluate against any [`Bag`].
 ///
 /// Programs are immutable, `Send` and `Sync`: compile once, evaluate from any thread.
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use meshtel_expr::{Manifest, Program, Value, ValueType};
+/// use meshtel_expr::{Dialect, Manifest, Program, Value, ValueType};
 /// let source = r#"conditional((context.reporter.kind | "inbound") == "outbound", "client", "server")"#;
-/// let program = Program::compile(source, &Manifest::istio()).unwrap();
+/// let program = Program::compile(Dialect::Mixer, source, &Manifest::istio()).unwrap();
 /// assert_eq!(program.result_type(), ValueType::String);
 /// assert_eq!(program.references().collect::<Vec<_>>(), ["context.reporter.kind"]);
 /// let bag = HashMap::from([("context.reporter.kind", Value::str("outbound"))]);
@@ -73,6 +129,7 @@ impl Expr {
 /// ```
 #[derive(Debug)]
 pub struct Program {
+    dialect: Dialect,
     source: Box<str>,
     root: Node,
     ty: ValueType,
@@ -80,22 +137,48 @@ pub struct Program {
 }
 
 impl Program {
-    /// Parses, type-checks and compiles `source` against `manifest`, with default [`Limits`].
+    /// Compiles `source`, written in `dialect`, against `manifest`, with default [`Limits`].
+    ///
+    /// A Mixer expression is type-checked against the manifest. A CEL expression is only
+    /// parsed, as Envoy does: a type error surfaces when it is evaluated, and a name the
+    /// manifest does not have evaluates to an error.
+    ///
+    /// ```
+    /// use meshtel_expr::{Dialect, Manifest, Program};
+    /// let cel = Program::compile(Dialect::Cel, r#"has(request.host) ? request.host : "unknown""#, &Manifest::envoy())?;
+    /// assert_eq!(cel.references().collect::<Vec<_>>(), ["request.host"]);
+    /// # Ok::<(), meshtel_expr::CompileError>(())
+    /// ```
     ///
     /// # Errors
-    /// A [`CompileError`] naming the offending sub-expression: syntax, literal, unknown
-    /// attribute or function, arity, type mismatch, call form, unsupported operation, limit.
-    pub fn compile(source: &str, manifest: &Manifest) -> Result<Self, CompileError> {
-        Self::compile_with(source, manifest, Limits::default())
+    /// A [`CompileError`] naming the offending sub-expression: syntax, literal or limit in
+    /// both dialects; for Mixer also unknown attribute or function, arity, type mismatch, call
+    /// form and unsupported operation; for CEL an unknown function or a call with the wrong
+    /// number of arguments.
+    pub fn compile(dialect: Dialect, source: &str, manifest: &Manifest) -> Result<Self, CompileError> {
+        Self::compile_with(dialect, source, manifest, Limits::default())
     }
 
     /// As [`Program::compile`], with explicit limits.
     ///
     /// # Errors
     /// As [`Program::compile`].
-    pub fn compile_with(source: &str, manifest: &Manifest, limits: Limits) -> Result<Self, CompileError> {
-        let expr = Expr::parse_with(source, limits)?;
-        Self::from_expr(&expr, source, manifest)
+    pub fn compile_with(
+        dialect: Dialect,
+        source: &str,
+        manifest: &Manifest,
+        limits: Limits,
+    ) -> Result<Self, CompileError> {
+        match dialect {
+            Dialect::Mixer => {
+                let expr = Expr::parse_with(source, limits)?;
+                Self::from_expr(&expr, source, manifest)
+            }
+            Dialect::Cel => {
+                let expr = crate::cel::parser::Parser::parse(source, limits)?;
+                Self::from_cel(&expr, source, manifest)
+            }
+        }
     }
 
     /// Type-checks and compiles a parsed tree; `source` is the text it was parsed from (used
@@ -111,9 +194,32 @@ impl Program {
             }
         });
         Ok(Self {
+            dialect: Dialect::Mixer,
             source: source.into(),
             root,
             ty,
+            references,
+        })
+    }
+
+    /// Lowers a parsed CEL tree. Fails only for unknown functions and wrong arities.
+    pub(crate) fn from_cel(
+        expr: &crate::cel::ast::Expr,
+        source: &str,
+        manifest: &Manifest,
+    ) -> Result<Self, CompileError> {
+        let mut lowerer = crate::cel::Lowerer::new(manifest);
+        let (root, ty) = lowerer.lower(expr)?;
+        let references = lowerer
+            .into_references()
+            .into_iter()
+            .map(|id| (id, manifest.shared_name(id)))
+            .collect();
+        Ok(Self {
+            dialect: Dialect::Cel,
+            source: source.into(),
+            root,
+            ty: ty.unwrap_or(ValueType::Dyn),
             references,
         })
     }
@@ -145,6 +251,37 @@ impl Program {
     #[must_use]
     pub fn reference_ids(&self) -> impl ExactSizeIterator<Item = AttrId> {
         self.references.iter().map(|(id, _)| *id)
+    }
+
+    /// The dialect the program was written in.
+    #[must_use]
+    pub const fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Writes a value this program produced as label text: the attribute language's
+    /// canonical text for Mixer programs (`docs/reference/expressions.md` §6.7), the text of
+    /// CEL's `string()` for CEL programs (`100`, `1e+06`, `3600s`,
+    /// `2024-01-02T03:04:05.120Z`).
+    ///
+    /// ```
+    /// use meshtel_expr::{Dialect, Manifest, Program, Value};
+    /// let cel = Program::compile(Dialect::Cel, "response.duration", &Manifest::envoy())?;
+    /// let mut text = String::new();
+    /// cel.write_text(&Value::Duration(meshtel_expr::Duration::from_nanos(1_500_000_000)), &mut text)?;
+    /// assert_eq!(text, "1.500s");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Only those of the writer.
+    pub fn write_text(&self, value: &Value<'_>, w: &mut dyn fmt::Write) -> fmt::Result {
+        match (self.dialect, value) {
+            (Dialect::Cel, Value::Double(d)) => crate::cel::write_double(w, *d),
+            (Dialect::Cel, Value::Duration(d)) => crate::cel::write_duration(w, *d),
+            (Dialect::Cel, Value::Timestamp(t)) => crate::cel::write_timestamp(w, *t),
+            _ => value.write_canonical(w),
+        }
     }
 
     /// The source text the program was compiled from.

@@ -35,11 +35,25 @@ pub enum ValueType {
     DnsName,
     /// A map from string to string.
     StringMap,
+    /// CEL: unsigned 64-bit integer (`uint`).
+    Uint64,
+    /// CEL: a byte string (`bytes`).
+    Bytes,
+    /// CEL: `null` (`null_type`).
+    Null,
+    /// CEL: a list of values.
+    List,
+    /// CEL: a map from int, uint, bool or string keys to values.
+    Map,
+    /// CEL: a type value (`type(1)` is `int`).
+    Type,
+    /// CEL: the static type of an expression whose type is known only when it is evaluated.
+    Dyn,
 }
 
 impl ValueType {
     /// Every type, in declaration order.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 18] = [
         Self::String,
         Self::Int64,
         Self::Double,
@@ -51,6 +65,13 @@ impl ValueType {
         Self::Uri,
         Self::DnsName,
         Self::StringMap,
+        Self::Uint64,
+        Self::Bytes,
+        Self::Null,
+        Self::List,
+        Self::Map,
+        Self::Type,
+        Self::Dyn,
     ];
 
     /// The type's name as Istio's `ValueType` enum spells it (`"STRING"`, `"IP_ADDRESS"`, …;
@@ -69,6 +90,41 @@ impl ValueType {
             Self::Uri => "URI",
             Self::DnsName => "DNS_NAME",
             Self::StringMap => "STRING_MAP",
+            Self::Uint64 => "UINT64",
+            Self::Bytes => "BYTES",
+            Self::Null => "NULL",
+            Self::List => "LIST",
+            Self::Map => "MAP",
+            Self::Type => "TYPE",
+            Self::Dyn => "DYN",
+        }
+    }
+
+    /// The type's name in CEL (`"int"`, `"map"`, `"google.protobuf.Timestamp"`, …): what
+    /// `type(x)` prints. The attribute language's own types keep their Istio names.
+    ///
+    /// ```
+    /// use meshtel_expr::ValueType;
+    /// assert_eq!(ValueType::Int64.cel_name(), "int");
+    /// assert_eq!(ValueType::StringMap.cel_name(), "map");
+    /// ```
+    #[must_use]
+    pub const fn cel_name(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Int64 => "int",
+            Self::Uint64 => "uint",
+            Self::Double => "double",
+            Self::Bool => "bool",
+            Self::Bytes => "bytes",
+            Self::Null => "null_type",
+            Self::List => "list",
+            Self::StringMap | Self::Map => "map",
+            Self::Timestamp => "google.protobuf.Timestamp",
+            Self::Duration => "google.protobuf.Duration",
+            Self::Type => "type",
+            Self::Dyn => "dyn",
+            other => other.name(),
         }
     }
 
@@ -88,7 +144,7 @@ impl fmt::Display for ValueType {
 /// The error of [`ValueType::from_str`]: the text is not one of the type names.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown value type {0:?}: expected one of STRING, INT64, DOUBLE, BOOL, TIMESTAMP, DURATION, IP_ADDRESS, EMAIL_ADDRESS, URI, DNS_NAME, STRING_MAP"
+    "unknown value type {0:?}: expected one of STRING, INT64, DOUBLE, BOOL, TIMESTAMP, DURATION, IP_ADDRESS, EMAIL_ADDRESS, URI, DNS_NAME, STRING_MAP, UINT64, BYTES, NULL, LIST, MAP, TYPE, DYN"
 )]
 pub struct UnknownValueType(pub String);
 

@@ -1,6 +1,7 @@
 //! Runtime values, the string-map view, and the canonical text of every type.
 
 use alloc::borrow::Cow;
+use alloc::sync::Arc;
 use core::fmt;
 use core::net::IpAddr;
 
@@ -42,6 +43,19 @@ pub enum Value<'a> {
     DnsName(Cow<'a, str>),
     /// `STRING_MAP`: a borrowed map view.
     StringMap(&'a dyn StringMap),
+    /// CEL `uint`.
+    Uint64(u64),
+    /// CEL `bytes`.
+    Bytes(Cow<'a, [u8]>),
+    /// CEL `null`.
+    Null,
+    /// CEL `list`: built by list literals and the `map`/`filter` macros.
+    List(Arc<[Value<'a>]>),
+    /// CEL `map` built by an expression (map literals, attribute namespaces read whole), in
+    /// insertion order; keys are unique.
+    Map(Arc<[(Value<'a>, Value<'a>)]>),
+    /// CEL `type` (the value of `type(x)` or of the name `int`).
+    Type(ValueType),
 }
 
 impl<'a> Value<'a> {
@@ -66,6 +80,12 @@ impl<'a> Value<'a> {
             Self::Uri(_) => ValueType::Uri,
             Self::DnsName(_) => ValueType::DnsName,
             Self::StringMap(_) => ValueType::StringMap,
+            Self::Uint64(_) => ValueType::Uint64,
+            Self::Bytes(_) => ValueType::Bytes,
+            Self::Null => ValueType::Null,
+            Self::List(_) => ValueType::List,
+            Self::Map(_) => ValueType::Map,
+            Self::Type(_) => ValueType::Type,
         }
     }
 
@@ -78,7 +98,8 @@ impl<'a> Value<'a> {
         }
     }
 
-    /// The same value, borrowing from `self` instead of owning (never allocates).
+    /// The same value, borrowing from `self` instead of owning (never allocates; a CEL list or
+    /// map shares its elements).
     #[must_use]
     pub fn reborrow(&self) -> Value<'_> {
         fn b(c: &str) -> Cow<'_, str> {
@@ -96,6 +117,51 @@ impl<'a> Value<'a> {
             Self::Duration(v) => Value::Duration(*v),
             Self::IpAddress(v) => Value::IpAddress(*v),
             Self::StringMap(m) => Value::StringMap(*m),
+            Self::Uint64(v) => Value::Uint64(*v),
+            Self::Bytes(b) => Value::Bytes(Cow::Borrowed(b)),
+            Self::Null => Value::Null,
+            Self::List(l) => Value::List(l.clone()),
+            Self::Map(m) => Value::Map(m.clone()),
+            Self::Type(t) => Value::Type(*t),
+        }
+    }
+
+    /// The same value owning everything it borrowed (a string map is copied into a CEL map):
+    /// how a value leaves a CEL comprehension, whose variable lives only for one iteration.
+    pub(crate) fn into_static(self) -> Value<'static> {
+        let owned = |s: Cow<'_, str>| Cow::Owned(s.into_owned());
+        match self {
+            Self::String(s) => Value::String(owned(s)),
+            Self::DnsName(s) => Value::DnsName(owned(s)),
+            Self::EmailAddress(s) => Value::EmailAddress(owned(s)),
+            Self::Uri(s) => Value::Uri(owned(s)),
+            Self::Int64(v) => Value::Int64(v),
+            Self::Double(v) => Value::Double(v),
+            Self::Bool(v) => Value::Bool(v),
+            Self::Timestamp(v) => Value::Timestamp(v),
+            Self::Duration(v) => Value::Duration(v),
+            Self::IpAddress(v) => Value::IpAddress(v),
+            Self::StringMap(m) => {
+                let mut entries = Vec::with_capacity(m.len());
+                m.for_each_entry(&mut |k, v| {
+                    entries.push((
+                        Value::String(Cow::Owned(k.to_owned())),
+                        Value::String(Cow::Owned(v.to_owned())),
+                    ));
+                });
+                Value::Map(entries.into())
+            }
+            Self::Uint64(v) => Value::Uint64(v),
+            Self::Bytes(b) => Value::Bytes(Cow::Owned(b.into_owned())),
+            Self::Null => Value::Null,
+            Self::List(items) => Value::List(items.iter().map(|v| v.clone().into_static()).collect()),
+            Self::Map(entries) => Value::Map(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.clone().into_static(), v.clone().into_static()))
+                    .collect(),
+            ),
+            Self::Type(t) => Value::Type(t),
         }
     }
 
@@ -134,6 +200,39 @@ impl<'a> Value<'a> {
                 result?;
                 w.write_char('}')
             }
+            Self::Uint64(v) => write!(w, "{v}"),
+            Self::Bytes(b) => b.utf8_chunks().try_for_each(|chunk| {
+                w.write_str(chunk.valid())?;
+                if chunk.invalid().is_empty() {
+                    Ok(())
+                } else {
+                    w.write_char(char::REPLACEMENT_CHARACTER)
+                }
+            }),
+            Self::Null => w.write_str("null"),
+            Self::List(items) => {
+                w.write_char('[')?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        w.write_str(", ")?;
+                    }
+                    item.write_canonical(w)?;
+                }
+                w.write_char(']')
+            }
+            Self::Map(entries) => {
+                w.write_char('{')?;
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        w.write_str(", ")?;
+                    }
+                    k.write_canonical(w)?;
+                    w.write_str(": ")?;
+                    v.write_canonical(w)?;
+                }
+                w.write_char('}')
+            }
+            Self::Type(t) => w.write_str(t.cel_name()),
         }
     }
 }
@@ -180,6 +279,12 @@ impl PartialEq for Value<'_> {
                 a.for_each_entry(&mut |k, v| same &= b.get(k) == Some(v));
                 same
             }
+            (Self::Uint64(a), Self::Uint64(b)) => a == b,
+            (Self::Bytes(a), Self::Bytes(b)) => a == b,
+            (Self::Null, Self::Null) => true,
+            (Self::List(a), Self::List(b)) => a == b,
+            (Self::Map(a), Self::Map(b)) => a == b,
+            (Self::Type(a), Self::Type(b)) => a.cel_name() == b.cel_name(),
             _ => false,
         }
     }

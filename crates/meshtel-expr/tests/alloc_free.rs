@@ -7,7 +7,7 @@ mod counting_alloc;
 use counting_alloc::allocations_in;
 use std::collections::HashMap;
 
-use meshtel_expr::{Bag, Duration, Manifest, Program, SlotBag, Value};
+use meshtel_expr::{Bag, Dialect, Duration, Manifest, Program, SlotBag, Value};
 
 /// Label forms: attribute, default, map index, conditional, comparison, and the library
 /// calls that need no new text.
@@ -45,7 +45,7 @@ fn label_forms_evaluate_without_allocating() {
     let manifest = Manifest::istio();
     let programs: Vec<Program> = LABEL_FORMS
         .iter()
-        .map(|s| Program::compile(s, &manifest).unwrap())
+        .map(|s| Program::compile(Dialect::Mixer, s, &manifest).unwrap())
         .collect();
     let labels = [("app", "reviews"), ("version", "v1")];
     let headers = [("x-request-id", "abc"), ("user-agent", "curl/8")];
@@ -82,7 +82,7 @@ fn label_forms_evaluate_without_allocating() {
     check_all(&by_name, &programs);
 
     // A missing-attribute error does not allocate either.
-    let strict = Program::compile(r#"request.auth.principal == "admin""#, &manifest).unwrap();
+    let strict = Program::compile(Dialect::Mixer, r#"request.auth.principal == "admin""#, &manifest).unwrap();
     let (n, result) = allocations_in(|| strict.evaluate(&SlotBag::new(&manifest)).is_err());
     assert!(result);
     assert_eq!(n, 1, "only the empty SlotBag's own vector allocates");

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use meshtel_expr::{Duration, Manifest, Program, Timestamp, Value, ValueType};
+use meshtel_expr::{Dialect, Duration, Manifest, Program, Timestamp, Value, ValueType};
 use serde_json::Value as Json;
 
 fn load(name: &str) -> Json {
@@ -106,7 +106,7 @@ fn mixer_conformance() {
             })
             .collect();
         let line = case["line"].as_u64().unwrap();
-        let compiled = Program::compile(expr, manifest);
+        let compiled = Program::compile(Dialect::Mixer, expr, manifest);
         let outcome: Result<(), String> = (|| {
             if expect.get("compile_error").is_some() {
                 return match compiled {

@@ -2,7 +2,7 @@
 //! round trip and the agreement with the reference evaluator are unit tests of the crate
 //! (`src/oracle/properties.rs`), since they need the syntax tree.
 
-use meshtel_expr::{Manifest, Program};
+use meshtel_expr::{Dialect, Manifest, Program};
 use proptest::prelude::*;
 
 proptest! {
@@ -10,6 +10,6 @@ proptest! {
 
     #[test]
     fn arbitrary_text_never_panics(src in "\\PC{0,64}") {
-        let _ = Program::compile(&src, &Manifest::istio());
+        let _ = Program::compile(Dialect::Mixer, &src, &Manifest::istio());
     }
 }

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use meshtel_expr::{CompileErrorKind as C, EvalErrorKind as R, Manifest, Program, Timestamp, Value, ValueType};
+use meshtel_expr::{
+    CompileErrorKind as C, Dialect, EvalErrorKind as R, Manifest, Program, Timestamp, Value, ValueType,
+};
 
 #[derive(Debug, PartialEq)]
 enum Outcome {
@@ -14,7 +16,7 @@ enum Outcome {
 }
 
 fn run(expr: &str, bag: &HashMap<&str, Value<'_>>) -> Outcome {
-    let program = match Program::compile(expr, &Manifest::istio()) {
+    let program = match Program::compile(Dialect::Mixer, expr, &Manifest::istio()) {
         Ok(p) => p,
         Err(e) => return Outcome::Compile(e.kind()),
     };
@@ -379,7 +381,7 @@ fn compile_error_classes() {
         ("/* open", C::Syntax),
         (r#""a".x.y()"#, C::Syntax),
     ] {
-        let err = Program::compile(expr, &Manifest::istio())
+        let err = Program::compile(Dialect::Mixer, expr, &Manifest::istio())
             .err()
             .unwrap_or_else(|| panic!("{expr:?} compiled"));
         assert_eq!(err.kind(), kind, "{expr:?}: {}", err.render(expr));
@@ -389,7 +391,7 @@ fn compile_error_classes() {
 #[test]
 fn spans_and_rendering() {
     let src = r#"source.labels["app"] | size("x")"#;
-    let err = Program::compile(src, &Manifest::istio()).unwrap_err();
+    let err = Program::compile(Dialect::Mixer, src, &Manifest::istio()).unwrap_err();
     assert_eq!(err.kind(), C::TypeMismatch);
     assert_eq!(err.span().text(src), r#"size("x")"#);
     let rendered = err.render(src);
@@ -402,6 +404,7 @@ fn spans_and_rendering() {
 #[test]
 fn references_are_static_and_ordered() {
     let p = Program::compile(
+        Dialect::Mixer,
         r#"conditional(connection.mtls, source.labels["app"] | request.host, request.host) == "x" || connection.mtls"#,
         &Manifest::istio(),
     )

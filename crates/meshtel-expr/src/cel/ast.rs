@@ -195,35 +195,6 @@ impl Expr {
             _ => false,
         }
     }
-
-    /// Calls `f` with every node, parents before children.
-    pub(crate) fn walk<'e>(&'e self, f: &mut impl FnMut(&'e Self)) {
-        f(self);
-        match &self.kind {
-            Kind::Literal(_) | Kind::Ident(_) => {}
-            Kind::Select(e, _) | Kind::Has(e, _) | Kind::Unary(_, e) => e.walk(f),
-            Kind::Index(es) | Kind::Binary(_, es) => es.iter().for_each(|e| e.walk(f)),
-            Kind::Conditional(es) => es.iter().for_each(|e| e.walk(f)),
-            Kind::Call(c) => {
-                if let Some(r) = &c.receiver {
-                    r.walk(f);
-                }
-                c.args.iter().for_each(|e| e.walk(f));
-            }
-            Kind::List(es) => es.iter().for_each(|e| e.walk(f)),
-            Kind::Map(entries) => entries.iter().for_each(|(k, v)| {
-                k.walk(f);
-                v.walk(f);
-            }),
-            Kind::Comprehension(c) => {
-                c.range.walk(f);
-                if let Some(p) = &c.filter {
-                    p.walk(f);
-                }
-                c.body.walk(f);
-            }
-        }
-    }
 }
 
 /// Writes `s` as a double-quoted CEL string or bytes body.

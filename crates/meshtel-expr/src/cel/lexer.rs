@@ -27,6 +27,9 @@ pub(crate) enum Token<'s> {
     Punct(&'static str),
     /// The keyword `in`.
     In,
+    /// A reserved word (`namespace`, `package`, …): a field name after `.`, never a name on
+    /// its own.
+    Reserved(&'s str),
 }
 
 const PUNCTS: [&str; 24] = [
@@ -35,7 +38,7 @@ const PUNCTS: [&str; 24] = [
 ];
 
 /// Words CEL reserves: not usable as identifiers.
-const RESERVED: [&str; 16] = [
+const RESERVED: [&str; 17] = [
     "as",
     "break",
     "const",
@@ -52,6 +55,7 @@ const RESERVED: [&str; 16] = [
     "return",
     "var",
     "void",
+    "while",
 ];
 
 /// A token stream over one source text.
@@ -111,7 +115,9 @@ impl<'s> Lexer<'s> {
         } else {
             let end = start + c.len_utf8();
             let message = match c {
-                '|' => "'|' is not a CEL operator; write a presence test instead: has(a.b) ? a.b : \"default\"".to_owned(),
+                '|' => {
+                    "'|' is not a CEL operator; write a presence test instead: has(a.b) ? a.b : \"default\"".to_owned()
+                }
                 '=' => "'=' is not a CEL operator; write '==' to compare".to_owned(),
                 '&' => "'&' is not a CEL operator; write '&&'".to_owned(),
                 c => format!("unexpected character {c:?}"),
@@ -123,7 +129,6 @@ impl<'s> Lexer<'s> {
 
     /// An identifier, keyword, or a prefixed string literal (`r"…"`, `b'…'`, `br"…"`).
     fn word(&mut self) -> Result<Token<'s>, CompileError> {
-        let start = self.pos;
         let rest = self.rest();
         let len = rest
             .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
@@ -148,14 +153,7 @@ impl<'s> Lexer<'s> {
             "false" => Token::Literal(Literal::Bool(false)),
             "null" => Token::Literal(Literal::Null),
             "in" => Token::In,
-            w if RESERVED.contains(&w) => {
-                return Err(error(
-                    K::Syntax,
-                    start,
-                    self.pos,
-                    format!("reserved identifier: {w}"),
-                ));
-            }
+            w if RESERVED.contains(&w) => Token::Reserved(w),
             w => Token::Ident(w),
         })
     }
@@ -173,7 +171,12 @@ impl<'s> Lexer<'s> {
         if b.starts_with(b"0x") {
             let end = digits(2, true);
             if end == 2 {
-                return Err(error(K::Literal, start, start + 2, "hexadecimal literal without digits"));
+                return Err(error(
+                    K::Literal,
+                    start,
+                    start + 2,
+                    "hexadecimal literal without digits",
+                ));
             }
             let value = u64::from_str_radix(&self.rest()[2..end], 16);
             return self.finish_int(end, value.ok());
@@ -242,12 +245,7 @@ impl<'s> Lexer<'s> {
                 break;
             }
             let Some(c) = rest.chars().next() else {
-                return Err(error(
-                    K::Syntax,
-                    literal_start,
-                    self.pos,
-                    "unterminated string literal",
-                ));
+                return Err(error(K::Syntax, literal_start, self.pos, "unterminated string literal"));
             };
             if (c == '\n' || c == '\r') && delimiter.len() == 1 {
                 return Err(error(
@@ -268,14 +266,9 @@ impl<'s> Lexer<'s> {
         if bytes {
             return Ok(Literal::Bytes(out));
         }
-        String::from_utf8(out).map(Literal::String).map_err(|_| {
-            error(
-                K::Literal,
-                literal_start,
-                self.pos,
-                "string literal is not valid UTF-8",
-            )
-        })
+        String::from_utf8(out)
+            .map(Literal::String)
+            .map_err(|_| error(K::Literal, literal_start, self.pos, "string literal is not valid UTF-8"))
     }
 
     /// One escape sequence at `\`, appended to `out` (as UTF-8 in strings, raw in bytes).
@@ -312,12 +305,7 @@ impl<'s> Lexer<'s> {
             '0'..='3' => (3, 8, rest),
             _ => {
                 let end = start + 1 + c.len_utf8();
-                return Err(error(
-                    K::Literal,
-                    start,
-                    end,
-                    format!("invalid escape sequence \\{c}"),
-                ));
+                return Err(error(K::Literal, start, end, format!("invalid escape sequence \\{c}")));
             }
         };
         let prefix = if radix == 8 { 1 } else { 2 };
@@ -386,8 +374,14 @@ mod tests {
         assert!(tokens("9223372036854775809").is_err());
         assert!(tokens("18446744073709551616u").is_err());
         // `1.` is the integer 1 followed by a dot; `0XFF` is 0 followed by the name `XFF`.
-        assert_eq!(tokens("1.").unwrap(), [Token::Literal(Literal::Int(1)), Token::Punct(".")]);
-        assert_eq!(tokens("0XFF").unwrap(), [Token::Literal(Literal::Int(0)), Token::Ident("XFF")]);
+        assert_eq!(
+            tokens("1.").unwrap(),
+            [Token::Literal(Literal::Int(1)), Token::Punct(".")]
+        );
+        assert_eq!(
+            tokens("0XFF").unwrap(),
+            [Token::Literal(Literal::Int(0)), Token::Ident("XFF")]
+        );
     }
 
     #[test]
@@ -401,8 +395,19 @@ mod tests {
         assert_eq!(literal("'''a\n'b'''"), Literal::String("a\n'b".into()));
         assert_eq!(literal(r#""""x""""#), Literal::String("x".into()));
         assert_eq!(literal("''"), Literal::String(String::new()));
-        assert_eq!(literal(r"'\a\b\f\n\r\t\v\?\`'"), Literal::String("\x07\x08\x0c\n\r\t\x0b?`".into()));
-        for bad in [r#""\0""#, r"b'\u00e9'", r"'\q'", r"'\ud800'", "'a\nb'", "'abc", r"'\x4'"] {
+        assert_eq!(
+            literal(r"'\a\b\f\n\r\t\v\?\`'"),
+            Literal::String("\x07\x08\x0c\n\r\t\x0b?`".into())
+        );
+        for bad in [
+            r#""\0""#,
+            r"b'\u00e9'",
+            r"'\q'",
+            r"'\ud800'",
+            "'a\nb'",
+            "'abc",
+            r"'\x4'",
+        ] {
             assert!(tokens(bad).is_err(), "{bad}");
         }
         // `rb` is not a prefix: an identifier followed by a string.
@@ -432,6 +437,6 @@ mod tests {
         let err = tokens("a | b").unwrap_err();
         assert_eq!(err.span(), Span::new(2, 3));
         assert!(err.message().contains("has(a.b)"), "{err}");
-        assert!(tokens("if").is_err());
+        assert_eq!(tokens("if").unwrap(), [Token::Reserved("if")]);
     }
 }

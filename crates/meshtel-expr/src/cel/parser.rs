@@ -66,7 +66,10 @@ impl<'s> Parser<'s> {
         };
         let expr = parser.expr()?;
         if let Some((token, span)) = parser.tokens.get(parser.pos) {
-            return Err(syntax(*span, format!("unexpected {} after the expression", describe(token))));
+            return Err(syntax(
+                *span,
+                format!("unexpected {} after the expression", describe(token)),
+            ));
         }
         Ok(expr)
     }
@@ -102,7 +105,9 @@ impl<'s> Parser<'s> {
 
     fn expect(&mut self, p: &str, context: &str) -> Result<Span> {
         self.eat(p).ok_or_else(|| {
-            let found = self.peek().map_or_else(|| "the end of the expression".to_owned(), describe);
+            let found = self
+                .peek()
+                .map_or_else(|| "the end of the expression".to_owned(), describe);
             syntax(self.here(), format!("expected '{p}' {context}, found {found}"))
         })
     }
@@ -203,9 +208,9 @@ impl<'s> Parser<'s> {
             let magnitude = *magnitude;
             let (_, span) = self.bump().unwrap_or((Token::In, start));
             let span = start.to(span);
-            let value = 0i64.checked_sub_unsigned(magnitude).ok_or_else(|| {
-                CompileError::new(K::Literal, span, "integer literal out of range")
-            })?;
+            let value = 0i64
+                .checked_sub_unsigned(magnitude)
+                .ok_or_else(|| CompileError::new(K::Literal, span, "integer literal out of range"))?;
             Expr::new(Kind::Literal(Constant::Int(value)), span)
         } else {
             let operand = self.unary()?;
@@ -227,7 +232,16 @@ impl<'s> Parser<'s> {
         let mut nested = 0;
         loop {
             if self.eat(".").is_some() {
-                let (name, name_span) = self.ident("after '.'")?;
+                let (name, name_span) = match self.peek() {
+                    // Reserved words are field names after a dot (`peer.namespace`).
+                    Some(Token::Reserved(word)) => {
+                        let word = *word;
+                        let span = self.here();
+                        self.bump();
+                        (word, span)
+                    }
+                    _ => self.ident("after '.'")?,
+                };
                 if self.peek_punct("(") {
                     let (args, close) = self.args()?;
                     e = self.receiver_call(e, name, name_span, args, close)?;
@@ -260,7 +274,10 @@ impl<'s> Parser<'s> {
     fn ident(&mut self, context: &str) -> Result<(&'s str, Span)> {
         match self.bump() {
             Some((Token::Ident(name), span)) => Ok((name, span)),
-            Some((token, span)) => Err(syntax(span, format!("expected a name {context}, found {}", describe(&token)))),
+            Some((token, span)) => Err(syntax(
+                span,
+                format!("expected a name {context}, found {}", describe(&token)),
+            )),
             None => Err(syntax(self.here(), format!("expected a name {context}"))),
         }
     }
@@ -295,7 +312,9 @@ impl<'s> Parser<'s> {
         };
         let mut args = args.into_iter();
         let var = match args.next() {
-            Some(Expr { kind: Kind::Ident(v), .. }) => v,
+            Some(Expr {
+                kind: Kind::Ident(v), ..
+            }) => v,
             Some(other) => {
                 return Err(syntax(
                     other.span,
@@ -321,7 +340,10 @@ impl<'s> Parser<'s> {
 
     fn primary(&mut self) -> Result<Expr> {
         let Some((token, span)) = self.bump() else {
-            return Err(syntax(self.here(), "expected an expression, found the end of the expression"));
+            return Err(syntax(
+                self.here(),
+                "expected an expression, found the end of the expression",
+            ));
         };
         match token {
             Token::Literal(literal) => literal_expr(literal, span),
@@ -348,7 +370,10 @@ impl<'s> Parser<'s> {
                 self.depth -= 1;
                 result
             }
-            token => Err(syntax(span, format!("expected an expression, found {}", describe(&token)))),
+            token => Err(syntax(
+                span,
+                format!("expected an expression, found {}", describe(&token)),
+            )),
         }
     }
 
@@ -364,11 +389,18 @@ impl<'s> Parser<'s> {
         let whole = span.to(close);
         if name == "has" {
             return match <[Expr; 1]>::try_from(args) {
-                Ok([Expr {
-                    kind: Kind::Select(operand, field),
-                    ..
-                }]) => Ok(Expr::new(Kind::Has(operand, field), whole)),
-                _ => Err(syntax(whole, "invalid argument to has() macro: expected a field selection such as has(request.host)")),
+                Ok(
+                    [
+                        Expr {
+                            kind: Kind::Select(operand, field),
+                            ..
+                        },
+                    ],
+                ) => Ok(Expr::new(Kind::Has(operand, field), whole)),
+                _ => Err(syntax(
+                    whole,
+                    "invalid argument to has() macro: expected a field selection such as has(request.host)",
+                )),
             };
         }
         let call = Call {
@@ -446,6 +478,7 @@ fn describe(token: &Token<'_>) -> String {
         Token::Literal(_) => "a literal".to_owned(),
         Token::Punct(p) => format!("'{p}'"),
         Token::In => "'in'".to_owned(),
+        Token::Reserved(word) => format!("the reserved word {word}"),
     }
 }
 
@@ -482,11 +515,15 @@ mod tests {
     fn macros_and_literals() {
         assert_eq!(printed("has(request.host)"), "has((request).host)");
         assert_eq!(printed("[1, 2,].all(x, x > 0)"), "([1, 2]).all(x, (x > 0))");
-        assert_eq!(printed("m.map(k, k != 'a', k + 'b')"), "(m).map(k, (k != \"a\"), (k + \"b\"))");
+        assert_eq!(
+            printed("m.map(k, k != 'a', k + 'b')"),
+            "(m).map(k, (k != \"a\"), (k + \"b\"))"
+        );
         assert_eq!(printed("{'a': 1, 2u: b'\\xff',}"), "{\"a\": 1, 2u: b\"\\xff\"}");
         assert_eq!(printed("l.all(x)"), "(l).all(x)");
         assert_eq!(printed(".a.b"), "(a).b");
         assert_eq!(printed("size(x)"), "size(x)");
+        assert_eq!(printed("peer.namespace"), "(peer).namespace");
     }
 
     #[test]
@@ -501,10 +538,15 @@ mod tests {
             ("9223372036854775808", K::Literal, (0, 19)),
             ("-(9223372036854775808)", K::Literal, (2, 21)),
             ("a ? b", K::Syntax, (5, 5)),
+            ("namespace.a", K::Syntax, (0, 9)),
         ];
         for (source, kind, (start, end)) in cases {
             let err = parse(source).unwrap_err();
-            assert_eq!((err.kind(), err.span()), (kind, Span::new(start, end)), "{source}: {err}");
+            assert_eq!(
+                (err.kind(), err.span()),
+                (kind, Span::new(start, end)),
+                "{source}: {err}"
+            );
         }
     }
 

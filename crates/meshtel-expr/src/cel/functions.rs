@@ -1,0 +1,239 @@
+//! CEL's standard functions: `size`, the string tests, `matches`, the type conversions and
+//! the timestamp and duration accessors.
+
+use alloc::borrow::Cow;
+
+use super::ops::{self, Result, no_overload};
+use super::{Accessor, Function, calendar, text};
+use crate::{EvalError, EvalErrorKind as K, Span, Timestamp, Value};
+
+#[cold]
+fn invalid(span: Span, message: String) -> EvalError {
+    EvalError::new(K::InvalidArgument, span, message)
+}
+
+const fn name(f: Function) -> &'static str {
+    match f {
+        Function::Size => "size",
+        Function::Contains => "contains",
+        Function::StartsWith => "startsWith",
+        Function::EndsWith => "endsWith",
+        Function::Matches => "matches",
+        Function::Int => "int",
+        Function::Uint => "uint",
+        Function::Double => "double",
+        Function::String => "string",
+        Function::Bytes => "bytes",
+        Function::Bool => "bool",
+        Function::Timestamp => "timestamp",
+        Function::Duration => "duration",
+        Function::Dyn => "dyn",
+        Function::Type => "type",
+        Function::Accessor(a) => accessor_name(a),
+    }
+}
+
+const fn accessor_name(a: Accessor) -> &'static str {
+    match a {
+        Accessor::FullYear => "getFullYear",
+        Accessor::Month => "getMonth",
+        Accessor::DayOfYear => "getDayOfYear",
+        Accessor::DayOfMonth => "getDayOfMonth",
+        Accessor::Date => "getDate",
+        Accessor::DayOfWeek => "getDayOfWeek",
+        Accessor::Hours => "getHours",
+        Accessor::Minutes => "getMinutes",
+        Accessor::Seconds => "getSeconds",
+        Accessor::Milliseconds => "getMilliseconds",
+    }
+}
+
+/// Calls `f` on its evaluated operands (receiver first).
+pub(crate) fn call<'a>(f: Function, operands: Vec<Value<'a>>, span: Span) -> Result<Value<'a>> {
+    let fail = |operands: &[Value<'_>]| no_overload(name(f), &operands.iter().collect::<Vec<_>>(), span);
+    let mut operands = operands;
+    match (f, operands.as_mut_slice()) {
+        (Function::Size, [v]) => size(v).ok_or_else(|| fail(&operands)),
+        (Function::Contains | Function::StartsWith | Function::EndsWith, [Value::String(s), Value::String(p)]) => {
+            Ok(Value::Bool(match f {
+                Function::Contains => s.contains(&**p),
+                Function::StartsWith => s.starts_with(&**p),
+                _ => s.ends_with(&**p),
+            }))
+        }
+        (Function::Matches, [Value::String(s), Value::String(p)]) => {
+            let re = crate::func::regex::compile(p).map_err(|why| EvalError::new(K::Regex, span, why))?;
+            Ok(Value::Bool(re.is_match(s)))
+        }
+        (Function::Dyn, [v]) => Ok(core::mem::replace(v, Value::Null)),
+        (Function::Type, [v]) => Ok(Value::Type(v.value_type())),
+        (Function::Accessor(a), [v, rest @ ..]) => {
+            let zone = match rest {
+                [] => None,
+                [Value::String(z)] => Some(&**z),
+                _ => return Err(fail(&operands)),
+            };
+            accessor(a, v, zone, span)?.ok_or_else(|| fail(&operands))
+        }
+        (_, [v]) => convert(f, core::mem::replace(v, Value::Null), span)?.map_or_else(|v| Err(fail(&[v])), Ok),
+        _ => Err(fail(&operands)),
+    }
+}
+
+fn size(v: &Value<'_>) -> Option<Value<'static>> {
+    let n = match v {
+        Value::String(s) => s.chars().count(),
+        Value::Bytes(b) => b.len(),
+        Value::List(items) => items.len(),
+        Value::Map(_) | Value::StringMap(_) => ops::map_len(v),
+        _ => return None,
+    };
+    Some(Value::Int64(i64::try_from(n).unwrap_or(i64::MAX)))
+}
+
+/// A conversion: `Ok(Err(v))` hands the operand back when the conversion has no overload for
+/// its type.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one arm per conversion and source type, as CEL's table lists them"
+)]
+fn convert(f: Function, v: Value<'_>, span: Span) -> Result<core::result::Result<Value<'_>, Value<'_>>> {
+    let range = |what: &str| ops::overflow(what, span);
+    Ok(Ok(match (f, v) {
+        (Function::Int, v @ Value::Int64(_)) => v,
+        (Function::Int, Value::Uint64(u)) => Value::Int64(i64::try_from(u).map_err(|_| range("int"))?),
+        (Function::Int, Value::Double(d)) => Value::Int64(double_to_int(d).ok_or_else(|| range("int"))?),
+        (Function::Int, Value::String(s)) => Value::Int64(
+            s.parse()
+                .map_err(|_| invalid(span, format!("cannot convert {s:?} to int")))?,
+        ),
+        (Function::Int, Value::Timestamp(t)) => Value::Int64(t.unix_seconds()),
+        (Function::Uint, v @ Value::Uint64(_)) => v,
+        (Function::Uint, Value::Int64(i)) => Value::Uint64(u64::try_from(i).map_err(|_| range("uint"))?),
+        (Function::Uint, Value::Double(d)) => Value::Uint64(double_to_uint(d).ok_or_else(|| range("uint"))?),
+        (Function::Uint, Value::String(s)) => Value::Uint64(
+            s.parse()
+                .map_err(|_| invalid(span, format!("cannot convert {s:?} to uint")))?,
+        ),
+        (Function::Double, v @ Value::Double(_)) => v,
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "CEL's conversion rounds to the nearest double"
+        )]
+        (Function::Double, Value::Int64(i)) => Value::Double(i as f64),
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "CEL's conversion rounds to the nearest double"
+        )]
+        (Function::Double, Value::Uint64(u)) => Value::Double(u as f64),
+        (Function::Double, Value::String(s)) => Value::Double(
+            s.parse()
+                .map_err(|_| invalid(span, format!("cannot convert {s:?} to double")))?,
+        ),
+        (Function::String, v) => match to_string(v, span)? {
+            Ok(s) => Value::String(s),
+            Err(v) => return Ok(Err(v)),
+        },
+        (Function::Bytes, v @ Value::Bytes(_)) => v,
+        (Function::Bytes, Value::String(s)) => Value::Bytes(match s {
+            Cow::Borrowed(b) => Cow::Borrowed(b.as_bytes()),
+            Cow::Owned(o) => Cow::Owned(o.into_bytes()),
+        }),
+        (Function::Bool, v @ Value::Bool(_)) => v,
+        (Function::Bool, Value::String(s)) => Value::Bool(match &*s {
+            "1" | "t" | "true" | "TRUE" | "True" => true,
+            "0" | "f" | "false" | "FALSE" | "False" => false,
+            _ => return Err(invalid(span, format!("cannot convert {s:?} to bool"))),
+        }),
+        (Function::Timestamp, v @ Value::Timestamp(_)) => v,
+        (Function::Timestamp, Value::String(s)) => Value::Timestamp(parse_timestamp(&s, span)?),
+        (Function::Timestamp, Value::Int64(secs)) => Value::Timestamp(ops::timestamp(secs.into(), 0, span)?),
+        (Function::Duration, v @ Value::Duration(_)) => v,
+        (Function::Duration, Value::String(s)) => Value::Duration(
+            s.parse()
+                .map_err(|_| invalid(span, format!("cannot convert {s:?} to duration")))?,
+        ),
+        (_, v) => return Ok(Err(v)),
+    }))
+}
+
+/// Truncation toward zero, if the result is an int64.
+fn double_to_int(d: f64) -> Option<i64> {
+    // -2^63 is an int64; 2^63 is not. NaN fails both tests.
+    #[allow(clippy::cast_possible_truncation, reason = "range checked")]
+    ((-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&d)).then(|| d as i64)
+}
+
+fn double_to_uint(d: f64) -> Option<u64> {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "range checked")]
+    (d > -1.0 && d < 18_446_744_073_709_551_616.0).then(|| d as u64)
+}
+
+fn parse_timestamp(s: &str, span: Span) -> Result<Timestamp> {
+    let t = crate::func::time::parse_rfc3339(s)
+        .map_err(|e| invalid(span, format!("cannot convert {s:?} to timestamp: {e}")))?;
+    ops::timestamp(t.unix_seconds().into(), t.subsec_nanos().into(), span)
+}
+
+/// `string(v)`: CEL's text of a value; `Ok(Err(v))` when `v` has no text conversion.
+fn to_string(v: Value<'_>, span: Span) -> Result<core::result::Result<Cow<'_, str>, Value<'_>>> {
+    let mut out = String::new();
+    match v {
+        Value::String(s) => return Ok(Ok(s)),
+        Value::Int64(i) => out = i.to_string(),
+        Value::Uint64(u) => out = u.to_string(),
+        Value::Double(d) => text::write_double(&mut out, d).map_err(|_| invalid(span, "format".into()))?,
+        Value::Bool(b) => return Ok(Ok(Cow::Borrowed(if b { "true" } else { "false" }))),
+        Value::Bytes(b) => {
+            return match b {
+                Cow::Borrowed(b) => core::str::from_utf8(b).map(|s| Ok(Cow::Borrowed(s))),
+                Cow::Owned(o) => String::from_utf8(o)
+                    .map(|s| Ok(Cow::Owned(s)))
+                    .map_err(|e| e.utf8_error()),
+            }
+            .map_err(|_| invalid(span, "invalid UTF-8 in bytes, cannot convert to string".into()));
+        }
+        Value::Timestamp(t) => text::write_timestamp(&mut out, t).map_err(|_| invalid(span, "format".into()))?,
+        Value::Duration(d) => text::write_duration(&mut out, d).map_err(|_| invalid(span, "format".into()))?,
+        Value::Type(t) => return Ok(Ok(Cow::Borrowed(t.cel_name()))),
+        other => return Ok(Err(other)),
+    }
+    Ok(Ok(Cow::Owned(out)))
+}
+
+/// A timestamp or duration accessor: `Ok(None)` when it has no overload for the operand.
+fn accessor(a: Accessor, v: &Value<'_>, zone: Option<&str>, span: Span) -> Result<Option<Value<'static>>> {
+    let t = match (v, zone) {
+        (Value::Timestamp(t), _) => *t,
+        (Value::Duration(d), None) => return Ok(duration_part(a, d.as_nanos()).map(Value::Int64)),
+        _ => return Ok(None),
+    };
+    let civil = match zone {
+        None => calendar::utc(t),
+        Some(z) => calendar::in_zone(t, z).ok_or_else(|| invalid(span, format!("unknown time zone: {z:?}")))?,
+    };
+    Ok(Some(Value::Int64(match a {
+        Accessor::FullYear => civil.year.into(),
+        Accessor::Month => i64::from(civil.month) - 1,
+        Accessor::DayOfYear => i64::from(civil.day_of_year) - 1,
+        Accessor::DayOfMonth => i64::from(civil.day) - 1,
+        Accessor::Date => civil.day.into(),
+        Accessor::DayOfWeek => civil.weekday.into(),
+        Accessor::Hours => civil.hour.into(),
+        Accessor::Minutes => civil.minute.into(),
+        Accessor::Seconds => civil.second.into(),
+        Accessor::Milliseconds => civil.millisecond.into(),
+    })))
+}
+
+/// A duration's accessor: whole hours, minutes or seconds, and the millisecond part of the
+/// second; the calendar accessors have no duration overload.
+const fn duration_part(a: Accessor, nanos: i64) -> Option<i64> {
+    Some(match a {
+        Accessor::Hours => nanos / 3_600_000_000_000,
+        Accessor::Minutes => nanos / 60_000_000_000,
+        Accessor::Seconds => nanos / 1_000_000_000,
+        Accessor::Milliseconds => nanos / 1_000_000 % 1000,
+        _ => return None,
+    })
+}

@@ -1,0 +1,130 @@
+//! The text CEL's `string()` gives each value, as cel-cpp prints it: doubles with six
+//! significant digits (`1e+06`, `100`), timestamps and durations with the fraction in groups
+//! of three digits (`2024-01-02T03:04:05.120Z`, `0.100s`).
+
+use core::fmt;
+
+use crate::{Duration, Timestamp};
+
+/// A double as C's `%g` prints it: six significant digits, trailing zeros dropped, exponent
+/// notation below 1e-4 and from 1e6 on.
+pub(crate) fn write_double(w: &mut dyn fmt::Write, v: f64) -> fmt::Result {
+    if v.is_nan() {
+        return w.write_str("nan");
+    }
+    if v.is_infinite() {
+        return w.write_str(if v < 0.0 { "-inf" } else { "inf" });
+    }
+    if v == 0.0 {
+        return w.write_str(if v.is_sign_negative() { "-0" } else { "0" });
+    }
+    // Rounded to six significant digits first: the exponent of the rounded value decides the
+    // notation (999999.5 prints as 1e+06).
+    let scientific = format!("{v:.5e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if (-4..6).contains(&exponent) {
+        let decimals = usize::try_from(5 - exponent).unwrap_or(0);
+        let fixed = format!("{v:.decimals$}");
+        return w.write_str(trim_fraction(&fixed));
+    }
+    let sign = if exponent < 0 { '-' } else { '+' };
+    write!(w, "{}e{sign}{:02}", trim_fraction(mantissa), exponent.unsigned_abs())
+}
+
+fn trim_fraction(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+/// `.fff`, `.ffffff` or `.fffffffff`: the fewest groups of three digits that hold `nanos`;
+/// nothing for zero.
+fn write_fraction(w: &mut dyn fmt::Write, nanos: u32) -> fmt::Result {
+    if nanos == 0 {
+        Ok(())
+    } else if nanos.is_multiple_of(1_000_000) {
+        write!(w, ".{:03}", nanos / 1_000_000)
+    } else if nanos.is_multiple_of(1_000) {
+        write!(w, ".{:06}", nanos / 1_000)
+    } else {
+        write!(w, ".{nanos:09}")
+    }
+}
+
+/// `2024-01-02T03:04:05.123Z`.
+pub(crate) fn write_timestamp(w: &mut dyn fmt::Write, t: Timestamp) -> fmt::Result {
+    let civil = super::calendar::utc(t);
+    write!(
+        w,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        civil.year, civil.month, civil.day, civil.hour, civil.minute, civil.second
+    )?;
+    write_fraction(w, t.subsec_nanos())?;
+    w.write_char('Z')
+}
+
+/// `3600s`, `0.100s`, `-1.500s`.
+pub(crate) fn write_duration(w: &mut dyn fmt::Write, d: Duration) -> fmt::Result {
+    let nanos = d.as_nanos();
+    if nanos < 0 {
+        w.write_char('-')?;
+    }
+    let magnitude = nanos.unsigned_abs();
+    write!(w, "{}", magnitude / 1_000_000_000)?;
+    #[allow(clippy::cast_possible_truncation, reason = "the remainder is below 1e9")]
+    write_fraction(w, (magnitude % 1_000_000_000) as u32)?;
+    w.write_char('s')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn double(v: f64) -> String {
+        let mut s = String::new();
+        write_double(&mut s, v).unwrap();
+        s
+    }
+
+    fn duration(nanos: i64) -> String {
+        let mut s = String::new();
+        write_duration(&mut s, Duration::from_nanos(nanos)).unwrap();
+        s
+    }
+
+    #[test]
+    fn doubles_print_like_printf_g() {
+        let cases = [
+            (100.0, "100"),
+            (1e6, "1e+06"),
+            (1e-7, "1e-07"),
+            (-0.0, "-0"),
+            (0.1, "0.1"),
+            (123.456_789, "123.457"),
+            (999_999.5, "1e+06"),
+            (123_456.0, "123456"),
+            (0.000_123_456_7, "0.000123457"),
+            (1.5e300, "1.5e+300"),
+            (f64::NAN, "nan"),
+            (f64::NEG_INFINITY, "-inf"),
+        ];
+        for (v, text) in cases {
+            assert_eq!(double(v), text, "{v:e}");
+        }
+    }
+
+    #[test]
+    fn fractions_in_groups_of_three() {
+        assert_eq!(duration(100_000_000), "0.100s");
+        assert_eq!(duration(3_600_000_000_000), "3600s");
+        assert_eq!(duration(-1_500_000_000), "-1.500s");
+        assert_eq!(duration(1_000), "0.000001s");
+        assert_eq!(duration(1), "0.000000001s");
+        let mut s = String::new();
+        write_timestamp(&mut s, Timestamp::from_unix(1_704_164_645, 120_000_000)).unwrap();
+        assert_eq!(s, "2024-01-02T03:04:05.120Z");
+    }
+}
