@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use meshtel_expr::{Duration, Manifest, Program, Timestamp, Value, ValueType};
+use meshtel_expr::{Dialect, Duration, Manifest, Program, Timestamp, Value, ValueType};
 use serde_json::{Map, Value as Json, json};
 
 #[derive(Debug, Subcommand)]
@@ -23,12 +23,22 @@ pub(crate) enum ExprCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct CheckArgs {
-    /// The expression, e.g. `source.labels["app"] | "unknown"`.
+    /// The expression, e.g. `has(request.host) ? request.host : "unknown"` (CEL) or
+    /// `source.labels["app"] | "unknown"` (Mixer).
     #[arg(allow_hyphen_values = true)]
     expr: String,
-    /// A JSON object `{"attribute.name": "TYPE"}` replacing the built-in Istio vocabulary.
+    /// The expression language: `cel` (Envoy's attribute vocabulary) or `mixer` (Istio's
+    /// 1.5-era attribute language and vocabulary).
+    #[arg(long, default_value = "cel", value_parser = parse_dialect)]
+    dialect: Dialect,
+    /// A JSON object `{"attribute.name": "TYPE"}` replacing the built-in vocabulary of the
+    /// dialect.
     #[arg(long, value_name = "FILE")]
     manifest: Option<PathBuf>,
+}
+
+fn parse_dialect(s: &str) -> Result<Dialect, String> {
+    s.parse().map_err(|e: meshtel_expr::UnknownDialect| e.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -36,9 +46,9 @@ pub(crate) struct EvalArgs {
     #[command(flatten)]
     check: CheckArgs,
     /// A JSON object of attribute values, encoded by the manifest type: strings for STRING,
-    /// DNS_NAME, EMAIL_ADDRESS, URI, IP_ADDRESS, TIMESTAMP (RFC 3339) and DURATION
-    /// (`"19ms"`); integers for INT64; numbers for DOUBLE; booleans; objects of strings for
-    /// STRING_MAP.
+    /// BYTES (as UTF-8), DNS_NAME, EMAIL_ADDRESS, URI, IP_ADDRESS, TIMESTAMP (RFC 3339) and
+    /// DURATION (`"19ms"`); integers for INT64 and UINT64; numbers for DOUBLE; booleans;
+    /// objects of strings for STRING_MAP.
     #[arg(long, value_name = "FILE")]
     attrs: Option<PathBuf>,
 }
@@ -48,8 +58,13 @@ fn read_json(path: &Path) -> Result<Json, String> {
     serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))
 }
 
-fn load_manifest(path: Option<&Path>) -> Result<Manifest, String> {
-    let Some(path) = path else { return Ok(Manifest::istio()) };
+fn load_manifest(path: Option<&Path>, dialect: Dialect) -> Result<Manifest, String> {
+    let Some(path) = path else {
+        return Ok(match dialect {
+            Dialect::Mixer => Manifest::istio(),
+            _ => Manifest::envoy(),
+        });
+    };
     let Json::Object(entries) = read_json(path)? else {
         return Err(format!(
             "{}: a manifest is a JSON object of attribute name to type",
@@ -72,6 +87,7 @@ fn load_manifest(path: Option<&Path>) -> Result<Manifest, String> {
 enum Owned {
     Text(ValueType, String),
     Int64(i64),
+    Uint64(u64),
     Double(f64),
     Bool(bool),
     Timestamp(Timestamp),
@@ -86,6 +102,7 @@ impl Owned {
         let text = || json.as_str().ok_or_else(|| bad("a string"));
         Ok(match ty {
             ValueType::Int64 => Self::Int64(json.as_i64().ok_or_else(|| bad("an integer"))?),
+            ValueType::Uint64 => Self::Uint64(json.as_u64().ok_or_else(|| bad("a non-negative integer"))?),
             ValueType::Double => Self::Double(json.as_f64().ok_or_else(|| bad("a number"))?),
             ValueType::Bool => Self::Bool(json.as_bool().ok_or_else(|| bad("a boolean"))?),
             ValueType::Timestamp => Self::Timestamp(text()?.parse().map_err(|e| format!("attribute {name}: {e}"))?),
@@ -111,8 +128,10 @@ impl Owned {
             Self::Text(ValueType::DnsName, s) => Value::DnsName(s.into()),
             Self::Text(ValueType::EmailAddress, s) => Value::EmailAddress(s.into()),
             Self::Text(ValueType::Uri, s) => Value::Uri(s.into()),
+            Self::Text(ValueType::Bytes, s) => Value::Bytes(s.as_bytes().into()),
             Self::Text(_, s) => Value::str(s),
             Self::Int64(v) => Value::Int64(*v),
+            Self::Uint64(v) => Value::Uint64(*v),
             Self::Double(v) => Value::Double(*v),
             Self::Bool(v) => Value::Bool(*v),
             Self::Timestamp(v) => Value::Timestamp(*v),
@@ -142,13 +161,15 @@ fn load_attrs(path: Option<&Path>, manifest: &Manifest) -> Result<Vec<(String, O
         .collect()
 }
 
-/// The JSON encoding of a result: the attribute encoding, with canonical text for the types
-/// JSON has no form for.
-fn value_json(v: &Value<'_>) -> Json {
+/// The JSON encoding of a result: the attribute encoding, with the program's label text for
+/// the types JSON has no form for.
+fn value_json(program: &Program, v: &Value<'_>) -> Json {
     match v {
         Value::Int64(i) => json!(i),
+        Value::Uint64(u) => json!(u),
         Value::Double(d) if d.is_finite() => json!(d),
         Value::Bool(b) => json!(b),
+        Value::Null => Json::Null,
         Value::StringMap(m) => {
             let mut object = Map::new();
             m.for_each_entry(&mut |k, v| {
@@ -156,7 +177,29 @@ fn value_json(v: &Value<'_>) -> Json {
             });
             Json::Object(object)
         }
-        other => json!(other.to_string()),
+        Value::List(items) => Json::Array(items.iter().map(|i| value_json(program, i)).collect()),
+        Value::Map(entries) => {
+            let mut object = Map::new();
+            for (k, v) in entries.iter() {
+                object.insert(text(program, k), value_json(program, v));
+            }
+            Json::Object(object)
+        }
+        other => json!(text(program, other)),
+    }
+}
+
+fn text(program: &Program, v: &Value<'_>) -> String {
+    let mut s = String::new();
+    let _ = program.write_text(v, &mut s);
+    s
+}
+
+/// A type's name as the dialect spells it: `INT64` in Mixer, `int` in CEL.
+fn type_name(program: &Program, ty: ValueType) -> &'static str {
+    match program.dialect() {
+        Dialect::Mixer => ty.name(),
+        _ => ty.cel_name(),
     }
 }
 
@@ -165,11 +208,11 @@ fn emit(value: &Json) {
 }
 
 fn compile(args: &CheckArgs) -> Result<(Program, Manifest), ExitCode> {
-    let manifest = load_manifest(args.manifest.as_deref()).map_err(|e| {
+    let manifest = load_manifest(args.manifest.as_deref(), args.dialect).map_err(|e| {
         eprintln!("meshtel: error: {e}");
         ExitCode::FAILURE
     })?;
-    match Program::compile(&args.expr, &manifest) {
+    match Program::compile(args.dialect, &args.expr, &manifest) {
         Ok(p) => Ok((p, manifest)),
         Err(e) => {
             emit(&json!({ "compile_error": e.to_string() }));
@@ -184,7 +227,7 @@ pub(crate) fn run(cmd: ExprCommand) -> ExitCode {
         ExprCommand::Check(args) => match compile(&args) {
             Ok((program, _)) => {
                 emit(
-                    &json!({ "type": program.result_type().name(), "references": program.references().collect::<Vec<_>>() }),
+                    &json!({ "type": type_name(&program, program.result_type()), "references": program.references().collect::<Vec<_>>() }),
                 );
                 ExitCode::SUCCESS
             }
@@ -205,7 +248,12 @@ pub(crate) fn run(cmd: ExprCommand) -> ExitCode {
             let bag: HashMap<&str, Value<'_>> = owned.iter().map(|(k, v)| (k.as_str(), v.value())).collect();
             match program.evaluate(&bag) {
                 Ok(v) => {
-                    emit(&json!({ "type": program.result_type().name(), "value": value_json(&v) }));
+                    // CEL is typed at run time: the value's own type, not the static `dyn`.
+                    let ty = match program.dialect() {
+                        Dialect::Mixer => program.result_type(),
+                        _ => v.value_type(),
+                    };
+                    emit(&json!({ "type": type_name(&program, ty), "value": value_json(&program, &v) }));
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -150,7 +150,10 @@ fn expr_eval_prints_type_and_value() {
         ),
         ("source.labels", "STRING_MAP", serde_json::json!({"app": "reviews"})),
     ] {
-        let out = json(&meshtel(&["expr", "eval", expr, "--attrs", a], b""));
+        let out = json(&meshtel(
+            &["expr", "eval", "--dialect", "mixer", expr, "--attrs", a],
+            b"",
+        ));
         assert_eq!(out, serde_json::json!({"type": ty, "value": value}), "{expr}");
     }
     // No attributes at all: defaults apply.
@@ -158,6 +161,8 @@ fn expr_eval_prints_type_and_value() {
         &[
             "expr",
             "eval",
+            "--dialect",
+            "mixer",
             r#"conditional((context.reporter.kind | "inbound") == "outbound", "client", "server")"#,
         ],
         b"",
@@ -167,12 +172,15 @@ fn expr_eval_prints_type_and_value() {
 
 #[test]
 fn expr_errors_use_exit_codes_1_and_2() {
-    let out = meshtel(&["expr", "eval", r#"request.host == "x""#], b"");
+    let out = meshtel(&["expr", "eval", "--dialect", "mixer", r#"request.host == "x""#], b"");
     assert_eq!(out.status.code(), Some(1));
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(body["error"].as_str().unwrap().contains("request.host"), "{body}");
 
-    let out = meshtel(&["expr", "eval", r#"response.code == "200""#], b"");
+    let out = meshtel(
+        &["expr", "eval", "--dialect", "mixer", r#"response.code == "200""#],
+        b"",
+    );
     assert_eq!(out.status.code(), Some(2));
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
@@ -182,7 +190,7 @@ fn expr_errors_use_exit_codes_1_and_2() {
     // A caret under the offending part goes to standard error.
     assert!(String::from_utf8_lossy(&out.stderr).contains("^^^^^"));
 
-    let out = meshtel(&["expr", "check", "request.host +"], b"");
+    let out = meshtel(&["expr", "check", "--dialect", "mixer", "request.host +"], b"");
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -192,6 +200,8 @@ fn expr_check_and_custom_manifests() {
         &[
             "expr",
             "check",
+            "--dialect",
+            "mixer",
             r#"source.labels["app"] | destination.service.host | "unknown""#,
         ],
         b"",
@@ -208,6 +218,8 @@ fn expr_check_and_custom_manifests() {
         &[
             "expr",
             "eval",
+            "--dialect",
+            "mixer",
             r#"ai == 20 || ar["foo"] == "bar""#,
             "--manifest",
             m,
@@ -221,6 +233,8 @@ fn expr_check_and_custom_manifests() {
         &[
             "expr",
             "eval",
+            "--dialect",
+            "mixer",
             r#"adns == dnsName("foo.bar")"#,
             "--manifest",
             m,
@@ -231,12 +245,25 @@ fn expr_check_and_custom_manifests() {
     ));
     assert_eq!(out["value"], true);
     // The Istio vocabulary is replaced, not extended.
-    let out = meshtel(&["expr", "check", "request.host", "--manifest", m], b"");
+    let out = meshtel(
+        &["expr", "check", "--dialect", "mixer", "request.host", "--manifest", m],
+        b"",
+    );
     assert_eq!(out.status.code(), Some(2));
     // A value of the wrong JSON kind is refused with a message.
     let bad = write_json(r#"{"ai": "twenty"}"#);
     let out = meshtel(
-        &["expr", "eval", "ai", "--manifest", m, "--attrs", bad.to_str().unwrap()],
+        &[
+            "expr",
+            "eval",
+            "--dialect",
+            "mixer",
+            "ai",
+            "--manifest",
+            m,
+            "--attrs",
+            bad.to_str().unwrap(),
+        ],
         b"",
     );
     assert_eq!(out.status.code(), Some(1));
@@ -306,4 +333,55 @@ fn labels_reject_unknown_fields_and_read_stdin() {
         text.contains("grpc_response_status=\"2\""),
         "HTTP 200 without grpc-status maps to 2"
     );
+}
+
+#[test]
+fn cel_is_the_default_dialect_with_envoy_attributes() {
+    let attrs = write_json(
+        r#"{"request.host": "reviews", "request.headers": {"x-user": "bob"}, "response.code": 503, "connection.id": 7}"#,
+    );
+    let a = attrs.to_str().unwrap();
+    let eval = |expr: &str| json(&meshtel(&["expr", "eval", expr, "--attrs", a], b""));
+    assert_eq!(
+        eval(r#"has(request.host) ? request.host : "unknown""#),
+        serde_json::json!({"type": "string", "value": "reviews"})
+    );
+    assert_eq!(
+        eval("request.headers['x-user']"),
+        serde_json::json!({"type": "string", "value": "bob"})
+    );
+    assert_eq!(
+        eval("response.code == 503u"),
+        serde_json::json!({"type": "bool", "value": true})
+    );
+    assert_eq!(
+        eval("connection.id + 1u"),
+        serde_json::json!({"type": "uint", "value": 8})
+    );
+    assert_eq!(
+        eval("[1, 2].map(x, x * 2)"),
+        serde_json::json!({"type": "list", "value": [2, 4]})
+    );
+    assert_eq!(
+        eval("duration('90m')"),
+        serde_json::json!({"type": "google.protobuf.Duration", "value": "5400s"})
+    );
+    assert_eq!(
+        eval("string(1e6)"),
+        serde_json::json!({"type": "string", "value": "1e+06"})
+    );
+    let out = json(&meshtel(&["expr", "check", "request.headers['x-user']"], b""));
+    assert_eq!(
+        out,
+        serde_json::json!({"type": "string", "references": ["request.headers"]})
+    );
+    let out = json(&meshtel(&["expr", "check", "dyn(request.host)"], b""));
+    assert_eq!(out, serde_json::json!({"type": "dyn", "references": ["request.host"]}));
+
+    // A runtime error exits 1, a syntax error 2, as in the Mixer dialect.
+    let out = meshtel(&["expr", "eval", "request.path"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let out = meshtel(&["expr", "eval", "request.host | 'x'"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has(a.b) ? a.b"));
 }

@@ -1,5 +1,6 @@
 //! The attribute bag of `docs/reference/telemetry.md` §10.4: the Istio vocabulary plus the
-//! extension attributes of §10.2, populated from the facts per reporter, read by slot.
+//! extension attributes of §10.2 for Mixer expressions, Envoy's vocabulary with Istio's peer
+//! objects for CEL expressions, populated from the facts per reporter, read by slot.
 
 use std::borrow::Cow;
 
@@ -21,13 +22,14 @@ const EXTENSIONS: [(&str, ValueType); 7] = [
     ("context.reporter.gateway", ValueType::Bool),
 ];
 
-/// The manifest label and value expressions are checked against: Istio's vocabulary
-/// (`docs/reference/expressions.md` §9) extended by `docs/reference/telemetry.md` §10.2.
+/// The manifest Mixer-dialect label and value expressions are checked against: Istio's
+/// vocabulary (`docs/reference/expressions.md` §9) extended by
+/// `docs/reference/telemetry.md` §10.2.
 ///
 /// ```
-/// use meshtel_expr::Program;
+/// use meshtel_expr::{Dialect, Program};
 /// let m = meshtel::manifest();
-/// assert!(Program::compile(r#""_" + destination.canonical_service"#, &m).is_ok());
+/// assert!(Program::compile(Dialect::Mixer, r#""_" + destination.canonical_service"#, &m).is_ok());
 /// ```
 #[must_use]
 pub fn manifest() -> Manifest {
@@ -36,6 +38,101 @@ pub fn manifest() -> Manifest {
         m.insert(name, ty);
     }
     m
+}
+
+/// The manifest CEL label and value expressions are compiled against: Envoy's attribute
+/// vocabulary with Istio's peer objects ([`meshtel_expr::ENVOY_VOCABULARY`]).
+///
+/// Its ids continue those of [`manifest`]: the first ids are held by names no CEL
+/// expression can spell, so one slot table and one bag serve the programs of both dialects
+/// (the standard labels are computed by built-in Mixer expressions whatever the dialect of
+/// the configuration).
+///
+/// ```
+/// use meshtel_expr::{Dialect, Program};
+/// let m = meshtel::cel_manifest();
+/// let p = Program::compile(Dialect::Cel, "filter_state.upstream_peer.app", &m).unwrap();
+/// assert_eq!(p.references().collect::<Vec<_>>(), ["filter_state.upstream_peer.app"]);
+/// ```
+#[must_use]
+pub fn cel_manifest() -> Manifest {
+    let mixer = manifest();
+    let mut m = Manifest::new();
+    for (_, name, ty) in mixer.iter() {
+        // A NUL cannot appear in a CEL name: these entries only hold the Mixer ids.
+        m.insert(&format!("\0{name}"), ty);
+    }
+    for &(name, ty) in meshtel_expr::ENVOY_VOCABULARY {
+        m.insert(name, ty);
+    }
+    m
+}
+
+/// Whose peer object a `filter_state` attribute reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PeerSide {
+    /// `filter_state.upstream_peer`: the server side's workload, seen by a client.
+    Upstream,
+    /// `filter_state.downstream_peer`: the client side's workload, seen by a server.
+    Downstream,
+}
+
+/// A field of Istio's peer object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PeerField {
+    Name,
+    Namespace,
+    Workload,
+    Type,
+    Cluster,
+    Service,
+    Revision,
+    App,
+    Version,
+    Identity,
+    Region,
+    AvailabilityZone,
+    Labels,
+}
+
+impl PeerField {
+    fn of(name: &str) -> Option<Self> {
+        Some(match name {
+            "name" => Self::Name,
+            "namespace" => Self::Namespace,
+            "workload" | "workload_name" => Self::Workload,
+            "type" => Self::Type,
+            "cluster" | "cluster_id" => Self::Cluster,
+            "service" => Self::Service,
+            "revision" => Self::Revision,
+            "app" => Self::App,
+            "version" => Self::Version,
+            "identity" => Self::Identity,
+            "region" => Self::Region,
+            "availability_zone" => Self::AvailabilityZone,
+            "labels" => Self::Labels,
+            _ => return None,
+        })
+    }
+
+    fn read(self, peer: &WorkloadMetadata) -> Option<Value<'_>> {
+        let text = match self {
+            Self::Name => &peer.name,
+            Self::Namespace => &peer.namespace,
+            Self::Workload => &peer.workload,
+            Self::Type => return peer.workload_type.wire_name().map(Value::str),
+            Self::Cluster => &peer.cluster,
+            Self::Service => &peer.service,
+            Self::Revision => &peer.revision,
+            Self::App => &peer.app,
+            Self::Version => &peer.version,
+            Self::Identity => &peer.identity,
+            Self::Region => &peer.region,
+            Self::AvailabilityZone => &peer.availability_zone,
+            Self::Labels => return Some(Value::StringMap(&peer.labels)),
+        };
+        set_if(text)
+    }
 }
 
 /// Where an attribute's value comes from. Connection-scoped slots are fixed for a
@@ -64,6 +161,11 @@ pub(crate) enum Slot {
     DestinationPort,
     ConnectionMtls,
     ConnectionSni,
+    /// CEL: a field of a peer object.
+    Peer(PeerSide, PeerField),
+    /// CEL: `connection.uri_san_peer_certificate`, `connection.uri_san_local_certificate`.
+    PeerPrincipal,
+    LocalPrincipal,
     // Request scope (or, for TCP, evaluated once at the first emission).
     DestinationServiceHost,
     DestinationServiceName,
@@ -83,6 +185,11 @@ pub(crate) enum Slot {
     ResponseDuration,
     ConnectionReceivedBytesTotal,
     ConnectionSentBytesTotal,
+    /// CEL: `response.grpc_status` as Envoy types it, an int.
+    ResponseGrpcStatusCode,
+    /// CEL: `xds.cluster_name`, `xds.route_name`.
+    ClusterName,
+    RouteName,
 }
 
 impl Slot {
@@ -130,6 +237,45 @@ impl Slot {
         }
     }
 
+    /// The slot of an attribute of Envoy's CEL vocabulary.
+    fn of_envoy(name: &str) -> Self {
+        let peer = |side, field: &str| PeerField::of(field).map_or(Self::None, |f| Self::Peer(side, f));
+        if let Some(field) = name.strip_prefix("filter_state.upstream_peer.") {
+            return peer(PeerSide::Upstream, field);
+        }
+        if let Some(field) = name.strip_prefix("filter_state.downstream_peer.") {
+            return peer(PeerSide::Downstream, field);
+        }
+        if let Some(field) = name.strip_prefix("upstream_peer.") {
+            return peer(PeerSide::Upstream, field);
+        }
+        if let Some(field) = name.strip_prefix("downstream_peer.") {
+            return peer(PeerSide::Downstream, field);
+        }
+        match name {
+            "request.host"
+            | "request.method"
+            | "request.path"
+            | "request.url_path"
+            | "request.headers"
+            | "request.total_size"
+            | "response.code"
+            | "response.headers"
+            | "response.total_size"
+            | "destination.port"
+            | "connection.mtls"
+            | "connection.requested_server_name" => Self::of(name),
+            "request.duration" => Self::ResponseDuration,
+            "response.grpc_status" => Self::ResponseGrpcStatusCode,
+            "connection.uri_san_peer_certificate" => Self::PeerPrincipal,
+            "connection.uri_san_local_certificate" => Self::LocalPrincipal,
+            "xds.node.id" | "node.id" => Self::ReporterUid,
+            "xds.cluster_name" => Self::ClusterName,
+            "xds.route_name" => Self::RouteName,
+            _ => Self::None,
+        }
+    }
+
     /// Whether the value can change from one request to the next on a connection.
     pub(crate) const fn is_request_scoped(self) -> bool {
         matches!(
@@ -152,13 +298,19 @@ impl Slot {
                 | Self::ResponseDuration
                 | Self::ConnectionReceivedBytesTotal
                 | Self::ConnectionSentBytesTotal
+                | Self::ResponseGrpcStatusCode
+                | Self::ClusterName
+                | Self::RouteName
         )
     }
 }
 
-/// Manifest id → slot, built once per plugin.
-pub(crate) fn slot_table(manifest: &Manifest) -> Box<[Slot]> {
-    manifest.iter().map(|(_, name, _)| Slot::of(name)).collect()
+/// Manifest id → slot for both dialects, built once per plugin: the ids of [`manifest`] then
+/// those [`cel_manifest`] adds.
+pub(crate) fn slot_table(mixer: &Manifest, cel: &Manifest) -> Box<[Slot]> {
+    let mixer_slots = mixer.iter().map(|(_, name, _)| Slot::of(name));
+    let cel_slots = cel.iter().skip(mixer.len()).map(|(_, name, _)| Slot::of_envoy(name));
+    mixer_slots.chain(cel_slots).collect()
 }
 
 /// `Some(s)` when non-empty: the "set≠\"\"" rule of `docs/reference/telemetry.md` §10.4.
@@ -224,6 +376,11 @@ pub(crate) struct ConnectionAttrs {
     /// The local canonical service (inbound service fallbacks) and namespace.
     local_service: String,
     local_namespace: String,
+    /// CEL's peer objects and the principals of the two ends.
+    upstream_peer: Option<WorkloadMetadata>,
+    downstream_peer: Option<WorkloadMetadata>,
+    peer_principal: Option<String>,
+    local_principal: Option<String>,
 }
 
 fn local_labels(local: &LocalNode) -> Vec<(String, String)> {
@@ -305,6 +462,12 @@ impl ConnectionAttrs {
             }
         };
         let mtls = !peer_principal.is_empty() && !local_principal.is_empty();
+        let known = |p: &WorkloadMetadata| (*p != empty).then(|| p.clone());
+        let (upstream_peer, downstream_peer) = match reporter {
+            Reporter::Outbound => (known(peer), None),
+            Reporter::Inbound => (None, known(peer)),
+            Reporter::Waypoint => (facts.upstream_peer.as_ref().and_then(known), known(peer)),
+        };
         Self {
             reporter,
             uid: nonempty(&local.node_id),
@@ -316,6 +479,10 @@ impl ConnectionAttrs {
             peer_namespace,
             local_service: local.service.clone(),
             local_namespace: local.namespace.clone(),
+            upstream_peer,
+            downstream_peer,
+            peer_principal: nonempty(&peer_principal),
+            local_principal: nonempty(&local_principal),
         }
     }
 }
@@ -468,6 +635,13 @@ impl Bag for StatsBag<'_> {
             Slot::DestinationPort => c.destination_port.map(Value::Int64),
             Slot::ConnectionMtls => c.mtls.map(Value::Bool),
             Slot::ConnectionSni => text(c.sni.as_ref()),
+            Slot::Peer(side, field) => match side {
+                PeerSide::Upstream => c.upstream_peer.as_ref(),
+                PeerSide::Downstream => c.downstream_peer.as_ref(),
+            }
+            .and_then(|p| field.read(p)),
+            Slot::PeerPrincipal => text(c.peer_principal.as_ref()),
+            Slot::LocalPrincipal => text(c.local_principal.as_ref()),
             _ => None,
         }
     }
@@ -503,6 +677,9 @@ impl StatsBag<'_> {
             }),
             Slot::ConnectionReceivedBytesTotal => r.bytes_total.map(|(_, rx)| int(rx)),
             Slot::ConnectionSentBytesTotal => r.bytes_total.map(|(tx, _)| int(tx)),
+            Slot::ResponseGrpcStatusCode => r.grpc_status.parse().ok().map(Value::Int64),
+            Slot::ClusterName => f.and_then(|f| f.routing.cluster_name).and_then(set_if),
+            Slot::RouteName => f.and_then(|f| f.routing.route_name).and_then(set_if),
             _ => None,
         }
     }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use meshtel_expr::Dialect;
 use serde::de::{self, IgnoredAny};
 use serde::{Deserialize, Deserializer};
 
@@ -160,6 +161,12 @@ pub struct MetricDefinition {
     pub metric_type: MetricType,
 }
 
+/// `"cel"` or `"mixer"`.
+fn dialect<'de, D: Deserializer<'de>>(d: D) -> Result<Dialect, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map_err(de::Error::custom)
+}
+
 /// A proto-JSON duration: `"5s"`, `"0.5s"`, `"-1s"`.
 fn proto_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i128>, D::Error> {
     let s = String::deserialize(d)?;
@@ -205,7 +212,7 @@ fn proto_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i128>, D::Er
 ///   - tags_to_remove: [response_flags]
 ///   - name: requests_total
 ///     dimensions:
-///       request_host: request.host | "unknown"
+///       request_host: 'has(request.host) ? request.host : "unknown"'
 /// definitions:
 ///   - name: streams
 ///     value: "1"
@@ -231,6 +238,11 @@ pub struct PluginConfig {
     pub definitions: Vec<MetricDefinition>,
     /// `SERVER_GATEWAY` makes the plugin a waypoint reporter.
     pub reporter: ReporterConfig,
+    /// The language of `dimensions` and `definitions[].value`: `"cel"` (the default, as
+    /// upstream today) or `"mixer"` for 1.5-era configurations. A meshtel extension: upstream
+    /// speaks only CEL.
+    #[serde(alias = "expressionLanguage", deserialize_with = "dialect")]
+    pub expression_language: Dialect,
     /// Histogram bucket overrides: exposed-name prefix → bounds (`istiocustom` matches every
     /// `istio_*` metric); the longest matching prefix wins (T5).
     #[serde(alias = "histogramBuckets")]

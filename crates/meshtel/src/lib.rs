@@ -27,7 +27,7 @@ mod metric;
 mod plan;
 mod plugin;
 
-pub use attrs::manifest;
+pub use attrs::{cel_manifest, manifest};
 pub use config::{ConfigError, MetricConfig, MetricDefinition, MetricType, PluginConfig, ReporterConfig};
 pub use facts::{
     ClusterService, ConnectionFacts, LocalNode, Principals, Protocol, Reporter, RequestFacts, Routing, Tls,

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use meshtel_expr::{Manifest, Program, ValueType};
+use meshtel_expr::{Dialect, Manifest, Program, ValueType};
 use meshtel_metrics::Buckets;
 
 use crate::attrs::Slot;
@@ -50,34 +50,65 @@ enum Setting {
     Removed,
 }
 
+/// The manifests of the two dialects (sharing one id space) and the slot table.
+#[derive(Clone, Copy)]
+pub(crate) struct Vocabulary<'m> {
+    pub(crate) mixer: &'m Manifest,
+    pub(crate) cel: &'m Manifest,
+    pub(crate) slots: &'m [Slot],
+}
+
+impl Vocabulary<'_> {
+    fn manifest(&self, dialect: Dialect) -> &Manifest {
+        match dialect {
+            Dialect::Mixer => self.mixer,
+            _ => self.cel,
+        }
+    }
+}
+
 struct Compiler<'m> {
-    manifest: &'m Manifest,
-    slots: &'m [Slot],
-    cache: HashMap<String, Result<Arc<Program>, String>>,
+    vocabulary: Vocabulary<'m>,
+    /// The dialect of the configuration's expressions.
+    dialect: Dialect,
+    cache: HashMap<(Dialect, String), Result<Arc<Program>, String>>,
 }
 
 impl Compiler<'_> {
-    /// Compiles a label expression (identical texts share one program). A `STRING_MAP` result
-    /// cannot be a label (§9.5): it fails like a type error.
+    /// Compiles a label expression of the configuration.
     fn label(&mut self, text: &str) -> Result<Arc<Program>, String> {
-        if let Some(done) = self.cache.get(text) {
+        self.compile(self.dialect, text)
+    }
+
+    /// Compiles a label expression (identical texts share one program). A map result cannot
+    /// be a label (§9.5): it fails like a type error.
+    fn compile(&mut self, dialect: Dialect, text: &str) -> Result<Arc<Program>, String> {
+        let key = (dialect, text.to_owned());
+        if let Some(done) = self.cache.get(&key) {
             return done.clone();
         }
-        let result = match Program::compile(text, self.manifest) {
-            Ok(p) if p.result_type() == ValueType::StringMap => {
-                Err(format!("{text:?} has type STRING_MAP, which cannot be a label value"))
-            }
+        let result = match Program::compile(dialect, text, self.vocabulary.manifest(dialect)) {
+            Ok(p) if matches!(p.result_type(), ValueType::StringMap | ValueType::Map) => Err(format!(
+                "{text:?} has type {}, which cannot be a label value",
+                p.result_type()
+            )),
             Ok(p) => Ok(Arc::new(p)),
-            Err(e) => Err(format!("{text:?}: {}", e.render(text).replace('\n', " "))),
+            Err(e) => Err(format!(
+                "{dialect} expression {text:?}: {}",
+                e.render(text).replace('\n', " ")
+            )),
         };
-        self.cache.insert(text.to_owned(), result.clone());
+        self.cache.insert(key, result.clone());
         result
     }
 
     fn request_scoped(&self, program: &Program) -> bool {
-        program
-            .reference_ids()
-            .any(|id| self.slots.get(id.index()).is_some_and(|s| s.is_request_scoped()))
+        program.reference_ids().any(|id| {
+            self.vocabulary
+                .slots
+                .get(id.index())
+                .is_some_and(|s| s.is_request_scoped())
+        })
     }
 }
 
@@ -145,10 +176,10 @@ struct Overrides {
     added: Vec<Added>,
 }
 
-pub(crate) fn plan(config: &PluginConfig, manifest: &Manifest, slots: &[Slot]) -> Result<Plan, ConfigError> {
+pub(crate) fn plan(config: &PluginConfig, vocabulary: Vocabulary<'_>) -> Result<Plan, ConfigError> {
     let mut c = Compiler {
-        manifest,
-        slots,
+        vocabulary,
+        dialect: config.expression_language,
         cache: HashMap::new(),
     };
     let mut warnings: Vec<String> = config
@@ -160,6 +191,7 @@ pub(crate) fn plan(config: &PluginConfig, manifest: &Manifest, slots: &[Slot]) -
     for (prefix, bounds) in &config.histogram_buckets {
         checked_buckets(prefix, bounds)?;
     }
+    let manifest = vocabulary.manifest(config.expression_language);
     let mut customs = custom_metrics(config, manifest, &mut warnings)?;
     let overrides = overrides(config, &mut c, &mut customs, &mut warnings)?;
     let metrics = final_label_lists(config, &mut c, &overrides, customs)?;
@@ -196,7 +228,7 @@ fn custom_metrics(
                 reason: "collides with istio_build",
             });
         }
-        let value = match Program::compile(&def.value, manifest) {
+        let value = match Program::compile(config.expression_language, &def.value, manifest) {
             Ok(p) => Arc::new(p),
             Err(e) => {
                 warnings.push(format!(
@@ -321,7 +353,8 @@ fn final_label_lists(
     let defaults: Vec<Arc<Program>> = DEFAULT_EXPRESSIONS
         .iter()
         .map(|e| {
-            c.label(e)
+            // The standard labels are Mixer expressions whatever the configuration's dialect.
+            c.compile(Dialect::Mixer, e)
                 .map_err(|err| ConfigError::Parse(format!("built-in expression: {err}")))
         })
         .collect::<Result<_, _>>()?;

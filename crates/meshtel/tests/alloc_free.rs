@@ -16,6 +16,7 @@ use meshtel_metrics::Registry;
 fn steady_state_requests_allocate_nothing() {
     let config = PluginConfig::from_yaml(
         r#"
+expression_language: mixer
 metrics:
   - name: requests_total
     dimensions:

@@ -30,6 +30,7 @@ fn one_request(plugin: &StatsPlugin) {
 fn the_example_of_9_6() {
     let (registry, plugin) = plugin(
         r#"
+expression_language: mixer
 tcp_reporting_duration: 10s
 metrics:
   - name: request_bytes
@@ -91,6 +92,7 @@ definitions:
 fn overrides_apply_in_order_and_later_entries_win() {
     let (registry, plugin) = plugin(
         r#"
+expression_language: mixer
 metrics:
   - dimensions: {source_app: '"first"'}
   - name: requests_total
@@ -125,6 +127,7 @@ metrics:
 fn failures_remove_tags_or_yield_unknown() {
     let (registry, plugin) = plugin(
         r#"
+expression_language: mixer
 metrics:
   - name: requests_total
     dimensions:
@@ -162,6 +165,7 @@ metrics:
 fn custom_metrics() {
     let (registry, plugin) = plugin(
         r#"
+expression_language: mixer
 definitions:
   - {name: requests_total, value: "1"}
   - {name: bytes_in, value: "request.total_size | 0", type: HISTOGRAM}

@@ -399,7 +399,7 @@ fn peer_labels_beyond_app_and_version() {
     let mut peer = WorkloadMetadata::default();
     peer.labels.insert("team".into(), "blue".into());
     let facts = ConnectionFacts::default().with_peer(Some(peer));
-    let config = r#"{"metrics": [{"name": "requests_total", "dimensions": {"team": "destination.labels[\"team\"] | \"none\""}}]}"#;
+    let config = r#"{"expression_language": "mixer", "metrics": [{"name": "requests_total", "dimensions": {"team": "destination.labels[\"team\"] | \"none\""}}]}"#;
     let out = labels(
         client_node(),
         Reporter::Outbound,

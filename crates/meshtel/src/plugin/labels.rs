@@ -29,7 +29,7 @@ pub(super) fn join_flags<'a>(codes: &[&'a str], buf: &'a mut String) -> Option<&
 }
 
 /// A label's text: borrowed from the bag or the program when the value is text, otherwise its
-/// canonical text written into `scratch`; `unknown` when evaluation fails
+/// text in the program's dialect written into `scratch`; `unknown` when evaluation fails
 /// (`docs/reference/expressions.md` §6.6).
 pub(super) fn render<'x>(program: &'x Program, bag: &'x StatsBag<'x>, scratch: &'x mut String) -> &'x str {
     match program.evaluate(bag) {
@@ -41,7 +41,7 @@ pub(super) fn render<'x>(program: &'x Program, bag: &'x StatsBag<'x>, scratch: &
         ) => s,
         Ok(v) => {
             scratch.clear();
-            let _ = v.write_canonical(scratch);
+            let _ = program.write_text(&v, scratch);
             scratch.as_str()
         }
         Err(_) => "unknown",
@@ -72,9 +72,10 @@ pub(super) fn fill<'x>(
 fn custom_value(program: &Program, bag: &StatsBag<'_>, scratch: &mut String) -> u64 {
     match program.evaluate(bag) {
         Ok(Value::Int64(n)) => u64::try_from(n).unwrap_or(0),
+        Ok(Value::Uint64(n)) => n,
         Ok(v) => {
             scratch.clear();
-            let _ = v.write_canonical(scratch);
+            let _ = program.write_text(&v, scratch);
             if !scratch.is_empty() && scratch.bytes().all(|b| b.is_ascii_digit()) {
                 scratch.parse().unwrap_or(0)
             } else {

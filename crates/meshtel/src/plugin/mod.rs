@@ -19,7 +19,7 @@ use meshtel_metrics::Registry;
 
 use self::groups::{BoundSeries, Family, GroupPlan};
 use self::labels::fill;
-use crate::attrs::{Slot, StatsBag, manifest, slot_table};
+use crate::attrs::{Slot, StatsBag, cel_manifest, manifest, slot_table};
 use crate::config::{ConfigError, PluginConfig, ReporterConfig};
 use crate::facts::{LocalNode, Reporter};
 use crate::plan::{MAX_LABELS, plan};
@@ -83,9 +83,14 @@ impl StatsPlugin {
         } else {
             reporter
         };
-        let manifest = manifest();
-        let slots = slot_table(&manifest);
-        let plan = plan(config, &manifest, &slots)?;
+        let (mixer, cel) = (manifest(), cel_manifest());
+        let slots = slot_table(&mixer, &cel);
+        let vocabulary = crate::plan::Vocabulary {
+            mixer: &mixer,
+            cel: &cel,
+            slots: &slots,
+        };
+        let plan = plan(config, vocabulary)?;
         let groups = groups::register(registry, &plan.metrics)?;
         groups::register_build_info(registry, &local)?;
         let pick = |pred: fn(&Family) -> bool| (0..groups.len()).filter(|&g| groups[g].has(pred)).collect();
