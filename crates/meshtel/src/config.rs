@@ -217,12 +217,16 @@ pub struct MetricDefinition {
 /// A proto-JSON duration: `"5s"`, `"0.5s"`, `"-1s"`.
 fn proto_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i128>, D::Error> {
     let s = String::deserialize(d)?;
-    let bad = || {
+    parse_duration(&s).map(Some).ok_or_else(|| {
         de::Error::custom(format!(
             "invalid duration {s:?}: expected a proto-JSON duration such as \"5s\" or \"0.5s\""
         ))
-    };
-    let body = s.strip_suffix('s').ok_or_else(bad)?;
+    })
+}
+
+/// A proto-JSON duration (`"5s"`, `"0.5s"`, `"-1s"`) in nanoseconds; `None` if it is not one.
+pub(crate) fn parse_duration(s: &str) -> Option<i128> {
+    let body = s.strip_suffix('s')?;
     let (neg, body) = body.strip_prefix('-').map_or((false, body), |b| (true, b));
     let (int, frac) = body.split_once('.').unwrap_or((body, ""));
     if int.is_empty()
@@ -230,20 +234,17 @@ fn proto_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i128>, D::Er
         || frac.len() > 9
         || !frac.bytes().all(|b| b.is_ascii_digit())
     {
-        return Err(bad());
+        return None;
     }
-    let secs: i128 = int.parse().map_err(|_| bad())?;
+    let secs: i128 = int.parse().ok()?;
     let nanos: i128 = if frac.is_empty() {
         0
     } else {
-        format!("{frac:0<9}").parse().map_err(|_| bad())?
+        format!("{frac:0<9}").parse().ok()?
     };
     // More seconds than nanoseconds in an i128 is refused, not wrapped (found by fuzzing).
-    let total = secs
-        .checked_mul(1_000_000_000)
-        .and_then(|n| n.checked_add(nanos))
-        .ok_or_else(bad)?;
-    Ok(Some(if neg { -total } else { total }))
+    let total = secs.checked_mul(1_000_000_000)?.checked_add(nanos)?;
+    Some(if neg { -total } else { total })
 }
 
 /// A duration in nanoseconds as proto-JSON text: `"5s"`, `"0.500s"`, `"-1.000000001s"`
