@@ -1,6 +1,7 @@
 //! `meshtel`: decode and encode Istio peer metadata, and evaluate attribute expressions,
 //! from the command line.
 
+mod config;
 mod demo;
 mod expr;
 mod json;
@@ -34,6 +35,9 @@ enum Command {
     Labels(labels::LabelsArgs),
     /// A two-sidecar mesh on loopback with mTLS, peer exchange, metrics and load.
     Demo(demo::DemoArgs),
+    /// Plugin configuration: what istiod generates from Istio's Telemetry API.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
         Command::Expr(cmd) => return expr::run(cmd),
         Command::Labels(args) => labels::run(&args).map_err(peer::Failure::from),
         Command::Demo(args) => demo::run(&args).map_err(peer::Failure::from),
+        Command::Config(cmd) => config::run(cmd).map_err(peer::Failure::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -385,3 +385,131 @@ fn cel_is_the_default_dialect_with_envoy_attributes() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("has(a.b) ? a.b"));
 }
+
+fn example_telemetry() -> String {
+    format!("{}/../../examples/telemetry.yaml", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn config_from_telemetry_prints_both_listeners() {
+    let file = example_telemetry();
+    let out = meshtel(
+        &[
+            "config",
+            "from-telemetry",
+            &file,
+            "--namespace",
+            "shop",
+            "--labels",
+            "app=cart,version=v1",
+        ],
+        b"",
+    );
+    let both = json(&out);
+    assert_eq!(
+        both["inbound"],
+        serde_json::json!({
+            "disable_host_header_fallback": true,
+            "tcp_reporting_duration": "10s",
+            "metrics": [
+                {"dimensions": {"request_method": "request.method"}, "name": "requests_total", "tags_to_remove": ["request_host"]},
+                {"name": "request_bytes", "drop": true},
+            ],
+        })
+    );
+    let outbound = both["outbound"]["metrics"].as_array().unwrap();
+    assert_eq!(outbound.len(), 10, "ALL_METRICS for CLIENT: every standard metric");
+    assert!(outbound.iter().all(|m| {
+        m["tags_to_remove"]
+            .as_array()
+            .unwrap()
+            .contains(&"response_flags".into())
+    }));
+    // The printed order is the struct's: inbound first, then its fields in upstream order.
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.find("\"inbound\"").unwrap() < text.find("\"outbound\"").unwrap());
+    assert!(text.find("disable_host_header_fallback").unwrap() < text.find("tcp_reporting_duration").unwrap());
+}
+
+#[test]
+fn config_from_telemetry_one_direction_and_standard_input() {
+    let file = example_telemetry();
+    // Another namespace: only the mesh-wide resource, which changes the outbound side only.
+    let inbound = json(&meshtel(
+        &[
+            "config",
+            "from-telemetry",
+            &file,
+            "--namespace",
+            "other",
+            "--direction",
+            "inbound",
+        ],
+        b"",
+    ));
+    assert_eq!(
+        inbound,
+        serde_json::json!({"disable_host_header_fallback": true, "tcp_reporting_duration": "10s"})
+    );
+    let off = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\napiVersion: telemetry.istio.io/v1alpha1\nkind: Telemetry\nmetadata: {name: off, namespace: shop}\nspec:\n  metrics:\n  - overrides: [{match: {mode: SERVER}, disabled: true}]\n";
+    let out = meshtel(
+        &[
+            "config",
+            "from-telemetry",
+            "-",
+            "--namespace",
+            "shop",
+            "--direction",
+            "inbound",
+        ],
+        off.as_bytes(),
+    );
+    assert_eq!(
+        json(&out),
+        serde_json::Value::Null,
+        "no stats filter on the inbound listener"
+    );
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "meshtel: -: document 0: skipped v1 Namespace (not a Telemetry)\n"
+    );
+}
+
+#[test]
+fn config_from_telemetry_errors_name_file_document_and_field() {
+    let bad = "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t, namespace: shop}\nspec:\n  metrics:\n  - overrides:\n    - match: {metric: REQUEST_CNT}\n";
+    let out = meshtel(
+        &["config", "from-telemetry", "-", "--namespace", "shop"],
+        bad.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "meshtel: error: -: document 0 (shop/t): spec.metrics[0].overrides[0].match.metric: unknown metric \"REQUEST_CNT\"\n"
+    );
+    let out = meshtel(
+        &[
+            "config",
+            "from-telemetry",
+            "-",
+            "--namespace",
+            "shop",
+            "--labels",
+            "app",
+        ],
+        b"",
+    );
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "meshtel: error: --labels: expected key=value, found \"app\"\n"
+    );
+    let out = meshtel(
+        &["config", "from-telemetry", "/nonexistent.yaml", "--namespace", "shop"],
+        b"",
+    );
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .starts_with("meshtel: error: reading /nonexistent.yaml: ")
+    );
+}

@@ -14,7 +14,9 @@
 //! Metrics go into a [`meshtel_metrics::Registry`]. Nothing here starts a thread or reads a
 //! clock: time is passed in (`tick(now)`).
 //!
-//! See `docs/telemetry.md` for the lifecycle and the configuration rules.
+//! See `docs/telemetry.md` for the lifecycle and the configuration rules. [`telemetry`] reads
+//! Istio's Telemetry API resources and generates the [`PluginConfig`] istiod would
+//! (`docs/telemetry-api.md`).
 
 #![forbid(unsafe_code)]
 
@@ -26,6 +28,7 @@ pub mod fuzzing;
 mod metric;
 mod plan;
 mod plugin;
+pub mod telemetry;
 
 pub use attrs::{cel_manifest, manifest};
 pub use config::{ConfigError, MetricConfig, MetricDefinition, MetricType, PluginConfig, ReporterConfig};

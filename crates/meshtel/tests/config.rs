@@ -323,3 +323,66 @@ fn loading() {
         Err(ConfigError::Registry(_))
     ));
 }
+
+#[test]
+fn serialises_back_with_upstream_names_and_reads_back_equal() {
+    let text = r#"
+disableHostHeaderFallback: true
+tcp_reporting_duration: 1.5s
+metrics:
+  - name: request_bytes
+    drop: true
+  - tags_to_remove: [response_flags]
+  - name: requests_total
+    dimensions:
+      request_host: request.host | "unknown"
+definitions:
+  - name: streams
+    value: "1"
+reporter: SERVER_GATEWAY
+histogram_buckets:
+  istiocustom_request_duration_milliseconds: [1, 10]
+rotation_interval: 1m
+debug: true
+"#;
+    let config = PluginConfig::from_yaml(text).unwrap();
+    let json = config.to_json();
+    assert_eq!(
+        json,
+        concat!(
+            r#"{"disable_host_header_fallback":true,"tcp_reporting_duration":"1.500s","#,
+            r#""metrics":[{"name":"request_bytes","drop":true},{"tags_to_remove":["response_flags"]},"#,
+            r#"{"dimensions":{"request_host":"request.host | \"unknown\""},"name":"requests_total"}],"#,
+            r#""definitions":[{"name":"streams","value":"1","type":"COUNTER"}],"reporter":"SERVER_GATEWAY","#,
+            r#""histogram_buckets":{"istiocustom_request_duration_milliseconds":[1.0,10.0]}}"#
+        ),
+        "defaults and the ignored deprecated fields are left out"
+    );
+    let back = PluginConfig::from_json(&json).unwrap();
+    assert_eq!(back.to_json(), json);
+    assert_eq!(back.metrics, config.metrics);
+    assert_eq!(back.definitions, config.definitions);
+    assert_eq!(back.tcp_reporting_duration, Some(1_500_000_000));
+    assert_eq!(PluginConfig::default().to_json(), "{}");
+}
+
+#[test]
+fn durations_serialise_as_protobuf_writes_them() {
+    for (text, json) in [
+        ("5s", "5s"),
+        ("0.5s", "0.500s"),
+        ("0.000001s", "0.000001s"),
+        ("1.000000001s", "1.000000001s"),
+        ("-2.25s", "-2.250s"),
+        ("0s", "0s"),
+    ] {
+        let config = PluginConfig::from_yaml(&format!("tcp_reporting_duration: {text:?}")).unwrap();
+        assert_eq!(
+            config.to_json(),
+            format!(r#"{{"tcp_reporting_duration":"{json}"}}"#),
+            "{text}"
+        );
+        let back = PluginConfig::from_json(&config.to_json()).unwrap();
+        assert_eq!(back.tcp_reporting_duration, config.tcp_reporting_duration, "{text}");
+    }
+}
