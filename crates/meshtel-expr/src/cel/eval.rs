@@ -65,6 +65,13 @@ impl CelOp {
             },
             Self::HasAttr(attr) => Ok(Value::Bool(attr.lookup(bag).is_some())),
             Self::HasAny(attrs) => Ok(Value::Bool(attrs.iter().any(|a| a.lookup(bag).is_some()))),
+            Self::Guarded { parent, key, then } => {
+                if parent.iter().any(|a| a.lookup(bag).is_some()) {
+                    then.eval(bag)
+                } else {
+                    Err(no_such_key(key, span))
+                }
+            }
             Self::HasKey(map, key) => match map.entry(bag, key, span)? {
                 Some(entry) => Ok(Value::Bool(entry.is_some())),
                 None => Err(EvalError::missing(map.name.clone(), span)),
@@ -174,7 +181,8 @@ fn index<'a>(container: Value<'a>, key: &Value<'_>, span: Span) -> Result<Value<
         }
         Value::Map(_) | Value::StringMap(_) => match ops::lookup(&container, key) {
             Ok(Some(v)) => Ok(v),
-            _ => Err(no_such_key(&key.to_string(), span)),
+            Ok(None) => Err(no_such_key(&key.to_string(), span)),
+            Err(()) => Err(no_overload("_[_]", &[&container, key], span)),
         },
         _ => Err(no_overload("_[_]", &[&container, key], span)),
     }
@@ -188,11 +196,6 @@ fn unary(op: UnaryOp, v: Value<'_>, span: Span) -> Result<Value<'_>> {
             .map(Value::Int64)
             .ok_or_else(|| ops::overflow("integer", span)),
         (UnaryOp::Neg, Value::Double(d)) => Ok(Value::Double(-d)),
-        (UnaryOp::Neg, Value::Duration(d)) => d
-            .as_nanos()
-            .checked_neg()
-            .map(|n| Value::Duration(crate::Duration::from_nanos(n)))
-            .ok_or_else(|| ops::overflow("duration", span)),
         (UnaryOp::Not, _) => Err(no_overload("!_", &[&v], span)),
         (UnaryOp::Neg, _) => Err(no_overload("-_", &[&v], span)),
     }
@@ -253,7 +256,7 @@ fn map_literal<'a, B: Bag + ?Sized>(entries: &'a [(Node, Node)], bag: &'a B) -> 
                 format!("unsupported map key type: {}", key.value_type().cel_name()),
             ));
         }
-        if out.iter().any(|(seen, _)| ops::equal(seen, &key)) {
+        if out.iter().any(|(seen, _)| ops::same_key(seen, &key)) {
             return Err(EvalError::new(
                 K::InvalidArgument,
                 k.span,

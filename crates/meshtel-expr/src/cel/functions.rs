@@ -104,15 +104,18 @@ fn convert(f: Function, v: Value<'_>, span: Span) -> Result<core::result::Result
         (Function::Int, Value::Uint64(u)) => Value::Int64(i64::try_from(u).map_err(|_| range("int"))?),
         (Function::Int, Value::Double(d)) => Value::Int64(double_to_int(d).ok_or_else(|| range("int"))?),
         (Function::Int, Value::String(s)) => Value::Int64(
-            s.parse()
+            trimmed(&s)
+                .parse()
                 .map_err(|_| invalid(span, format!("cannot convert {s:?} to int")))?,
         ),
+        (Function::Int, Value::Bool(b)) => Value::Int64(b.into()),
         (Function::Int, Value::Timestamp(t)) => Value::Int64(t.unix_seconds()),
         (Function::Uint, v @ Value::Uint64(_)) => v,
         (Function::Uint, Value::Int64(i)) => Value::Uint64(u64::try_from(i).map_err(|_| range("uint"))?),
         (Function::Uint, Value::Double(d)) => Value::Uint64(double_to_uint(d).ok_or_else(|| range("uint"))?),
         (Function::Uint, Value::String(s)) => Value::Uint64(
-            s.parse()
+            trimmed(&s)
+                .parse()
                 .map_err(|_| invalid(span, format!("cannot convert {s:?} to uint")))?,
         ),
         (Function::Double, v @ Value::Double(_)) => v,
@@ -127,8 +130,7 @@ fn convert(f: Function, v: Value<'_>, span: Span) -> Result<core::result::Result
         )]
         (Function::Double, Value::Uint64(u)) => Value::Double(u as f64),
         (Function::Double, Value::String(s)) => Value::Double(
-            s.parse()
-                .map_err(|_| invalid(span, format!("cannot convert {s:?} to double")))?,
+            parse_double(trimmed(&s)).ok_or_else(|| invalid(span, format!("cannot convert {s:?} to double")))?,
         ),
         (Function::String, v) => match to_string(v, span)? {
             Ok(s) => Value::String(s),
@@ -149,9 +151,12 @@ fn convert(f: Function, v: Value<'_>, span: Span) -> Result<core::result::Result
         (Function::Timestamp, Value::String(s)) => Value::Timestamp(parse_timestamp(&s, span)?),
         (Function::Timestamp, Value::Int64(secs)) => Value::Timestamp(ops::timestamp(secs.into(), 0, span)?),
         (Function::Duration, v @ Value::Duration(_)) => v,
+        // Go and absl agree on the duration syntax but for `µs`, which absl does not take.
         (Function::Duration, Value::String(s)) => Value::Duration(
-            s.parse()
-                .map_err(|_| invalid(span, format!("cannot convert {s:?} to duration")))?,
+            Some(&*s)
+                .filter(|s| !s.contains(['µ', 'μ']))
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| invalid(span, format!("cannot convert {s:?} to duration")))?,
         ),
         (_, v) => return Ok(Err(v)),
     }))
@@ -159,20 +164,76 @@ fn convert(f: Function, v: Value<'_>, span: Span) -> Result<core::result::Result
 
 /// Truncation toward zero, if the result is an int64.
 fn double_to_int(d: f64) -> Option<i64> {
-    // -2^63 is an int64; 2^63 is not. NaN fails both tests.
+    // cel-cpp excludes -2^63 as well as 2^63; NaN fails both tests.
     #[allow(clippy::cast_possible_truncation, reason = "range checked")]
-    ((-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&d)).then(|| d as i64)
+    (d > -9_223_372_036_854_775_808.0 && d < 9_223_372_036_854_775_808.0).then(|| d as i64)
 }
 
 fn double_to_uint(d: f64) -> Option<u64> {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "range checked")]
-    (d > -1.0 && d < 18_446_744_073_709_551_616.0).then(|| d as u64)
+    (d >= 0.0 && d < 18_446_744_073_709_551_616.0).then(|| d as u64)
 }
 
+/// RFC 3339 as absl reads it for cel-cpp: `t` and `z` in either case, and a leap second
+/// `:60` rolled into the next minute.
 fn parse_timestamp(s: &str, span: Span) -> Result<Timestamp> {
-    let t = crate::func::time::parse_rfc3339(s)
-        .map_err(|e| invalid(span, format!("cannot convert {s:?} to timestamp: {e}")))?;
-    ops::timestamp(t.unix_seconds().into(), t.subsec_nanos().into(), span)
+    let fail = |e: &dyn core::fmt::Display| invalid(span, format!("cannot convert {s:?} to timestamp: {e}"));
+    let mut text = s.to_owned();
+    if text.get(10..11) == Some("t") {
+        text.replace_range(10..11, "T");
+    }
+    if text.ends_with('z') {
+        text.pop();
+        text.push('Z');
+    }
+    let leap = text.get(16..19) == Some(":60");
+    if leap {
+        text.replace_range(17..19, "59");
+    }
+    let t = crate::func::time::parse_rfc3339(&text).map_err(|e| fail(&e))?;
+    ops::timestamp(
+        i128::from(t.unix_seconds()) + i128::from(leap),
+        t.subsec_nanos().into(),
+        span,
+    )
+}
+
+/// Text without the ASCII white space around it (absl's `SimpleAtoi` ignores it).
+fn trimmed(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_ascii_whitespace())
+}
+
+/// A double as absl's `SimpleAtod` reads it: decimal, `inf`/`nan` in any case, and C99
+/// hexadecimal floats (`0x1p4`).
+fn parse_double(s: &str) -> Option<f64> {
+    if let Ok(d) = s.parse::<f64>() {
+        return Some(d);
+    }
+    let (negative, body) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let hex = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X"))?;
+    let (mantissa, exponent) = match hex.find(['p', 'P']) {
+        Some(i) => (&hex[..i], hex[i + 1..].parse::<i32>().ok()?),
+        None => (hex, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    let mut value = 0f64;
+    for c in whole.chars() {
+        value = value * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in fraction.chars() {
+        value += f64::from(c.to_digit(16)?) * scale;
+        scale /= 16.0;
+    }
+    let value = value * 2f64.powi(exponent);
+    Some(if negative { -value } else { value })
 }
 
 /// `string(v)`: CEL's text of a value; `Ok(Err(v))` when `v` has no text conversion.
@@ -195,7 +256,6 @@ fn to_string(v: Value<'_>, span: Span) -> Result<core::result::Result<Cow<'_, st
         }
         Value::Timestamp(t) => text::write_timestamp(&mut out, t).map_err(|_| invalid(span, "format".into()))?,
         Value::Duration(d) => text::write_duration(&mut out, d).map_err(|_| invalid(span, "format".into()))?,
-        Value::Type(t) => return Ok(Ok(Cow::Borrowed(t.cel_name()))),
         other => return Ok(Err(other)),
     }
     Ok(Ok(Cow::Owned(out)))

@@ -282,23 +282,39 @@ impl<'m> Lowerer<'m> {
     }
 
     fn has(&mut self, operand: &Expr, field: &str, span: crate::Span) -> Result<Node> {
-        if let Some(base) = self.path(operand) {
-            let full = format!("{base}.{field}");
-            match self.resolve(&full) {
-                Resolved::Attribute(id, ty) => return Ok(cel(CelOp::HasAttr(self.attr(id, ty)), span)),
-                Resolved::Namespace => return Ok(cel(CelOp::HasAny(self.attributes_under(&full).into()), span)),
-                Resolved::Nothing => {}
+        let Some(base) = self.path(operand) else {
+            let (operand, _) = self.lower(operand)?;
+            return Ok(cel(CelOp::HasField(Box::new(operand), field.into()), span));
+        };
+        let full = format!("{base}.{field}");
+        let test = match (self.resolve(&full), self.resolve(&base)) {
+            (Resolved::Attribute(id, ty), _) => cel(CelOp::HasAttr(self.attr(id, ty)), span),
+            (Resolved::Namespace, _) => cel(CelOp::HasAny(self.attributes_under(&full).into()), span),
+            (Resolved::Nothing, Resolved::Namespace) => node(Op::Const(Const::Bool(false)), span),
+            (Resolved::Nothing, Resolved::Attribute(id, V::StringMap)) => {
+                return Ok(cel(CelOp::HasKey(self.attr(id, V::StringMap), field.into()), span));
             }
-            match self.resolve(&base) {
-                Resolved::Namespace => return Ok(node(Op::Const(Const::Bool(false)), span)),
-                Resolved::Attribute(id, V::StringMap) => {
-                    return Ok(cel(CelOp::HasKey(self.attr(id, V::StringMap), field.into()), span));
-                }
-                _ => {}
+            (Resolved::Nothing, _) => {
+                let (operand, _) = self.lower(operand)?;
+                return Ok(cel(CelOp::HasField(Box::new(operand), field.into()), span));
             }
+        };
+        // Below a root namespace, the enclosing object must be there: has() through a missing
+        // key is an error (`has(filter_state.upstream_peer.app)` without a peer).
+        match base.rsplit_once('.') {
+            Some((_, key)) if matches!(self.resolve(&base), Resolved::Namespace) => {
+                let parent = self.attributes_under(&base).into();
+                Ok(cel(
+                    CelOp::Guarded {
+                        parent,
+                        key: key.into(),
+                        then: Box::new(test),
+                    },
+                    span,
+                ))
+            }
+            _ => Ok(test),
         }
-        let (operand, _) = self.lower(operand)?;
-        Ok(cel(CelOp::HasField(Box::new(operand), field.into()), span))
     }
 
     fn binary(&mut self, op: BinaryOp, pair: &[Expr; 2], span: crate::Span) -> Result<Lowered> {
@@ -475,9 +491,11 @@ fn function(name: &str, method: bool, args: usize) -> Option<(Function, Option<V
     let conversion = |f, ty| (!method && args == 1).then_some((f, ty));
     match name {
         "size" => ((!method && args == 1) || (method && args == 0)).then_some((Function::Size, Some(V::Int64))),
-        "contains" => (method && args == 1).then_some((Function::Contains, Some(V::Bool))),
-        "startsWith" => (method && args == 1).then_some((Function::StartsWith, Some(V::Bool))),
-        "endsWith" => (method && args == 1).then_some((Function::EndsWith, Some(V::Bool))),
+        "contains" => ((method && args == 1) || (!method && args == 2)).then_some((Function::Contains, Some(V::Bool))),
+        "startsWith" => {
+            ((method && args == 1) || (!method && args == 2)).then_some((Function::StartsWith, Some(V::Bool)))
+        }
+        "endsWith" => ((method && args == 1) || (!method && args == 2)).then_some((Function::EndsWith, Some(V::Bool))),
         "matches" => ((method && args == 1) || (!method && args == 2)).then_some((Function::Matches, Some(V::Bool))),
         "int" => conversion(Function::Int, Some(V::Int64)),
         "uint" => conversion(Function::Uint, Some(V::Uint64)),

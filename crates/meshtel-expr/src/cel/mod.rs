@@ -99,6 +99,13 @@ pub(crate) enum CelOp {
     HasAttr(AttrRef),
     /// `has(ns.sub)` on a namespace: whether any attribute under it is present.
     HasAny(Box<[AttrRef]>),
+    /// `then`, if any attribute of the enclosing object `parent` is present; otherwise a
+    /// missing `key` (has() below a missing object).
+    Guarded {
+        parent: Box<[AttrRef]>,
+        key: Box<str>,
+        then: Box<Node>,
+    },
     /// `has(m.k)` or `"k" in m` on a map attribute with a constant key.
     HasKey(AttrRef, Box<str>),
     /// `x.f` on a value known only at run time.

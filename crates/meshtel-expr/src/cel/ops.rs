@@ -73,23 +73,11 @@ impl Number {
     }
 }
 
-/// `i` against `d`, exactly (no rounding of `i` to a double). `None` when `d` is NaN.
+/// An int or uint against a double, as cel-cpp compares them: the integer converted to the
+/// nearest double (`9007199254740993 == 9007199254740992.0` is true). `None` for NaN.
+#[allow(clippy::cast_precision_loss, reason = "cel-cpp compares in double precision")]
 fn int_vs_double(i: i128, d: f64) -> Option<Ordering> {
-    if d.is_nan() {
-        return None;
-    }
-    // Every i64 and u64 fits in ±2^64, where a double is still exact at its integer part.
-    const LIMIT: f64 = 18_446_744_073_709_551_616.0;
-    if d >= LIMIT {
-        return Some(Ordering::Less);
-    }
-    if d <= -LIMIT {
-        return Some(Ordering::Greater);
-    }
-    let whole = d.trunc();
-    #[allow(clippy::cast_possible_truncation, reason = "|whole| < 2^64 fits in i128")]
-    let by_whole = i.cmp(&(whole as i128));
-    Some(by_whole.then_with(|| 0.0.partial_cmp(&(d - whole)).unwrap_or(Ordering::Equal)))
+    (i as f64).partial_cmp(&d)
 }
 
 /// Heterogeneous numeric ordering: `None` when a NaN is involved.
@@ -180,14 +168,35 @@ pub(crate) const fn is_key(v: &Value<'_>) -> bool {
     )
 }
 
-/// The value of `key` in a map value: `Ok(None)` when absent, an error when `m` is not a map.
+/// Whether `v` may be looked up in a map: a key type, or a double (matching an int or uint
+/// key of the same value).
+pub(crate) const fn is_lookup_key(v: &Value<'_>) -> bool {
+    is_key(v) || matches!(v, Value::Double(_))
+}
+
+/// The same key: same type and value (`1` and `1u` are two keys of one map literal).
+pub(crate) fn same_key(a: &Value<'_>, b: &Value<'_>) -> bool {
+    a.value_type() == b.value_type() && equal(a, b)
+}
+
+/// The value of `key` in a map value: `Ok(None)` when absent, an error when `m` is not a map
+/// or `key` cannot be a key. A key of the lookup's own type wins over a numeric match of
+/// another type (`{1: 'a', 1u: 'b'}[1u]` is `'b'`).
 pub(crate) fn lookup<'a>(m: &Value<'a>, key: &Value<'_>) -> core::result::Result<Option<Value<'a>>, ()> {
+    if !is_lookup_key(key) {
+        return Err(());
+    }
     match m {
         Value::StringMap(map) => Ok(text(key).and_then(|k| map.get(k)).map(Value::str)),
-        Value::Map(entries) => Ok(entries
-            .iter()
-            .find(|(k, _)| is_key(key) && equal(k, key))
-            .map(|(_, v)| v.clone())),
+        Value::Map(entries) => {
+            let exact = entries.iter().find(|(k, _)| same_key(k, key));
+            let numeric = || {
+                entries
+                    .iter()
+                    .find(|(k, _)| Number::of(k).is_some() && Number::of(key).is_some() && equal(k, key))
+            };
+            Ok(exact.or_else(numeric).map(|(_, v)| v.clone()))
+        }
         _ => Err(()),
     }
 }
@@ -303,7 +312,7 @@ fn time_arithmetic<'a>(op: BinaryOp, a: &Value<'_>, b: &Value<'_>, span: Span) -
 pub(crate) fn contains(container: &Value<'_>, x: &Value<'_>, span: Span) -> Result<bool> {
     match container {
         Value::List(items) => Ok(items.iter().any(|item| equal(item, x))),
-        Value::Map(_) | Value::StringMap(_) => Ok(lookup(container, x).is_ok_and(|v| v.is_some())),
+        Value::Map(_) | Value::StringMap(_) if is_lookup_key(x) => Ok(lookup(container, x).is_ok_and(|v| v.is_some())),
         _ => Err(no_overload("@in", &[x, container], span)),
     }
 }

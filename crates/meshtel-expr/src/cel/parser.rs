@@ -189,33 +189,50 @@ impl<'s> Parser<'s> {
         Ok(left)
     }
 
+    /// `!` or `-` repeated: as in cel-cpp, an even run cancels out (`!!x` is `x`), an odd run
+    /// is one operator; `-` directly before an integer literal is part of the literal, so
+    /// `-9223372036854775808` is in range.
     fn unary(&mut self) -> Result<Expr> {
-        let Some(start) = self.eat("!").or_else(|| self.eat("-")) else {
-            return self.member();
+        let op = match self.peek() {
+            Some(Token::Punct("!")) => UnaryOp::Not,
+            Some(Token::Punct("-")) => UnaryOp::Neg,
+            _ => return self.member(),
         };
-        let op = if self.tokens[self.pos - 1].0 == Token::Punct("!") {
-            UnaryOp::Not
-        } else {
-            UnaryOp::Neg
-        };
+        let symbol = if op == UnaryOp::Not { "!" } else { "-" };
+        let start = self.here();
+        let mut count = 0u32;
+        while self.eat(symbol).is_some() {
+            count += 1;
+            if count > self.max_depth {
+                return Err(CompileError::new(
+                    K::Limit,
+                    start,
+                    format!("expression nested deeper than {} levels", self.max_depth),
+                ));
+            }
+        }
         self.enter()?;
-        // `-` directly before an integer literal is part of the literal, so
-        // `-9223372036854775808` is in range.
-        let result = if op == UnaryOp::Neg
+        let odd = count % 2 == 1;
+        let result = if odd
+            && op == UnaryOp::Neg
             && let Some(Token::Literal(Literal::Int(magnitude))) = self.peek()
             && !self.selects_after_literal()
         {
             let magnitude = *magnitude;
-            let (_, span) = self.bump().unwrap_or((Token::In, start));
-            let span = start.to(span);
+            let span = start.to(self.here());
+            self.bump();
             let value = 0i64
                 .checked_sub_unsigned(magnitude)
                 .ok_or_else(|| CompileError::new(K::Literal, span, "integer literal out of range"))?;
             Expr::new(Kind::Literal(Constant::Int(value)), span)
         } else {
-            let operand = self.unary()?;
-            let span = start.to(operand.span);
-            Expr::new(Kind::Unary(op, Box::new(operand)), span)
+            let operand = self.member()?;
+            if odd {
+                let span = start.to(operand.span);
+                Expr::new(Kind::Unary(op, Box::new(operand)), span)
+            } else {
+                operand
+            }
         };
         self.depth -= 1;
         Ok(result)
@@ -312,6 +329,12 @@ impl<'s> Parser<'s> {
         };
         let mut args = args.into_iter();
         let var = match args.next() {
+            Some(Expr {
+                kind: Kind::Ident(v),
+                span,
+            }) if v == "__result__" => {
+                return Err(syntax(span, format!("{name}() variable name cannot be __result__")));
+            }
             Some(Expr {
                 kind: Kind::Ident(v), ..
             }) => v,
@@ -415,6 +438,10 @@ impl<'s> Parser<'s> {
     /// The items of a list literal up to `close`, a trailing comma allowed.
     fn list_items(&mut self, close: &str) -> Result<(Vec<Expr>, Span)> {
         let mut items = Vec::new();
+        // `[,]` is an empty list in CEL's grammar (an optional trailing comma).
+        if self.peek_punct(",") && matches!(self.tokens.get(self.pos + 1), Some((Token::Punct(p), _)) if *p == close) {
+            self.bump();
+        }
         loop {
             if let Some(end) = self.eat(close) {
                 return Ok((items, end));
@@ -429,6 +456,9 @@ impl<'s> Parser<'s> {
 
     fn map_literal(&mut self, open: Span) -> Result<Expr> {
         let mut entries = Vec::new();
+        if self.peek_punct(",") && matches!(self.tokens.get(self.pos + 1), Some((Token::Punct("}"), _))) {
+            self.bump();
+        }
         loop {
             if let Some(end) = self.eat("}") {
                 return Ok(Expr::new(Kind::Map(entries), open.to(end)));
@@ -502,12 +532,17 @@ mod tests {
         assert_eq!(printed("x in [1, 2] && y"), "((x in [1, 2]) && y)");
         assert_eq!(printed("a ? b : c ? d : e"), "(a ? b : (c ? d : e))");
         assert_eq!(printed("a || b ? c : d"), "((a || b) ? c : d)");
-        assert_eq!(printed("!!a"), "!(!(a))");
-        assert_eq!(printed("--a"), "-(-(a))");
+        assert_eq!(printed("!!a"), "a");
+        assert_eq!(printed("!!!a"), "!(a)");
+        assert_eq!(printed("--a"), "a");
+        assert_eq!(printed("!(!a)"), "!(!(a))");
+        assert_eq!(printed("[,]"), "[]");
+        assert_eq!(printed("{,}"), "{}");
         assert_eq!(printed("-a.b"), "-((a).b)");
         assert_eq!(printed("-9223372036854775808"), "(-9223372036854775808)");
         assert_eq!(printed("- 1"), "(-1)");
         assert_eq!(printed("-1.5"), "-((1.5))");
+        assert_eq!(printed("---1"), "(-1)");
         assert_eq!(printed("a.b[c].d(e)"), "(((a).b)[c]).d(e)");
     }
 
@@ -537,6 +572,8 @@ mod tests {
             ("1 2", K::Syntax, (2, 3)),
             ("9223372036854775808", K::Literal, (0, 19)),
             ("-(9223372036854775808)", K::Literal, (2, 21)),
+            ("--9223372036854775808", K::Literal, (2, 21)),
+            ("[1].all(__result__, true)", K::Syntax, (8, 18)),
             ("a ? b", K::Syntax, (5, 5)),
             ("namespace.a", K::Syntax, (0, 9)),
         ];

@@ -6,11 +6,12 @@ use core::fmt;
 
 use crate::{Duration, Timestamp};
 
-/// A double as C's `%g` prints it: six significant digits, trailing zeros dropped, exponent
-/// notation below 1e-4 and from 1e6 on.
+/// A double as cel-cpp prints it: the shortest digits that read back to the same double, in
+/// fixed notation from 1e-4 up to 1e6 and in exponent notation (`1.234567e+06`, `5e-324`)
+/// outside; NaN with its sign bit (`-nan` for `0.0/0.0` on common hardware).
 pub(crate) fn write_double(w: &mut dyn fmt::Write, v: f64) -> fmt::Result {
     if v.is_nan() {
-        return w.write_str("nan");
+        return w.write_str(if v.is_sign_negative() { "-nan" } else { "nan" });
     }
     if v.is_infinite() {
         return w.write_str(if v < 0.0 { "-inf" } else { "inf" });
@@ -18,15 +19,11 @@ pub(crate) fn write_double(w: &mut dyn fmt::Write, v: f64) -> fmt::Result {
     if v == 0.0 {
         return w.write_str(if v.is_sign_negative() { "-0" } else { "0" });
     }
-    // Rounded to six significant digits first: the exponent of the rounded value decides the
-    // notation (999999.5 prints as 1e+06).
-    let scientific = format!("{v:.5e}");
+    let scientific = format!("{v:e}");
     let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
     if (-4..6).contains(&exponent) {
-        let decimals = usize::try_from(5 - exponent).unwrap_or(0);
-        let fixed = format!("{v:.decimals$}");
-        return w.write_str(trim_fraction(&fixed));
+        return write!(w, "{v}");
     }
     let sign = if exponent < 0 { '-' } else { '+' };
     write!(w, "{}e{sign}{:02}", trim_fraction(mantissa), exponent.unsigned_abs())
@@ -96,19 +93,22 @@ mod tests {
     }
 
     #[test]
-    fn doubles_print_like_printf_g() {
+    fn doubles_print_like_cel_cpp() {
         let cases = [
             (100.0, "100"),
             (1e6, "1e+06"),
             (1e-7, "1e-07"),
             (-0.0, "-0"),
             (0.1, "0.1"),
-            (123.456_789, "123.457"),
-            (999_999.5, "1e+06"),
-            (123_456.0, "123456"),
-            (0.000_123_456_7, "0.000123457"),
+            (123.456_789, "123.456789"),
+            (999_999.5, "999999.5"),
+            (1_234_567.0, "1.234567e+06"),
+            (0.000_123_456_7, "0.0001234567"),
+            (1.0 / 3.0, "0.3333333333333333"),
+            (5e-324, "5e-324"),
             (1.5e300, "1.5e+300"),
             (f64::NAN, "nan"),
+            (-f64::NAN, "-nan"),
             (f64::NEG_INFINITY, "-inf"),
         ];
         for (v, text) in cases {

@@ -38,6 +38,9 @@ struct Translator<'p> {
     class_start: Option<usize>,
     /// Inside a `{n,m}` repetition.
     in_repeat: bool,
+    /// The last operator was a repetition (`Some(false)`), or a lazy one (`Some(true)`): a
+    /// repetition cannot follow (`a**` is invalid in RE2, valid in Rust).
+    after_repeat: Option<bool>,
 }
 
 fn translate(p: &str) -> Result<String, String> {
@@ -48,6 +51,7 @@ fn translate(p: &str) -> Result<String, String> {
         out: String::with_capacity(p.len() + 16),
         class_start: None,
         in_repeat: false,
+        after_repeat: None,
     };
     while t.i < t.chars.len() {
         t.step()?;
@@ -73,14 +77,33 @@ impl Translator<'_> {
         let _ = write!(self.out, "\\x{{{:X}}}", c as u32);
     }
 
+    /// Rejects a repetition operator that follows another, as RE2 does.
+    fn check_repetition(&mut self, c: char) -> Result<(), String> {
+        if self.in_class() || self.in_repeat {
+            return Ok(());
+        }
+        let state = self.after_repeat.take();
+        match (c, state) {
+            ('?', Some(false)) => self.after_repeat = Some(true),
+            ('*' | '+' | '?', Some(_)) => {
+                let previous = self.chars[self.i.saturating_sub(1)];
+                return Err(self.bad(&format!("bad repetition operator: {previous}{c}")));
+            }
+            ('*' | '+' | '?', None) => self.after_repeat = Some(false),
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// Translates the construct at `self.i` and moves past it.
     fn step(&mut self) -> Result<(), String> {
         let c = self.chars[self.i];
+        self.check_repetition(c)?;
         let in_class = self.in_class();
         match c {
             '\\' => return self.escape(),
             '[' if in_class => {
-                if self.posix_class() {
+                if self.posix_class()? {
                     return Ok(());
                 }
                 // Any other `[` is a literal in Go.
@@ -104,6 +127,7 @@ impl Translator<'_> {
             '}' if !in_class => {
                 if self.in_repeat {
                     self.in_repeat = false;
+                    self.after_repeat = Some(false);
                     self.out.push('}');
                 } else {
                     self.lit('}');
@@ -223,18 +247,28 @@ impl Translator<'_> {
         }
     }
 
-    /// `[:alpha:]` inside a class: copied whole. Whether there was one.
-    fn posix_class(&mut self) -> bool {
+    /// `[:alpha:]` inside a class: copied whole. Whether there was one; an unknown class name
+    /// is an error, as in RE2.
+    fn posix_class(&mut self) -> Result<bool, String> {
+        const NAMES: [&str; 14] = [
+            "alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct", "space", "upper",
+            "word", "xdigit",
+        ];
         let (chars, i) = (&self.chars, self.i);
         if chars.get(i + 1) != Some(&':') {
-            return false;
+            return Ok(false);
         }
         let Some(end) = (i + 2..chars.len().saturating_sub(1)).find(|&j| chars[j] == ':' && chars[j + 1] == ']') else {
-            return false;
+            return Ok(false);
         };
+        let name: String = chars[i + 2..end].iter().collect();
+        if !NAMES.contains(&name.trim_start_matches('^')) {
+            let class: String = chars[i..=end + 1].iter().collect();
+            return Err(self.bad(&format!("invalid character class range: {class}")));
+        }
         self.out.extend(&chars[i..=end + 1]);
         self.i = end + 2;
-        true
+        Ok(true)
     }
 
     /// `(?`: a named group `(?P<…>`, or flags (only `i`, `m`, `s`, `U` and `-`); Go has no
