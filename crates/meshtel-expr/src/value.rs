@@ -50,10 +50,10 @@ pub enum Value<'a> {
     /// CEL `null`.
     Null,
     /// CEL `list`: built by list literals and the `map`/`filter` macros.
-    List(Arc<[Value<'a>]>),
+    List(Arc<[Self]>),
     /// CEL `map` built by an expression (map literals, attribute namespaces read whole), in
     /// insertion order; keys are unique.
-    Map(Arc<[(Value<'a>, Value<'a>)]>),
+    Map(Arc<[(Self, Self)]>),
     /// CEL `type` (the value of `type(x)` or of the name `int`).
     Type(ValueType),
 }

@@ -149,10 +149,8 @@ fn normal(v: &Value<'_>) -> Json {
         Value::Null => typed("null_type", Json::Null),
         Value::Timestamp(t) => {
             let text = t.to_string();
-            let (whole, frac) = text
-                .trim_end_matches('Z')
-                .split_once('.')
-                .unwrap_or((text.trim_end_matches('Z'), ""));
+            let text = text.trim_end_matches('Z');
+            let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
             typed("google.protobuf.Timestamp", json!(format!("{whole}.{frac:0<9}Z")))
         }
         Value::Duration(d) => {
@@ -232,7 +230,10 @@ fn run(line: &Json) -> Result<Json, String> {
 
 /// The documented differences (`docs/expressions.md`, "CEL: what differs from cel-cpp"): a
 /// disagreement is accepted only when it is one of these, named by what each side said.
-const DEVIATIONS: [(&str, fn(&str, &str) -> bool); 4] = [
+/// What each side said about a line (ours, then cel-cpp's) to a deviation's test.
+type Explains = fn(&str, &str) -> bool;
+
+const DEVIATIONS: [(&str, Explains); 4] = [
     ("protobuf message construction is not supported", |ours, _| {
         ours.contains("message construction is not supported")
     }),

@@ -102,8 +102,8 @@ impl CelOp {
                     )),
                 }
             }
-            Self::Index(pair) => index(pair[0].eval(bag)?, &pair[1].eval(bag)?, span),
-            Self::Unary(op, operand) => unary(*op, operand.eval(bag)?, span),
+            Self::Index(pair) => index(&pair[0].eval(bag)?, &pair[1].eval(bag)?, span),
+            Self::Unary(op, operand) => unary(*op, &operand.eval(bag)?, span),
             Self::Logic { and, operands } => logic(*and, operands, bag),
             Self::Conditional(parts) => {
                 let condition = parts[0].eval(bag)?;
@@ -153,8 +153,8 @@ fn namespace<'a, B: Bag + ?Sized>(children: &'a [(Box<str>, Node)], bag: &'a B) 
     Ok(Value::Map(entries.into()))
 }
 
-fn index<'a>(container: Value<'a>, key: &Value<'_>, span: Span) -> Result<Value<'a>> {
-    match &container {
+fn index<'a>(container: &Value<'a>, key: &Value<'_>, span: Span) -> Result<Value<'a>> {
+    match container {
         Value::List(items) => {
             let position = match key {
                 Value::Int64(i) => usize::try_from(*i).ok(),
@@ -169,7 +169,7 @@ fn index<'a>(container: Value<'a>, key: &Value<'_>, span: Span) -> Result<Value<
                     Some(*d as usize)
                 }
                 Value::Double(_) => None,
-                other => return Err(no_overload("_[_]", &[&container, other], span)),
+                other => return Err(no_overload("_[_]", &[container, other], span)),
             };
             position.and_then(|p| items.get(p).cloned()).ok_or_else(|| {
                 EvalError::new(
@@ -179,25 +179,25 @@ fn index<'a>(container: Value<'a>, key: &Value<'_>, span: Span) -> Result<Value<
                 )
             })
         }
-        Value::Map(_) | Value::StringMap(_) => match ops::lookup(&container, key) {
+        Value::Map(_) | Value::StringMap(_) => match ops::lookup(container, key) {
             Ok(Some(v)) => Ok(v),
             Ok(None) => Err(no_such_key(&key.to_string(), span)),
-            Err(()) => Err(no_overload("_[_]", &[&container, key], span)),
+            Err(()) => Err(no_overload("_[_]", &[container, key], span)),
         },
-        _ => Err(no_overload("_[_]", &[&container, key], span)),
+        _ => Err(no_overload("_[_]", &[container, key], span)),
     }
 }
 
-fn unary(op: UnaryOp, v: Value<'_>, span: Span) -> Result<Value<'_>> {
-    match (op, &v) {
+fn unary(op: UnaryOp, v: &Value<'_>, span: Span) -> Result<Value<'static>> {
+    match (op, v) {
         (UnaryOp::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
         (UnaryOp::Neg, Value::Int64(i)) => i
             .checked_neg()
             .map(Value::Int64)
             .ok_or_else(|| ops::overflow("integer", span)),
         (UnaryOp::Neg, Value::Double(d)) => Ok(Value::Double(-d)),
-        (UnaryOp::Not, _) => Err(no_overload("!_", &[&v], span)),
-        (UnaryOp::Neg, _) => Err(no_overload("-_", &[&v], span)),
+        (UnaryOp::Not, _) => Err(no_overload("!_", &[v], span)),
+        (UnaryOp::Neg, _) => Err(no_overload("-_", &[v], span)),
     }
 }
 

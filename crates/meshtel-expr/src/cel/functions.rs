@@ -49,7 +49,7 @@ const fn accessor_name(a: Accessor) -> &'static str {
 }
 
 /// Calls `f` on its evaluated operands (receiver first).
-pub(crate) fn call<'a>(f: Function, operands: Vec<Value<'a>>, span: Span) -> Result<Value<'a>> {
+pub(crate) fn call(f: Function, operands: Vec<Value<'_>>, span: Span) -> Result<Value<'_>> {
     let fail = |operands: &[Value<'_>]| no_overload(name(f), &operands.iter().collect::<Vec<_>>(), span);
     let mut operands = operands;
     match (f, operands.as_mut_slice()) {
@@ -100,7 +100,14 @@ fn size(v: &Value<'_>) -> Option<Value<'static>> {
 fn convert(f: Function, v: Value<'_>, span: Span) -> Result<core::result::Result<Value<'_>, Value<'_>>> {
     let range = |what: &str| ops::overflow(what, span);
     Ok(Ok(match (f, v) {
-        (Function::Int, v @ Value::Int64(_)) => v,
+        // A conversion to the value's own type is the identity.
+        (Function::Int, v @ Value::Int64(_))
+        | (Function::Uint, v @ Value::Uint64(_))
+        | (Function::Double, v @ Value::Double(_))
+        | (Function::Bytes, v @ Value::Bytes(_))
+        | (Function::Bool, v @ Value::Bool(_))
+        | (Function::Timestamp, v @ Value::Timestamp(_))
+        | (Function::Duration, v @ Value::Duration(_)) => v,
         (Function::Int, Value::Uint64(u)) => Value::Int64(i64::try_from(u).map_err(|_| range("int"))?),
         (Function::Int, Value::Double(d)) => Value::Int64(double_to_int(d).ok_or_else(|| range("int"))?),
         (Function::Int, Value::String(s)) => Value::Int64(
@@ -110,7 +117,6 @@ fn convert(f: Function, v: Value<'_>, span: Span) -> Result<core::result::Result
         ),
         (Function::Int, Value::Bool(b)) => Value::Int64(b.into()),
         (Function::Int, Value::Timestamp(t)) => Value::Int64(t.unix_seconds()),
-        (Function::Uint, v @ Value::Uint64(_)) => v,
         (Function::Uint, Value::Int64(i)) => Value::Uint64(u64::try_from(i).map_err(|_| range("uint"))?),
         (Function::Uint, Value::Double(d)) => Value::Uint64(double_to_uint(d).ok_or_else(|| range("uint"))?),
         (Function::Uint, Value::String(s)) => Value::Uint64(
@@ -118,7 +124,6 @@ fn convert(f: Function, v: Value<'_>, span: Span) -> Result<core::result::Result
                 .parse()
                 .map_err(|_| invalid(span, format!("cannot convert {s:?} to uint")))?,
         ),
-        (Function::Double, v @ Value::Double(_)) => v,
         #[allow(
             clippy::cast_precision_loss,
             reason = "CEL's conversion rounds to the nearest double"
@@ -136,21 +141,17 @@ fn convert(f: Function, v: Value<'_>, span: Span) -> Result<core::result::Result
             Ok(s) => Value::String(s),
             Err(v) => return Ok(Err(v)),
         },
-        (Function::Bytes, v @ Value::Bytes(_)) => v,
         (Function::Bytes, Value::String(s)) => Value::Bytes(match s {
             Cow::Borrowed(b) => Cow::Borrowed(b.as_bytes()),
             Cow::Owned(o) => Cow::Owned(o.into_bytes()),
         }),
-        (Function::Bool, v @ Value::Bool(_)) => v,
         (Function::Bool, Value::String(s)) => Value::Bool(match &*s {
             "1" | "t" | "true" | "TRUE" | "True" => true,
             "0" | "f" | "false" | "FALSE" | "False" => false,
             _ => return Err(invalid(span, format!("cannot convert {s:?} to bool"))),
         }),
-        (Function::Timestamp, v @ Value::Timestamp(_)) => v,
         (Function::Timestamp, Value::String(s)) => Value::Timestamp(parse_timestamp(&s, span)?),
         (Function::Timestamp, Value::Int64(secs)) => Value::Timestamp(ops::timestamp(secs.into(), 0, span)?),
-        (Function::Duration, v @ Value::Duration(_)) => v,
         // Go and absl agree on the duration syntax but for `µs`, which absl does not take.
         (Function::Duration, Value::String(s)) => Value::Duration(
             Some(&*s)
@@ -166,12 +167,12 @@ fn convert(f: Function, v: Value<'_>, span: Span) -> Result<core::result::Result
 fn double_to_int(d: f64) -> Option<i64> {
     // cel-cpp excludes -2^63 as well as 2^63; NaN fails both tests.
     #[allow(clippy::cast_possible_truncation, reason = "range checked")]
-    (d > -9_223_372_036_854_775_808.0 && d < 9_223_372_036_854_775_808.0).then(|| d as i64)
+    (d > -9_223_372_036_854_775_808.0 && d < 9_223_372_036_854_775_808.0).then_some(d as i64)
 }
 
 fn double_to_uint(d: f64) -> Option<u64> {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "range checked")]
-    (d >= 0.0 && d < 18_446_744_073_709_551_616.0).then(|| d as u64)
+    (0.0..18_446_744_073_709_551_616.0).contains(&d).then_some(d as u64)
 }
 
 /// RFC 3339 as absl reads it for cel-cpp: `t` and `z` in either case, and a leap second
@@ -273,16 +274,16 @@ fn accessor(a: Accessor, v: &Value<'_>, zone: Option<&str>, span: Span) -> Resul
         Some(z) => calendar::in_zone(t, z).ok_or_else(|| invalid(span, format!("unknown time zone: {z:?}")))?,
     };
     Ok(Some(Value::Int64(match a {
-        Accessor::FullYear => civil.year.into(),
+        Accessor::FullYear => civil.year,
         Accessor::Month => i64::from(civil.month) - 1,
-        Accessor::DayOfYear => i64::from(civil.day_of_year) - 1,
+        Accessor::DayOfYear => civil.day_of_year - 1,
         Accessor::DayOfMonth => i64::from(civil.day) - 1,
         Accessor::Date => civil.day.into(),
-        Accessor::DayOfWeek => civil.weekday.into(),
-        Accessor::Hours => civil.hour.into(),
-        Accessor::Minutes => civil.minute.into(),
-        Accessor::Seconds => civil.second.into(),
-        Accessor::Milliseconds => civil.millisecond.into(),
+        Accessor::DayOfWeek => civil.weekday,
+        Accessor::Hours => civil.hour,
+        Accessor::Minutes => civil.minute,
+        Accessor::Seconds => civil.second,
+        Accessor::Milliseconds => civil.millisecond,
     })))
 }
 

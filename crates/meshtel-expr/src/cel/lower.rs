@@ -257,7 +257,7 @@ impl<'m> Lowerer<'m> {
 
     fn index(&mut self, e: &Expr, pair: &[Expr; 2]) -> Result<Lowered> {
         if self.path(e).is_some() {
-            return self.name_path(e);
+            return Ok(self.name_path(e));
         }
         if let Some((map, key)) = self.map_entry(e) {
             return Ok((cel(CelOp::IndexConst(map, key.into()), e.span), Some(V::String)));
@@ -268,9 +268,9 @@ impl<'m> Lowerer<'m> {
     }
 
     /// A constant index on a namespace: the same as a selection.
-    fn name_path(&mut self, e: &Expr) -> Result<Lowered> {
+    fn name_path(&mut self, e: &Expr) -> Lowered {
         let path = self.path(e).unwrap_or_default();
-        Ok(match self.resolve(&path) {
+        match self.resolve(&path) {
             Resolved::Attribute(id, ty) => (node(Op::Attr(self.attr(id, ty)), e.span), Some(ty)),
             Resolved::Namespace => (self.namespace(&path, e.span), Some(V::Map)),
             Resolved::Nothing => {
@@ -278,7 +278,7 @@ impl<'m> Lowerer<'m> {
                 let message = format!("no such key: {key}");
                 (cel(CelOp::Undeclared(message.into()), e.span), None)
             }
-        })
+        }
     }
 
     fn has(&mut self, operand: &Expr, field: &str, span: crate::Span) -> Result<Node> {

@@ -100,7 +100,7 @@ pub(crate) enum CelOp {
     /// `has(ns.sub)` on a namespace: whether any attribute under it is present.
     HasAny(Box<[AttrRef]>),
     /// `then`, if any attribute of the enclosing object `parent` is present; otherwise a
-    /// missing `key` (has() below a missing object).
+    /// missing `key` (`has()` below a missing object).
     Guarded {
         parent: Box<[AttrRef]>,
         key: Box<str>,

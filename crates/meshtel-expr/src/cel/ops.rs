@@ -336,7 +336,10 @@ mod tests {
             lt(Value::Int64(i64::MAX), Value::Double(9.223_372_036_854_776e18)),
             Some(Ordering::Equal)
         );
-        assert!(equal(&Value::Int64(9_007_199_254_740_993), &Value::Double(9_007_199_254_740_992.0)));
+        assert!(equal(
+            &Value::Int64(9_007_199_254_740_993),
+            &Value::Double(9_007_199_254_740_992.0)
+        ));
         assert_eq!(lt(Value::Int64(2), Value::Double(2.5)), Some(Ordering::Less));
         assert_eq!(lt(Value::Int64(-2), Value::Double(-2.5)), Some(Ordering::Greater));
         assert_eq!(lt(Value::Double(f64::NAN), Value::Int64(1)), None);

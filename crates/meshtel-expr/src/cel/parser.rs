@@ -86,7 +86,7 @@ impl<'s> Parser<'s> {
     fn here(&self) -> Span {
         self.tokens
             .get(self.pos)
-            .map_or(Span::new(self.end, self.end), |(_, s)| *s)
+            .map_or_else(|| Span::new(self.end, self.end), |(_, s)| *s)
     }
 
     fn bump(&mut self) -> Option<(Token<'s>, Span)> {
@@ -261,7 +261,7 @@ impl<'s> Parser<'s> {
                 };
                 if self.peek_punct("(") {
                     let (args, close) = self.args()?;
-                    e = self.receiver_call(e, name, name_span, args, close)?;
+                    e = Self::receiver_call(e, name, name_span, args, close)?;
                 } else if self.peek_punct("{") {
                     return Err(syntax(self.here(), "message construction is not supported"));
                 } else {
@@ -316,7 +316,7 @@ impl<'s> Parser<'s> {
     }
 
     /// `receiver.name(args)`: a comprehension macro, or a method call.
-    fn receiver_call(&self, receiver: Expr, name: &str, name_span: Span, args: Vec<Expr>, close: Span) -> Result<Expr> {
+    fn receiver_call(receiver: Expr, name: &str, name_span: Span, args: Vec<Expr>, close: Span) -> Result<Expr> {
         let span = receiver.span.to(close);
         let Some(kind) = Macro::from_name(name).filter(|m| macro_arity(*m, args.len())) else {
             let call = Call {
