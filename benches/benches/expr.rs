@@ -41,6 +41,78 @@ fn cel_context() -> cel::Context<'static, 'static> {
     ctx
 }
 
+/// The CEL label forms of Istio's documentation, the same text through both engines.
+const CEL_FORMS: [(&str, &str); 4] = [
+    ("cel_label_default", r#"has(request.host) ? request.host : "unknown""#),
+    ("cel_header", "request.headers['x-user']"),
+    ("cel_peer", "filter_state.upstream_peer.app"),
+    ("cel_string_code", "string(response.code)"),
+];
+
+const REQUEST_HEADERS: [(&str, &str); 3] = [
+    ("x-user", "bob"),
+    (":authority", "reviews:9080"),
+    ("user-agent", "curl/8"),
+];
+
+/// The same bag for both: Envoy's attributes, the peer object as Istio 1.24 names it.
+fn cel_bags() -> (SlotBag<'static>, cel::Context<'static, 'static>) {
+    let manifest = Manifest::envoy();
+    let mut bag = SlotBag::new(&manifest);
+    bag.set_named(&manifest, "request.host", Value::str("reviews:9080"));
+    bag.set_named(&manifest, "request.headers", Value::StringMap(&REQUEST_HEADERS));
+    bag.set_named(&manifest, "response.code", Value::Int64(200));
+    bag.set_named(&manifest, "filter_state.upstream_peer.app", Value::str("reviews"));
+    let mut ctx = cel::Context::default();
+    ctx.add_variable(
+        "request",
+        json!({"host": "reviews:9080", "headers": {"x-user": "bob", ":authority": "reviews:9080", "user-agent": "curl/8"}}),
+    )
+    .unwrap();
+    ctx.add_variable("response", json!({"code": 200})).unwrap();
+    ctx.add_variable("filter_state", json!({"upstream_peer": {"app": "reviews"}}))
+        .unwrap();
+    (bag, ctx)
+}
+
+fn cel_evaluation(c: &mut Criterion) {
+    let manifest = Manifest::envoy();
+    let (bag, ctx) = cel_bags();
+    for (name, source) in CEL_FORMS {
+        let program = Program::compile(Dialect::Cel, source, &manifest).unwrap();
+        let theirs = cel::Program::compile(source).unwrap();
+        // Same answer first.
+        let mut ours = String::new();
+        program.write_text(&program.evaluate(&bag).unwrap(), &mut ours).unwrap();
+        assert_eq!(
+            theirs.execute(&ctx).unwrap(),
+            cel::Value::from(ours.as_str()),
+            "{source}"
+        );
+        let mut group = c.benchmark_group(format!("expr/{name}"));
+        group.bench_function("meshtel", |b| {
+            b.iter(|| black_box(program.evaluate(black_box(&bag)).is_ok()));
+        });
+        group.bench_function("cel", |b| {
+            b.iter(|| black_box(theirs.execute(black_box(&ctx)).is_ok()));
+        });
+        group.finish();
+    }
+}
+
+fn cel_compile(c: &mut Criterion) {
+    let manifest = Manifest::envoy();
+    let source = CEL_FORMS[0].1;
+    let mut group = c.benchmark_group("expr/cel_compile");
+    group.bench_function("meshtel", |b| {
+        b.iter(|| Program::compile(Dialect::Cel, black_box(source), &manifest).unwrap());
+    });
+    group.bench_function("cel", |b| {
+        b.iter(|| cel::Program::compile(black_box(source)).unwrap());
+    });
+    group.finish();
+}
+
 fn evaluation(c: &mut Criterion) {
     let manifest = Manifest::istio();
     let mut bag = SlotBag::new(&manifest);
@@ -146,5 +218,13 @@ fn istio_default_labels(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, evaluation, compile, mixer_bench, istio_default_labels);
+criterion_group!(
+    benches,
+    evaluation,
+    compile,
+    cel_evaluation,
+    cel_compile,
+    mixer_bench,
+    istio_default_labels
+);
 criterion_main!(benches);

@@ -94,3 +94,62 @@ fn label_forms_evaluate_without_allocating() {
     });
     assert_eq!(n, 0);
 }
+
+/// The CEL label forms of Istio's documentation: attribute reads, `has`, ternaries,
+/// indexing, comparisons and the string methods.
+const CEL_LABEL_FORMS: [&str; 16] = [
+    "request.host",
+    r#"has(request.host) ? request.host : "unknown""#,
+    "request.headers['x-user']",
+    "'x-user' in request.headers ? request.headers['x-user'] : 'anonymous'",
+    "filter_state.upstream_peer.app",
+    "has(filter_state.upstream_peer) ? filter_state.upstream_peer.namespace : 'unknown'",
+    "filter_state.upstream_peer.labels['version']",
+    "response.code >= 400",
+    "response.code == 200u ? 'ok' : 'error'",
+    "connection.mtls && request.url_path.contains('v1beta3')",
+    r#"!has(request.useragent) || !(request.useragent.startsWith("Amazon-Route53-Health-Check-Service"))"#,
+    "request.url_path.matches('^/reviews/[[:alnum:]]*$')",
+    "request.host.endsWith(':9080') && size(request.host) > 3",
+    "connection.id > 5u && destination.port == 9080",
+    "request.duration > duration('1s')",
+    "xds.cluster_name == 'outbound|9080||reviews.default.svc.cluster.local'",
+];
+
+#[test]
+fn cel_label_forms_evaluate_without_allocating() {
+    let manifest = Manifest::envoy();
+    let programs: Vec<Program> = CEL_LABEL_FORMS
+        .iter()
+        .map(|s| Program::compile(Dialect::Cel, s, &manifest).unwrap())
+        .collect();
+    let headers = [("x-user", "bob"), ("user-agent", "curl/8")];
+    let peer_labels = [("app", "reviews"), ("version", "v2")];
+    let values = [
+        ("request.host", Value::str("reviews:9080")),
+        ("request.headers", Value::StringMap(&headers)),
+        ("request.url_path", Value::str("/reviews/v1beta3")),
+        ("request.duration", Value::Duration(Duration::from_nanos(19_000_000))),
+        ("response.code", Value::Int64(503)),
+        ("connection.mtls", Value::Bool(true)),
+        ("connection.id", Value::Uint64(7)),
+        ("destination.port", Value::Int64(9080)),
+        ("filter_state.upstream_peer.app", Value::str("reviews")),
+        ("filter_state.upstream_peer.namespace", Value::str("default")),
+        ("filter_state.upstream_peer.labels", Value::StringMap(&peer_labels)),
+        (
+            "xds.cluster_name",
+            Value::str("outbound|9080||reviews.default.svc.cluster.local"),
+        ),
+    ];
+    let mut slots = SlotBag::new(&manifest);
+    for (name, v) in &values {
+        assert!(slots.set_named(&manifest, name, v.clone()), "{name}");
+    }
+    for p in &programs {
+        assert!(p.evaluate(&slots).is_ok(), "{}", p.source());
+    }
+    check_all(&slots, &programs);
+    let by_name: HashMap<&str, Value<'_>> = values.iter().cloned().collect();
+    check_all(&by_name, &programs);
+}

@@ -119,8 +119,13 @@ impl CelOp {
             )),
             Self::Map(entries) => map_literal(entries, bag),
             Self::Call(function, operands) => {
-                let values = operands.iter().map(|o| o.eval(bag)).collect::<Result<Vec<_>>>()?;
-                functions::call(*function, values, span)
+                // At most three operands (the lowering's function table): on the stack.
+                let mut values = [Value::Null, Value::Null, Value::Null];
+                for (slot, operand) in values.iter_mut().zip(operands.iter()) {
+                    *slot = operand.eval(bag)?;
+                }
+                let n = operands.len().min(values.len());
+                functions::call(*function, &mut values[..n], span)
             }
             Self::MatchesConst { pattern, text } => {
                 let text = text.eval(bag)?;

@@ -49,11 +49,10 @@ const fn accessor_name(a: Accessor) -> &'static str {
 }
 
 /// Calls `f` on its evaluated operands (receiver first).
-pub(crate) fn call(f: Function, operands: Vec<Value<'_>>, span: Span) -> Result<Value<'_>> {
+pub(crate) fn call<'a>(f: Function, operands: &mut [Value<'a>], span: Span) -> Result<Value<'a>> {
     let fail = |operands: &[Value<'_>]| no_overload(name(f), &operands.iter().collect::<Vec<_>>(), span);
-    let mut operands = operands;
-    match (f, operands.as_mut_slice()) {
-        (Function::Size, [v]) => size(v).ok_or_else(|| fail(&operands)),
+    match (f, &mut *operands) {
+        (Function::Size, [v]) => size(v).ok_or_else(|| fail(operands)),
         (Function::Contains | Function::StartsWith | Function::EndsWith, [Value::String(s), Value::String(p)]) => {
             Ok(Value::Bool(match f {
                 Function::Contains => s.contains(&**p),
@@ -71,12 +70,12 @@ pub(crate) fn call(f: Function, operands: Vec<Value<'_>>, span: Span) -> Result<
             let zone = match rest {
                 [] => None,
                 [Value::String(z)] => Some(&**z),
-                _ => return Err(fail(&operands)),
+                _ => return Err(fail(operands)),
             };
-            accessor(a, v, zone, span)?.ok_or_else(|| fail(&operands))
+            accessor(a, v, zone, span)?.ok_or_else(|| fail(operands))
         }
         (_, [v]) => convert(f, core::mem::replace(v, Value::Null), span)?.map_or_else(|v| Err(fail(&[v])), Ok),
-        _ => Err(fail(&operands)),
+        _ => Err(fail(operands)),
     }
 }
 
