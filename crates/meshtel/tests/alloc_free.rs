@@ -14,8 +14,7 @@ use meshtel_metrics::Registry;
 
 #[test]
 fn steady_state_requests_allocate_nothing() {
-    let config = PluginConfig::from_yaml(
-        r#"
+    let mixer = r#"
 expression_language: mixer
 metrics:
   - name: requests_total
@@ -24,12 +23,30 @@ metrics:
       user_agent: request.headers["user-agent"] | "none"
 definitions:
   - {name: streams, value: "1"}
-"#,
-    )
-    .unwrap();
-    for reporter in [Reporter::Outbound, Reporter::Inbound, Reporter::Waypoint] {
+"#;
+    let cel = r#"
+metrics:
+  - name: requests_total
+    dimensions:
+      request_method: 'has(request.method) ? request.method : "-"'
+      user_agent: "'user-agent' in request.headers ? request.headers['user-agent'] : 'none'"
+      peer_app: 'has(filter_state.upstream_peer) ? filter_state.upstream_peer.app : "unknown"'
+      slow: 'request.duration > duration("1h")'
+definitions:
+  - {name: streams, value: "1"}
+"#;
+    for text in [mixer, cel] {
+        let config = PluginConfig::from_yaml(text).unwrap();
+        for reporter in [Reporter::Outbound, Reporter::Inbound, Reporter::Waypoint] {
+            steady_state(&config, reporter);
+        }
+    }
+}
+
+fn steady_state(config: &PluginConfig, reporter: Reporter) {
+    {
         let registry = Registry::default();
-        let plugin = StatsPlugin::new(client_node(), reporter, &config, &registry).unwrap();
+        let plugin = StatsPlugin::new(client_node(), reporter, config, &registry).unwrap();
         let facts = ConnectionFacts::default()
             .with_peer(Some(server_record()))
             .with_upstream_peer(Some(server_record()));
