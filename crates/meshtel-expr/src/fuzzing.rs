@@ -37,3 +37,35 @@ pub fn eval(data: &[u8]) {
         panic!("{disagreement}");
     }
 }
+
+/// CEL's parser round trip: any text either fails with a compile error or parses to a tree
+/// whose printed form parses back to the same tree; compiling and evaluating it never panic.
+///
+/// # Panics
+/// When the round trip fails.
+pub fn cel_parse(data: &[u8]) {
+    let Ok(source) = core::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(failure) = crate::oracle::cel::check_cel_round_trip(source) {
+        panic!("{failure}");
+    }
+}
+
+/// CEL evaluation against the tree-walking reference over nested namespace maps: the first
+/// byte splits the rest into the expression generator's input and the bag generator's; the
+/// compiled program and the reference must both give the same value or both fail.
+///
+/// # Panics
+/// When they disagree.
+pub fn cel_eval(data: &[u8]) {
+    let Some((&split, rest)) = data.split_first() else {
+        return;
+    };
+    let (expr_bytes, bag_bytes) = rest.split_at(usize::from(split).min(rest.len()));
+    let source = crate::oracle::cel::cel_expr(5, &mut Choices::new(expr_bytes));
+    let bag = crate::oracle::cel::cel_bag(&mut Choices::new(bag_bytes));
+    if let Err(disagreement) = crate::oracle::cel::check_cel_agreement(&source, &bag) {
+        panic!("{disagreement}");
+    }
+}

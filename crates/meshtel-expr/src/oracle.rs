@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::syntax::ast::{Constant, Expr, ExprKind};
 use crate::{Manifest, Program, Value, ValueType};
 
+pub(crate) mod cel;
 #[cfg(test)]
 mod properties;
 

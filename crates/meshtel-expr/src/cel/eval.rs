@@ -151,14 +151,18 @@ fn namespace<'a, B: Bag + ?Sized>(children: &'a [(Box<str>, Node)], bag: &'a B) 
                 Some(v) => v,
                 None => continue,
             },
-            _ => child.eval(bag)?,
+            // A nested object none of whose attributes is present is not there at all.
+            _ => match child.eval(bag)? {
+                Value::Map(m) if m.is_empty() => continue,
+                v => v,
+            },
         };
         entries.push((Value::str(key), value));
     }
     Ok(Value::Map(entries.into()))
 }
 
-fn index<'a>(container: &Value<'a>, key: &Value<'_>, span: Span) -> Result<Value<'a>> {
+pub(crate) fn index<'a>(container: &Value<'a>, key: &Value<'_>, span: Span) -> Result<Value<'a>> {
     match container {
         Value::List(items) => {
             let position = match key {
@@ -193,7 +197,7 @@ fn index<'a>(container: &Value<'a>, key: &Value<'_>, span: Span) -> Result<Value
     }
 }
 
-fn unary(op: UnaryOp, v: &Value<'_>, span: Span) -> Result<Value<'static>> {
+pub(crate) fn unary(op: UnaryOp, v: &Value<'_>, span: Span) -> Result<Value<'static>> {
     match (op, v) {
         (UnaryOp::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
         (UnaryOp::Neg, Value::Int64(i)) => i
@@ -227,7 +231,7 @@ fn logic<'a, B: Bag + ?Sized>(and: bool, operands: &'a [Node; 2], bag: &'a B) ->
     }
 }
 
-fn binary<'a>(op: BinaryOp, a: Value<'a>, b: Value<'a>, span: Span) -> Result<Value<'a>> {
+pub(crate) fn binary<'a>(op: BinaryOp, a: Value<'a>, b: Value<'a>, span: Span) -> Result<Value<'a>> {
     let ordered = |wanted: fn(Ordering) -> bool| -> Result<Value<'a>> {
         Ok(Value::Bool(ops::compare(op, &a, &b, span)?.is_some_and(wanted)))
     };
@@ -274,7 +278,7 @@ fn map_literal<'a, B: Bag + ?Sized>(entries: &'a [(Node, Node)], bag: &'a B) -> 
 }
 
 /// The elements a comprehension iterates: a list's items, a map's keys.
-fn elements<'a>(range: &Value<'a>, span: Span) -> Result<Vec<Value<'a>>> {
+pub(crate) fn elements<'a>(range: &Value<'a>, span: Span) -> Result<Vec<Value<'a>>> {
     match range {
         Value::List(items) => Ok(items.to_vec()),
         Value::Map(entries) => Ok(entries.iter().map(|(k, _)| k.clone()).collect()),

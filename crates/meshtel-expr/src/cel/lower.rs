@@ -225,7 +225,10 @@ impl<'m> Lowerer<'m> {
         if let Some(path) = self.path(e) {
             match self.resolve(&path) {
                 Resolved::Attribute(id, ty) => return Ok((node(Op::Attr(self.attr(id, ty)), span), Some(ty))),
-                Resolved::Namespace => return Ok((self.namespace(&path, span), Some(V::Map))),
+                Resolved::Namespace => {
+                    let whole = self.namespace(&path, span);
+                    return Ok((self.guard(&path, whole, span), Some(V::Map)));
+                }
                 Resolved::Nothing => {}
             }
             if let Some(ty) = type_named(&path) {
@@ -272,7 +275,10 @@ impl<'m> Lowerer<'m> {
         let path = self.path(e).unwrap_or_default();
         match self.resolve(&path) {
             Resolved::Attribute(id, ty) => (node(Op::Attr(self.attr(id, ty)), e.span), Some(ty)),
-            Resolved::Namespace => (self.namespace(&path, e.span), Some(V::Map)),
+            Resolved::Namespace => {
+                let whole = self.namespace(&path, e.span);
+                (self.guard(&path, whole, e.span), Some(V::Map))
+            }
             Resolved::Nothing => {
                 let key = path.rsplit('.').next().unwrap_or_default();
                 let message = format!("no such key: {key}");
@@ -299,22 +305,34 @@ impl<'m> Lowerer<'m> {
                 return Ok(cel(CelOp::HasField(Box::new(operand), field.into()), span));
             }
         };
-        // Below a root namespace, the enclosing object must be there: has() through a missing
-        // key is an error (`has(filter_state.upstream_peer.app)` without a peer).
-        match base.rsplit_once('.') {
-            Some((_, key)) if matches!(self.resolve(&base), Resolved::Namespace) => {
-                let parent = self.attributes_under(&base).into();
-                Ok(cel(
-                    CelOp::Guarded {
-                        parent,
-                        key: key.into(),
-                        then: Box::new(test),
-                    },
-                    span,
-                ))
-            }
-            _ => Ok(test),
+        Ok(self.guard(&base, test, span))
+    }
+
+    /// Below a root namespace, the enclosing object must be there: `has()` through a missing
+    /// key is an error (`has(filter_state.upstream_peer.app)` without a peer). `test` is
+    /// wrapped in that check when `base` is such an object; the check reads the attributes
+    /// under it, the ones `test` reads first, so a present attribute settles it at once.
+    fn guard(&mut self, base: &str, test: Node, span: crate::Span) -> Node {
+        let Some((_, key)) = base.rsplit_once('.') else {
+            return test;
+        };
+        if !matches!(self.resolve(base), Resolved::Namespace) {
+            return test;
         }
+        let first = match &test.op {
+            Op::Cel(CelOp::HasAttr(a)) | Op::AttrOr(a, _) => Some(a.id),
+            _ => None,
+        };
+        let mut parent = self.attributes_under(base);
+        parent.sort_by_key(|a| Some(a.id) != first);
+        cel(
+            CelOp::Guarded {
+                parent: parent.into(),
+                key: key.into(),
+                then: Box::new(test),
+            },
+            span,
+        )
     }
 
     fn binary(&mut self, op: BinaryOp, pair: &[Expr; 2], span: crate::Span) -> Result<Lowered> {
@@ -371,7 +389,10 @@ impl<'m> Lowerer<'m> {
             && a.id == b.id
         {
             let (default, _) = self.lower(otherwise)?;
-            return Ok(Some(Op::AttrOr(a, Box::new(default))));
+            let base = a.name.rsplit_once('.').map_or("", |(base, _)| base).to_owned();
+            let or = node(Op::AttrOr(a, Box::new(default)), test.span);
+            let guarded = self.guard(&base, or, test.span);
+            return Ok(Some(guarded.op));
         }
         if let (Some((m, k)), Some((n, l))) = (self.map_entry(&tested), self.map_entry(then))
             && m.id == n.id
@@ -486,7 +507,7 @@ fn equality(negate: bool, a: Lowered, b: Lowered, span: crate::Span) -> Node {
 
 /// The function a call names, if the form (method or not) and the argument count fit, and its
 /// result type.
-fn function(name: &str, method: bool, args: usize) -> Option<(Function, Option<V>)> {
+pub(crate) fn function(name: &str, method: bool, args: usize) -> Option<(Function, Option<V>)> {
     let accessor = |a| (method && args <= 1).then_some((Function::Accessor(a), Some(V::Int64)));
     let conversion = |f, ty| (!method && args == 1).then_some((f, ty));
     match name {

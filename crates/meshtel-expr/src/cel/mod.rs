@@ -8,11 +8,11 @@
 
 pub(crate) mod ast;
 mod calendar;
-mod eval;
-mod functions;
+pub(crate) mod eval;
+pub(crate) mod functions;
 mod lexer;
-mod lower;
-mod ops;
+pub(crate) mod lower;
+pub(crate) mod ops;
 pub(crate) mod parser;
 mod text;
 

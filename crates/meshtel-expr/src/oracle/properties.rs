@@ -117,3 +117,76 @@ proptest! {
         check_agreement(&src, &bag).map_err(TestCaseError::fail)?;
     }
 }
+
+/// CEL text: the tokens of the CEL grammar and some hostile characters.
+fn cel_text() -> impl Strategy<Value = String> {
+    let pieces = prop::sample::select(vec![
+        "a",
+        "request.host",
+        "has(",
+        "in",
+        "?",
+        ":",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ".",
+        "||",
+        "&&",
+        "==",
+        "!=",
+        "<",
+        "<=",
+        "+",
+        "-",
+        "!",
+        "*",
+        "/",
+        "%",
+        "1",
+        "1u",
+        "1.5",
+        ".5",
+        "1e3",
+        "0x1F",
+        "'a'",
+        "\"b\"",
+        "'''c'''",
+        "r'\\d'",
+        "b'\\xff'",
+        "'\\u00e9'",
+        "'\\0'",
+        "true",
+        "null",
+        ".all(x, x)",
+        ".map(x, x, x)",
+        "size(",
+        "namespace",
+        " ",
+        "\n",
+        "//c\n",
+        "é",
+        "\"",
+    ]);
+    prop::collection::vec(pieces, 0..24).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    #[test]
+    fn cel_parser_never_panics_and_printing_round_trips(src in cel_text()) {
+        super::cel::check_cel_round_trip(&src).map_err(TestCaseError::fail)?;
+    }
+
+    #[test]
+    fn cel_compiled_agrees_with_reference(expr_bytes in prop::collection::vec(any::<u8>(), 0..96), bag_bytes in prop::collection::vec(any::<u8>(), 0..48)) {
+        let src = super::cel::cel_expr(4, &mut Choices::new(&expr_bytes));
+        let bag = super::cel::cel_bag(&mut Choices::new(&bag_bytes));
+        super::cel::check_cel_agreement(&src, &bag).map_err(TestCaseError::fail)?;
+    }
+}
