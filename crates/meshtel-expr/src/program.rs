@@ -232,7 +232,25 @@ impl Program {
     /// An [`EvalError`]: missing attribute, conversion, invalid argument, comparison, regex.
     #[inline]
     pub fn evaluate<'a, B: Bag + ?Sized>(&'a self, bag: &'a B) -> Result<Value<'a>, EvalError> {
-        self.root.eval(bag)
+        // The commonest labels, an attribute read with or without a default, without entering
+        // the evaluator (whose frame costs more than the read).
+        match &self.root.op {
+            crate::compile::Op::Attr(attr) => attr.strict(bag, self.root.span),
+            crate::compile::Op::AttrOr(attr, default) => match attr.lookup(bag) {
+                Some(v) if v.value_type() == attr.ty => Ok(v),
+                // A value of another type: converted, or a conversion error (rare).
+                Some(_) => attr.strict(bag, self.root.span),
+                None => default.eval(bag),
+            },
+            // CEL's `m["k"]` on a map attribute.
+            crate::compile::Op::Cel(crate::cel::CelOp::IndexConst(map, key)) => {
+                match map.entry(bag, key, self.root.span) {
+                    Ok(Some(Some(v))) => Ok(Value::str(v)),
+                    _ => self.root.eval(bag),
+                }
+            }
+            _ => self.root.eval(bag),
+        }
     }
 
     /// The static type of the result.
