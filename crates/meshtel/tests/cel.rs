@@ -106,7 +106,7 @@ metrics:
         warnings[0]
     );
     assert!(warnings[1].contains(r#"dimensions["source_app"]"#), "{}", warnings[1]);
-    assert!(warnings[1].contains("^"), "the span is shown: {}", warnings[1]);
+    assert!(warnings[1].contains('^'), "the span is shown: {}", warnings[1]);
     one_request(&plugin);
     let (labels, _) = only(&registry, "istio_requests_total");
     let names: Vec<&str> = labels.iter().map(|(k, _)| k.as_str()).collect();

@@ -37,7 +37,7 @@ impl CelBag {
 #[derive(Default)]
 struct Tree {
     value: Option<Value<'static>>,
-    children: BTreeMap<String, Tree>,
+    children: BTreeMap<String, Self>,
 }
 
 impl Tree {
@@ -98,9 +98,9 @@ struct Reference<'e> {
     locals: Vec<(String, Value<'static>)>,
 }
 
-fn boolean(v: Outcome) -> Result<bool, ()> {
+fn boolean(v: &Outcome) -> Result<bool, ()> {
     match v {
-        Ok(Value::Bool(b)) => Ok(b),
+        Ok(Value::Bool(b)) => Ok(*b),
         _ => Err(()),
     }
 }
@@ -129,16 +129,11 @@ impl Reference<'_> {
             }
             Kind::Select(operand, field) => {
                 let v = self.eval(operand)?;
-                ops::lookup(&v, &Value::str(field))
-                    .map_err(|()| ())?
-                    .map(Value::into_static)
-                    .ok_or(())
+                ops::lookup(&v, &Value::str(field))?.map(Value::into_static).ok_or(())
             }
             Kind::Has(operand, field) => {
                 let v = self.eval(operand)?;
-                Ok(Value::Bool(
-                    ops::lookup(&v, &Value::str(field)).map_err(|()| ())?.is_some(),
-                ))
+                Ok(Value::Bool(ops::lookup(&v, &Value::str(field))?.is_some()))
             }
             Kind::Index(pair) => {
                 let container = self.eval(&pair[0])?;
@@ -150,8 +145,8 @@ impl Reference<'_> {
             Kind::Unary(op, operand) => eval::unary(*op, &self.eval(operand)?, span).map_err(|_| ()),
             Kind::Binary(op @ (BinaryOp::And | BinaryOp::Or), pair) => {
                 let decisive = *op == BinaryOp::Or;
-                let first = boolean(self.eval(&pair[0]));
-                let second = boolean(self.eval(&pair[1]));
+                let first = boolean(&self.eval(&pair[0]));
+                let second = boolean(&self.eval(&pair[1]));
                 match (first, second) {
                     (Ok(a), _) if a == decisive => Ok(Value::Bool(decisive)),
                     (_, Ok(b)) if b == decisive => Ok(Value::Bool(decisive)),
@@ -165,7 +160,7 @@ impl Reference<'_> {
                 eval::binary(*op, a, b, span).map(Value::into_static).map_err(|_| ())
             }
             Kind::Conditional(parts) => {
-                if boolean(self.eval(&parts[0]))? {
+                if boolean(&self.eval(&parts[0]))? {
                     self.eval(&parts[1])
                 } else {
                     self.eval(&parts[2])
@@ -220,7 +215,7 @@ impl Reference<'_> {
             match c.kind {
                 Macro::Map => {
                     let keep = match &c.filter {
-                        Some(p) => self.with_var(&var, item.clone(), |r| boolean(r.eval(p)))?,
+                        Some(p) => self.with_var(&var, item.clone(), |r| boolean(&r.eval(p)))?,
                         None => true,
                     };
                     if keep {
@@ -228,11 +223,11 @@ impl Reference<'_> {
                     }
                 }
                 Macro::Filter => {
-                    if self.with_var(&var, item.clone(), |r| boolean(r.eval(&c.body)))? {
+                    if self.with_var(&var, item.clone(), |r| boolean(&r.eval(&c.body)))? {
                         kept.push(item);
                     }
                 }
-                _ => tests.push(self.with_var(&var, item, |r| boolean(r.eval(&c.body)))),
+                _ => tests.push(self.with_var(&var, item, |r| boolean(&r.eval(&c.body)))),
             }
         }
         Ok(Value::Bool(match c.kind {
