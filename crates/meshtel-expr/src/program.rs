@@ -244,10 +244,13 @@ impl Program {
             },
             // CEL's `m["k"]` on a map attribute.
             crate::compile::Op::Cel(crate::cel::CelOp::IndexConst(map, key)) => {
-                match map.entry(bag, key, self.root.span) {
-                    Ok(Some(Some(v))) => Ok(Value::str(v)),
-                    _ => self.root.eval(bag),
+                if let Some(Value::StringMap(m)) = map.lookup(bag)
+                    && let Some(v) = m.get(key)
+                {
+                    return Ok(Value::str(v));
                 }
+                // Absent map or key, or a value of another type: the evaluator says which.
+                self.root.eval(bag)
             }
             _ => self.root.eval(bag),
         }
