@@ -40,6 +40,9 @@ fn boolean(v: &Value<'_>, function: &str, span: Span) -> Result<bool> {
 }
 
 impl CelOp {
+    /// Kept out of line: inlined, its frame would be paid by every evaluation of the
+    /// attribute language's operations too (they share `Node::eval_other`).
+    #[inline(never)]
     pub(crate) fn eval<'a, B: Bag + ?Sized>(&'a self, bag: &'a B, span: Span) -> Result<Value<'a>> {
         match self {
             Self::Const(c) => Ok(match c {
