@@ -231,6 +231,9 @@ impl fmt::Display for Constant {
         match self {
             Self::Int(v) => write!(f, "{v}"),
             Self::Uint(v) => write!(f, "{v}u"),
+            // A literal too large for a double is infinite (`1e999`, as in cel-cpp); no
+            // literal is negative or NaN.
+            Self::Double(v) if v.is_infinite() => f.write_str(if *v > 0.0 { "1e999" } else { "-1e999" }),
             // `{:?}` always has a `.` or an exponent, so the text reads back as a double.
             Self::Double(v) => write!(f, "{v:?}"),
             Self::String(s) => write_quoted(f, s.as_bytes(), true),

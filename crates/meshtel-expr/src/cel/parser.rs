@@ -606,6 +606,8 @@ mod tests {
             "a.b[c] + 'x\\n\"' == b'\\x00\\xc3\\xa9é' && !(x in {1: [2u, 3.5]}) || -y * 2 % 3 / 4",
             "[].exists_one(v, v.matches('^a$')) ? null : 1e300",
             "m.map(k, k, k).filter(x, has(x.y)) != -5",
+            // Found by fuzzing: an infinite double literal printed as `inf`.
+            "reque4444<=44444444444444444444e4444",
         ] {
             let tree = parse(source).unwrap();
             let again = parse(&tree.to_string()).unwrap_or_else(|e| panic!("{tree}: {e}"));
