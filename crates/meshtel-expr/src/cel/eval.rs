@@ -79,32 +79,8 @@ impl CelOp {
                 Some(entry) => Ok(Value::Bool(entry.is_some())),
                 None => Err(EvalError::missing(map.name.clone(), span)),
             },
-            Self::Select(operand, field) => {
-                let v = operand.eval(bag)?;
-                match ops::lookup(&v, &Value::str(field)) {
-                    Ok(Some(found)) => Ok(found),
-                    Ok(None) => Err(no_such_key(field, span)),
-                    Err(()) => Err(EvalError::new(
-                        K::NoMatchingOverload,
-                        span,
-                        format!(
-                            "type '{}' does not support field selection ('.{field}')",
-                            v.value_type().cel_name()
-                        ),
-                    )),
-                }
-            }
-            Self::HasField(operand, field) => {
-                let v = operand.eval(bag)?;
-                match ops::lookup(&v, &Value::str(field)) {
-                    Ok(found) => Ok(Value::Bool(found.is_some())),
-                    Err(()) => Err(EvalError::new(
-                        K::NoMatchingOverload,
-                        span,
-                        format!("invalid type for has(): '{}' has no fields", v.value_type().cel_name()),
-                    )),
-                }
-            }
+            Self::Select(operand, field) => select(&operand.eval(bag)?, field, span),
+            Self::HasField(operand, field) => has_field(&operand.eval(bag)?, field, span),
             Self::Index(pair) => index(&pair[0].eval(bag)?, &pair[1].eval(bag)?, span),
             Self::Unary(op, operand) => unary(*op, &operand.eval(bag)?, span),
             Self::Logic { and, operands } => logic(*and, operands, bag),
@@ -143,6 +119,34 @@ impl CelOp {
             }
             Self::Comprehension(l) => comprehension(l, bag),
         }
+    }
+}
+
+/// `v.field` on a value known only at run time: a map entry.
+fn select<'a>(v: &Value<'a>, field: &str, span: Span) -> Result<Value<'a>> {
+    match ops::lookup(v, &Value::str(field)) {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(no_such_key(field, span)),
+        Err(()) => Err(EvalError::new(
+            K::NoMatchingOverload,
+            span,
+            format!(
+                "type '{}' does not support field selection ('.{field}')",
+                v.value_type().cel_name()
+            ),
+        )),
+    }
+}
+
+/// `has(v.field)` on a value known only at run time.
+fn has_field(v: &Value<'_>, field: &str, span: Span) -> Result<Value<'static>> {
+    match ops::lookup(v, &Value::str(field)) {
+        Ok(found) => Ok(Value::Bool(found.is_some())),
+        Err(()) => Err(EvalError::new(
+            K::NoMatchingOverload,
+            span,
+            format!("invalid type for has(): '{}' has no fields", v.value_type().cel_name()),
+        )),
     }
 }
 
