@@ -42,8 +42,9 @@ fn cel_context() -> cel::Context<'static, 'static> {
 }
 
 /// The CEL label forms of Istio's documentation, the same text through both engines.
-const CEL_FORMS: [(&str, &str); 4] = [
+const CEL_FORMS: [(&str, &str); 5] = [
     ("cel_label_default", r#"has(request.host) ? request.host : "unknown""#),
+    ("cel_absent_default", r#"has(request.path) ? request.path : "unknown""#),
     ("cel_header", "request.headers['x-user']"),
     ("cel_peer", "filter_state.upstream_peer.app"),
     ("cel_string_code", "string(response.code)"),

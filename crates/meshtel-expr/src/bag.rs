@@ -1,8 +1,9 @@
 //! Attribute bags: where evaluation reads attribute values from.
 
+use alloc::borrow::Cow;
 use core::borrow::Borrow;
 
-use crate::{AttrId, Manifest, Value};
+use crate::{AttrId, Manifest, StringMap, Value};
 
 /// An attribute as a compiled program asks for it: its id in the manifest the program was
 /// compiled against, and its name.
@@ -33,11 +34,69 @@ pub struct Attr<'n> {
 pub trait Bag {
     /// The value of `attr`, if present.
     fn get(&self, attr: Attr<'_>) -> Option<Value<'_>>;
+
+    /// The text of `attr` when [`Bag::get`] would return it as a borrowed `STRING`, and
+    /// `None` otherwise (absent, of another type, or text the bag builds): the read of most
+    /// labels, without a [`Value`] built and dropped. Evaluation asks [`Bag::get`] whenever
+    /// this says `None`, so an implementation may answer `None` for anything; overriding it
+    /// only makes reads cheaper, and must agree with [`Bag::get`].
+    ///
+    /// ```
+    /// use meshtel_expr::{Attr, Bag, Manifest, SlotBag, Value};
+    /// let manifest = Manifest::istio();
+    /// let (id, _) = manifest.get("request.host").unwrap();
+    /// let mut bag = SlotBag::new(&manifest);
+    /// bag.set(id, Value::str("reviews:9080"));
+    /// assert_eq!(bag.get_text(Attr { id, name: "request.host" }), Some("reviews:9080"));
+    /// ```
+    #[inline]
+    fn get_text(&self, attr: Attr<'_>) -> Option<&str> {
+        match self.get(attr)? {
+            Value::String(Cow::Borrowed(text)) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The map of `attr` when [`Bag::get`] would return a `STRING_MAP`, and `None` otherwise;
+    /// the same shortcut as [`Bag::get_text`], for `labels["app"]`.
+    #[inline]
+    fn get_map(&self, attr: Attr<'_>) -> Option<&dyn StringMap> {
+        match self.get(attr)? {
+            Value::StringMap(map) => Some(map),
+            _ => None,
+        }
+    }
+}
+
+/// The shortcuts of a bag that stores [`Value`]s.
+fn stored_text<'v>(value: Option<&'v Value<'_>>) -> Option<&'v str> {
+    match value? {
+        Value::String(text) => Some(text),
+        _ => None,
+    }
+}
+
+fn stored_map<'v>(value: Option<&'v Value<'_>>) -> Option<&'v dyn StringMap> {
+    match value? {
+        Value::StringMap(map) => Some(*map),
+        _ => None,
+    }
 }
 
 impl<B: Bag + ?Sized> Bag for &B {
+    #[inline]
     fn get(&self, attr: Attr<'_>) -> Option<Value<'_>> {
         (**self).get(attr)
+    }
+
+    #[inline]
+    fn get_text(&self, attr: Attr<'_>) -> Option<&str> {
+        (**self).get_text(attr)
+    }
+
+    #[inline]
+    fn get_map(&self, attr: Attr<'_>) -> Option<&dyn StringMap> {
+        (**self).get_map(attr)
     }
 }
 
@@ -49,6 +108,14 @@ where
     fn get(&self, attr: Attr<'_>) -> Option<Value<'_>> {
         Self::get(self, attr.name).map(Value::reborrow)
     }
+
+    fn get_text(&self, attr: Attr<'_>) -> Option<&str> {
+        stored_text(Self::get(self, attr.name))
+    }
+
+    fn get_map(&self, attr: Attr<'_>) -> Option<&dyn StringMap> {
+        stored_map(Self::get(self, attr.name))
+    }
 }
 
 impl<K, S> Bag for hashbrown::HashMap<K, Value<'_>, S>
@@ -59,6 +126,14 @@ where
     fn get(&self, attr: Attr<'_>) -> Option<Value<'_>> {
         Self::get(self, attr.name).map(Value::reborrow)
     }
+
+    fn get_text(&self, attr: Attr<'_>) -> Option<&str> {
+        stored_text(Self::get(self, attr.name))
+    }
+
+    fn get_map(&self, attr: Attr<'_>) -> Option<&dyn StringMap> {
+        stored_map(Self::get(self, attr.name))
+    }
 }
 
 impl<K: AsRef<str>> Bag for [(K, Value<'_>)] {
@@ -66,6 +141,14 @@ impl<K: AsRef<str>> Bag for [(K, Value<'_>)] {
         self.iter()
             .find(|(k, _)| k.as_ref() == attr.name)
             .map(|(_, v)| v.reborrow())
+    }
+
+    fn get_text(&self, attr: Attr<'_>) -> Option<&str> {
+        stored_text(self.iter().find(|(k, _)| k.as_ref() == attr.name).map(|(_, v)| v))
+    }
+
+    fn get_map(&self, attr: Attr<'_>) -> Option<&dyn StringMap> {
+        stored_map(self.iter().find(|(k, _)| k.as_ref() == attr.name).map(|(_, v)| v))
     }
 }
 
@@ -129,5 +212,15 @@ impl Bag for SlotBag<'_> {
     #[inline]
     fn get(&self, attr: Attr<'_>) -> Option<Value<'_>> {
         self.slots.get(attr.id.index())?.as_ref().map(Value::reborrow)
+    }
+
+    #[inline]
+    fn get_text(&self, attr: Attr<'_>) -> Option<&str> {
+        stored_text(self.slots.get(attr.id.index())?.as_ref())
+    }
+
+    #[inline]
+    fn get_map(&self, attr: Attr<'_>) -> Option<&dyn StringMap> {
+        stored_map(self.slots.get(attr.id.index())?.as_ref())
     }
 }

@@ -44,10 +44,16 @@ fn map_text<'a, E>(
 impl AttrRef {
     #[inline]
     pub(crate) fn lookup<'a, B: Bag + ?Sized>(&'a self, bag: &'a B) -> Option<Value<'a>> {
-        bag.get(Attr {
+        bag.get(self.as_attr())
+    }
+
+    /// The attribute as a bag is asked for it.
+    #[inline]
+    pub(crate) fn as_attr(&self) -> Attr<'_> {
+        Attr {
             id: self.id,
             name: &self.name,
-        })
+        }
     }
 
     /// `P[attr]`: present, absent, or a conversion error.
@@ -81,6 +87,9 @@ impl AttrRef {
         key: &str,
         span: Span,
     ) -> Result<Option<Option<&'a str>>> {
+        if let Some(map) = bag.get_map(self.as_attr()) {
+            return Ok(Some(map.get(key)));
+        }
         match self.lookup(bag) {
             Some(Value::StringMap(map)) => Ok(Some(map.get(key))),
             Some(v) => convert(v, self.ty, &self.name, span).map(|_| None),
@@ -162,6 +171,21 @@ fn concat<'a>(x: Cow<'a, str>, y: Cow<'a, str>) -> Cow<'a, str> {
 }
 
 impl Node {
+    /// The text of a node that reads a `STRING` attribute (with or without a default) or an
+    /// entry of a map attribute, when the bag has it as such; `None` sends the evaluation the
+    /// general way (absent, of another type, or another kind of node). The read of most
+    /// labels and conditions, without a [`Value`] built and dropped.
+    #[inline]
+    pub(crate) fn read_text<'a, B: Bag + ?Sized>(&'a self, bag: &'a B) -> Option<&'a str> {
+        match &self.op {
+            Op::Attr(attr) | Op::AttrOr(attr, _) if attr.ty == V::String => bag.get_text(attr.as_attr()),
+            Op::IndexConst(map, key)
+            | Op::IndexConstOr(map, key, _)
+            | Op::Cel(crate::cel::CelOp::IndexConst(map, key)) => bag.get_map(map.as_attr())?.get(key),
+            _ => None,
+        }
+    }
+
     /// `E[e]`: the value, or an error; an absent attribute is a missing-attribute error.
     ///
     /// The label shapes are handled here; everything else is in [`Node::eval_other`], so
@@ -212,7 +236,12 @@ impl Node {
     /// building a [`Value`].
     fn test<B: Bag + ?Sized>(&self, bag: &B) -> Result<bool> {
         match &self.op {
-            Op::EqText { negate, node, text } => Ok((node.eval(bag)?.as_text() == Some(&text[..])) != *negate),
+            Op::EqText { negate, node, text } => {
+                if let Some(found) = node.read_text(bag) {
+                    return Ok((found == &text[..]) != *negate);
+                }
+                Ok((node.eval(bag)?.as_text() == Some(&text[..])) != *negate)
+            }
             Op::EqConst { negate, node, constant } => {
                 let v = node.eval(bag)?;
                 let equal = match (&v, constant) {

@@ -232,26 +232,31 @@ impl Program {
     /// An [`EvalError`]: missing attribute, conversion, invalid argument, comparison, regex.
     #[inline]
     pub fn evaluate<'a, B: Bag + ?Sized>(&'a self, bag: &'a B) -> Result<Value<'a>, EvalError> {
-        // The commonest labels, an attribute read with or without a default, without entering
-        // the evaluator (whose frame costs more than the read).
+        // The commonest labels, text read from the bag (an attribute, with or without a
+        // default; a constant key of a map attribute), inline in the caller and built in
+        // place; everything else out of line, so this function needs no frame of its own.
+        if let Some(text) = self.root.read_text(bag) {
+            return Ok(Value::str(text));
+        }
         match &self.root.op {
-            crate::compile::Op::Attr(attr) => attr.strict(bag, self.root.span),
+            crate::compile::Op::Attr(_) | crate::compile::Op::AttrOr(..) => self.evaluate_attr(bag),
+            _ => self.root.eval(bag),
+        }
+    }
+
+    /// [`Program::evaluate`] of an attribute read that [`Node::read_text`] did not answer:
+    /// absent, not text, or a bag without the shortcut. Without entering the evaluator, whose
+    /// frame costs more than the read.
+    #[inline(never)]
+    fn evaluate_attr<'a, B: Bag + ?Sized>(&'a self, bag: &'a B) -> Result<Value<'a>, EvalError> {
+        match &self.root.op {
             crate::compile::Op::AttrOr(attr, default) => match attr.lookup(bag) {
                 Some(v) if v.value_type() == attr.ty => Ok(v),
                 // A value of another type: converted, or a conversion error (rare).
                 Some(_) => attr.strict(bag, self.root.span),
                 None => default.eval(bag),
             },
-            // CEL's `m["k"]` on a map attribute.
-            crate::compile::Op::Cel(crate::cel::CelOp::IndexConst(map, key)) => {
-                if let Some(Value::StringMap(m)) = map.lookup(bag)
-                    && let Some(v) = m.get(key)
-                {
-                    return Ok(Value::str(v));
-                }
-                // Absent map or key, or a value of another type: the evaluator says which.
-                self.root.eval(bag)
-            }
+            crate::compile::Op::Attr(attr) => attr.strict(bag, self.root.span),
             _ => self.root.eval(bag),
         }
     }
