@@ -22,8 +22,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::Prefixed;
 
-/// Bytes asked of the stream per read while the peer's frame is incomplete.
-const READ_CHUNK: usize = 8 * 1024;
+/// The first read's size: a typical frame (a few hundred bytes) and what follows it. The
+/// buffer doubles while a larger frame is incomplete.
+const FIRST_READ: usize = 2 * 1024;
 
 /// Which end of the connection runs the exchange.
 ///
@@ -580,9 +581,10 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, S> {
             if self.step() {
                 return Poll::Ready(Ok(()));
             }
-            // The exchange needs more bytes.
-            if self.buf.len() < self.end + READ_CHUNK {
-                self.buf.resize(self.end + READ_CHUNK, 0);
+            // The exchange needs more bytes: room for at least as many again.
+            if self.buf.len() == self.end {
+                let len = (2 * self.buf.len()).max(FIRST_READ);
+                self.buf.resize(len, 0);
             }
             let mut read = ReadBuf::new(&mut self.buf[self.end..]);
             match ready!(Pin::new(&mut self.stream).poll_read(cx, &mut read)) {

@@ -397,6 +397,26 @@ async fn dropped_peer_task_mid_frame_ends_the_stream() {
 }
 
 #[tokio::test]
+async fn a_large_frame_grows_the_buffer_and_keeps_its_labels() {
+    // 40 labels of 500 bytes: a frame of about 20 KiB, ten times the first read.
+    let names: Vec<String> = (0..40).map(|i| format!("label-{i:02}")).collect();
+    let mut big = client_record();
+    for name in &names {
+        big.labels.insert(name.clone(), "x".repeat(500));
+    }
+    let sender = PeerExchange::for_workload(&big, CLIENT_ID).unwrap();
+    assert!(sender.local_frame().len() > 20_000);
+    let receiver = server_exchange().with_additional_labels(names.iter().cloned());
+    let mut wire = sender.local_frame().to_vec();
+    wire.extend_from_slice(APP);
+    for at in [1, 2047, 2048, 2049, 10_000, wire.len() - APP.len(), wire.len() - 1] {
+        let (outcome, app, _) = against_raw(&receiver, Role::Server, &[&wire[..at], &wire[at..]]).await;
+        assert!(found(&outcome, &big, CLIENT_ID), "split at {at}");
+        assert_eq!(app, APP, "split at {at}");
+    }
+}
+
+#[tokio::test]
 async fn small_application_reads_see_every_byte_once_in_order() {
     let mut wire = client_exchange().local_frame().to_vec();
     let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
