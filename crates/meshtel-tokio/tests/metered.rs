@@ -95,6 +95,27 @@ async fn a_failed_write_closes() {
     assert_eq!((total(&registry, CLOSED), total(&registry, SENT)), (1, 10));
 }
 
+#[tokio::test]
+async fn vectored_writes_are_counted_as_written() {
+    let (registry, meter) = plugin(Reporter::Outbound);
+    let (ours, mut peer) = duplex(1 << 16);
+    let mut conn = meter.meter(ours, ConnectionFacts::default(), routing());
+    let bufs = [std::io::IoSlice::new(b"abc"), std::io::IoSlice::new(b"defgh")];
+    let mut written = 0;
+    while written < 8 {
+        // The duplex pipe writes one slice per call: count what each call says it wrote.
+        let n = conn.write_vectored(&bufs).await.unwrap();
+        assert!(n > 0);
+        written += n;
+    }
+    assert_eq!(conn.bytes_sent(), written as u64);
+    drop(conn);
+    let mut got = Vec::new();
+    peer.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got.len(), written);
+    assert_eq!(total(&registry, SENT), written as u64);
+}
+
 #[tokio::test(start_paused = true)]
 async fn idle_reader_reports_every_period() {
     let (registry, meter) = plugin(Reporter::Inbound);
