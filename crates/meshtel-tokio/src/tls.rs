@@ -51,10 +51,32 @@ impl TlsFacts {
     /// certificate this side presented, if any.
     ///
     /// ```
+    /// # use std::sync::Arc;
+    /// # use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let key = rcgen::KeyPair::generate()?;
+    /// # let mut params = rcgen::CertificateParams::new(vec!["ratings.default".to_owned()])?;
+    /// # params.subject_alt_names.push(rcgen::SanType::URI("spiffe://td/ns/default/sa/ratings".try_into()?));
+    /// # let cert = params.self_signed(&key)?.der().clone();
+    /// # let mut roots = rustls::RootCertStore::empty();
+    /// # roots.add(cert.clone())?;
+    /// # let mut server = rustls::ServerConfig::builder()
+    /// #     .with_no_client_auth()
+    /// #     .with_single_cert(vec![cert.clone()], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())))?;
+    /// # server.alpn_protocols = meshtel_tokio::alpn::AlpnList::DownstreamWithMxc.protocols();
+    /// # let mut client = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    /// # client.alpn_protocols = meshtel_tokio::alpn::AlpnList::InMeshWithMxc.protocols();
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let connect = tokio_rustls::TlsConnector::from(Arc::new(client)).connect(ServerName::try_from("ratings.default")?, a);
+    /// # let accept = tokio_rustls::TlsAcceptor::from(Arc::new(server)).accept(b);
+    /// # let (client_stream, server_stream) = tokio::try_join!(connect, accept)?;
     /// use meshtel_tokio::tls::TlsFacts;
-    /// # fn facts(tls: &tokio_rustls::server::TlsStream<tokio::net::TcpStream>, leaf: &rustls::pki_types::CertificateDer<'_>) -> TlsFacts {
-    /// let (_, session) = tls.get_ref();
-    /// TlsFacts::from_connection(session, Some(leaf))
+    /// let (_, session) = server_stream.get_ref();
+    /// let facts = TlsFacts::from_connection(session, Some(&cert));
+    /// assert_eq!(facts.alpn(), Some(&b"istio-peer-exchange"[..]));
+    /// # drop(client_stream);
+    /// # Ok(())
     /// # }
     /// ```
     #[must_use]
@@ -66,6 +88,85 @@ impl TlsFacts {
             peer_san: peer.and_then(|c| first_uri_san(c)).unwrap_or_default(),
             peer_authenticated: peer.is_some(),
         }
+    }
+
+    /// [`TlsFacts::from_connection`] for a `tokio_rustls` server stream (an inbound
+    /// sidecar), with the leaf certificate the server presents.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let key = rcgen::KeyPair::generate()?;
+    /// # let mut params = rcgen::CertificateParams::new(vec!["ratings.default".to_owned()])?;
+    /// # params.subject_alt_names.push(rcgen::SanType::URI("spiffe://td/ns/default/sa/ratings".try_into()?));
+    /// # let cert = params.self_signed(&key)?.der().clone();
+    /// # let mut roots = rustls::RootCertStore::empty();
+    /// # roots.add(cert.clone())?;
+    /// # let mut server = rustls::ServerConfig::builder()
+    /// #     .with_no_client_auth()
+    /// #     .with_single_cert(vec![cert.clone()], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())))?;
+    /// # server.alpn_protocols = meshtel_tokio::alpn::AlpnList::DownstreamWithMxc.protocols();
+    /// # let mut client = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    /// # client.alpn_protocols = meshtel_tokio::alpn::AlpnList::InMeshWithMxc.protocols();
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let connect = tokio_rustls::TlsConnector::from(Arc::new(client)).connect(ServerName::try_from("ratings.default")?, a);
+    /// # let accept = tokio_rustls::TlsAcceptor::from(Arc::new(server)).accept(b);
+    /// # let (client_stream, server_stream) = tokio::try_join!(connect, accept)?;
+    /// let facts = meshtel_tokio::tls::TlsFacts::from_server_stream(&server_stream, Some(&cert));
+    /// assert!(facts.runs_exchange());
+    /// assert_eq!(facts.local_principal(), "spiffe://td/ns/default/sa/ratings");
+    /// assert!(!facts.peer_authenticated(), "the client presented no certificate");
+    /// # drop(client_stream);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn from_server_stream<IO>(
+        stream: &tokio_rustls::server::TlsStream<IO>,
+        local_certificate: Option<&CertificateDer<'_>>,
+    ) -> Self {
+        Self::from_connection(stream.get_ref().1, local_certificate)
+    }
+
+    /// [`TlsFacts::from_connection`] for a `tokio_rustls` client stream (an outbound
+    /// sidecar), with the leaf certificate the client presents, if any.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let key = rcgen::KeyPair::generate()?;
+    /// # let mut params = rcgen::CertificateParams::new(vec!["ratings.default".to_owned()])?;
+    /// # params.subject_alt_names.push(rcgen::SanType::URI("spiffe://td/ns/default/sa/ratings".try_into()?));
+    /// # let cert = params.self_signed(&key)?.der().clone();
+    /// # let mut roots = rustls::RootCertStore::empty();
+    /// # roots.add(cert.clone())?;
+    /// # let mut server = rustls::ServerConfig::builder()
+    /// #     .with_no_client_auth()
+    /// #     .with_single_cert(vec![cert.clone()], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())))?;
+    /// # server.alpn_protocols = meshtel_tokio::alpn::AlpnList::DownstreamWithMxc.protocols();
+    /// # let mut client = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    /// # client.alpn_protocols = meshtel_tokio::alpn::AlpnList::InMeshWithMxc.protocols();
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let connect = tokio_rustls::TlsConnector::from(Arc::new(client)).connect(ServerName::try_from("ratings.default")?, a);
+    /// # let accept = tokio_rustls::TlsAcceptor::from(Arc::new(server)).accept(b);
+    /// # let (client_stream, server_stream) = tokio::try_join!(connect, accept)?;
+    /// let facts = meshtel_tokio::tls::TlsFacts::from_client_stream(&client_stream, None);
+    /// assert_eq!(facts.alpn(), Some(&b"istio-peer-exchange"[..]));
+    /// assert_eq!(facts.peer_principal(), "spiffe://td/ns/default/sa/ratings");
+    /// # drop(server_stream);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn from_client_stream<IO>(
+        stream: &tokio_rustls::client::TlsStream<IO>,
+        local_certificate: Option<&CertificateDer<'_>>,
+    ) -> Self {
+        Self::from_connection(stream.get_ref().1, local_certificate)
     }
 
     /// The negotiated ALPN protocol: what [`crate::PeerExchange::run`] takes.

@@ -113,7 +113,7 @@ async fn mutual_tls_with_the_exchange_alpn() {
     )
     .await;
     let client_facts = TlsFacts::from_connection(c.get_ref().1, Some(&pki.client.cert));
-    let server_facts = TlsFacts::from_connection(s.get_ref().1, Some(&pki.server.cert));
+    let server_facts = TlsFacts::from_server_stream(&s, Some(&pki.server.cert));
     assert_eq!(client_facts.alpn(), Some(&b"istio-peer-exchange"[..]));
     assert!(client_facts.runs_exchange() && server_facts.runs_exchange());
     assert_eq!(
@@ -167,7 +167,7 @@ async fn server_only_tls_is_not_mutual() {
     )
     .await;
     let server_facts = TlsFacts::from_connection(s.get_ref().1, Some(&pki.server.cert));
-    let client_facts = TlsFacts::from_connection(c.get_ref().1, None);
+    let client_facts = TlsFacts::from_client_stream(&c, None);
     assert_eq!(server_facts.alpn(), Some(&b"istio"[..]), "the only protocol in common");
     assert!(!server_facts.peer_authenticated() && !server_facts.is_mutual());
     assert_eq!(server_facts.peer_principal(), "");
