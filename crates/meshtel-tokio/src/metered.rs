@@ -193,6 +193,7 @@ impl Meter {
 /// # }
 /// ```
 #[derive(Debug)]
+#[must_use = "dropping a Metered records its connection closed"]
 pub struct Metered<S> {
     inner: S,
     meter: Meter,
