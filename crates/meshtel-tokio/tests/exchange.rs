@@ -472,3 +472,91 @@ const _: fn() = || {
     fn is_send<T: Send>() {}
     is_send::<Exchanged<DuplexStream>>();
 };
+
+/// What the sans-IO decoder says about a whole stream (the oracle): the outcome's kind and
+/// the application bytes.
+fn oracle(input: &[u8]) -> (&'static str, Vec<u8>) {
+    use meshtel_wire::frame::{Status, decode_frame};
+    match decode_frame(input, &FrameConfig::default()) {
+        Ok(Status::NotAFrame) => ("not_a_frame", input.to_vec()),
+        Ok(Status::Frame { consumed, .. }) => ("found", input[consumed..].to_vec()),
+        Ok(Status::NoPeer { consumed, .. }) => ("no_peer", input[consumed..].to_vec()),
+        Ok(other) => panic!("a fresh decoder at end of stream: {other:?}"),
+        Err(e) => {
+            let kind = match e.kind {
+                FrameErrorKind::TooLarge { .. } => "too_large",
+                FrameErrorKind::Truncated { .. } => "truncated",
+                _ => "malformed",
+            };
+            (kind, input[e.consumed()..].to_vec())
+        }
+    }
+}
+
+fn kind(outcome: &PeerOutcome) -> &'static str {
+    match outcome {
+        PeerOutcome::Found(_) => "found",
+        PeerOutcome::NoPeer { .. } => "no_peer",
+        PeerOutcome::NotAFrame => "not_a_frame",
+        PeerOutcome::Rejected(Rejection::Frame(FrameErrorKind::TooLarge { .. })) => "too_large",
+        PeerOutcome::Rejected(Rejection::Frame(FrameErrorKind::Truncated { .. })) => "truncated",
+        PeerOutcome::Rejected(Rejection::Frame(_)) => "malformed",
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Hostile streams: random bytes; the magic, a small or oversize length and random payload;
+/// a valid frame cut anywhere; each followed by random bytes.
+fn hostile() -> impl Strategy<Value = Vec<u8>> {
+    let tail = proptest::collection::vec(any::<u8>(), 0..64);
+    let random = proptest::collection::vec(any::<u8>(), 0..64).boxed();
+    let headed = (
+        prop_oneof![0u32..200, 65_537u32..70_000],
+        proptest::collection::vec(any::<u8>(), 0..300),
+    )
+        .prop_map(|(len, payload)| {
+            let mut v = MAGIC.to_vec();
+            v.extend_from_slice(&len.to_be_bytes());
+            v.extend_from_slice(&payload);
+            v
+        })
+        .boxed();
+    let cut = (0..=client_wire().len())
+        .prop_map(|at| {
+            client_exchange()
+                .local_frame()
+                .iter()
+                .copied()
+                .take(at)
+                .collect::<Vec<u8>>()
+        })
+        .boxed();
+    (prop_oneof![random, headed, cut], tail).prop_map(|(mut head, tail)| {
+        head.extend_from_slice(&tail);
+        head
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn hostile_streams_agree_with_the_sans_io_decoder_whatever_the_splits(
+        input in hostile(),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+    ) {
+        let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(input.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut from = 0;
+        for &cut in &cuts {
+            chunks.push(&input[from..cut]);
+            from = cut;
+        }
+        chunks.push(&input[from..]);
+        let (outcome, app, _) = block_on(against_raw(&server_exchange(), Role::Server, &chunks));
+        let (want_kind, want_app) = oracle(&input);
+        prop_assert_eq!(kind(&outcome), want_kind, "{:?}", outcome);
+        prop_assert_eq!(app, want_app);
+    }
+}
