@@ -96,8 +96,8 @@ fn label_forms_evaluate_without_allocating() {
 }
 
 /// The CEL label forms of Istio's documentation: attribute reads, `has`, ternaries,
-/// indexing, comparisons and the string methods.
-const CEL_LABEL_FORMS: [&str; 16] = [
+/// indexing, comparisons and the string methods; `string()` of a status code.
+const CEL_LABEL_FORMS: [&str; 18] = [
     "request.host",
     r#"has(request.host) ? request.host : "unknown""#,
     "request.headers['x-user']",
@@ -114,6 +114,8 @@ const CEL_LABEL_FORMS: [&str; 16] = [
     "connection.id > 5u && destination.port == 9080",
     "request.duration > duration('1s')",
     "xds.cluster_name == 'outbound|9080||reviews.default.svc.cluster.local'",
+    "string(response.code)",
+    "string(connection.id)",
 ];
 
 #[test]

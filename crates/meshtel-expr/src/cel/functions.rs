@@ -241,8 +241,15 @@ fn to_string(v: Value<'_>, span: Span) -> Result<core::result::Result<Cow<'_, st
     let mut out = String::new();
     match v {
         Value::String(s) => return Ok(Ok(s)),
-        Value::Int64(i) => out = i.to_string(),
-        Value::Uint64(u) => out = u.to_string(),
+        // Status codes, the integers labels convert, borrow their text.
+        Value::Int64(i) => match u64::try_from(i).ok().and_then(text::small_decimal) {
+            Some(text) => return Ok(Ok(Cow::Borrowed(text))),
+            None => out = i.to_string(),
+        },
+        Value::Uint64(u) => match text::small_decimal(u) {
+            Some(text) => return Ok(Ok(Cow::Borrowed(text))),
+            None => out = u.to_string(),
+        },
         Value::Double(d) => text::write_double(&mut out, d).map_err(|_| invalid(span, "format".into()))?,
         Value::Bool(b) => return Ok(Ok(Cow::Borrowed(if b { "true" } else { "false" }))),
         Value::Bytes(b) => {

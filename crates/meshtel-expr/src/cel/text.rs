@@ -76,8 +76,53 @@ pub(crate) fn write_duration(w: &mut dyn fmt::Write, d: Duration) -> fmt::Result
     w.write_char('s')
 }
 
+/// The decimal text of every number below 1000, right-aligned in three-byte cells
+/// (`"  0  1 …999"`, leading zeros written as such: `"007"`).
+const SMALL_DECIMALS: &str = {
+    const BYTES: [u8; 3000] = {
+        let mut bytes = [0u8; 3000];
+        let mut n = 0;
+        while n < 1000 {
+            bytes[3 * n] = b'0' + (n / 100) as u8;
+            bytes[3 * n + 1] = b'0' + (n / 10 % 10) as u8;
+            bytes[3 * n + 2] = b'0' + (n % 10) as u8;
+            n += 1;
+        }
+        bytes
+    };
+    match core::str::from_utf8(&BYTES) {
+        Ok(text) => text,
+        Err(_) => panic!("decimal digits are ASCII"),
+    }
+};
+
+/// The decimal text of `n` when it is below 1000, borrowed from a static table: what
+/// `string()` of an HTTP or gRPC status code gives, without allocating.
+pub(crate) fn small_decimal(n: u64) -> Option<&'static str> {
+    let n = usize::try_from(n).ok().filter(|&n| n < 1000)?;
+    let digits = if n < 10 {
+        1
+    } else if n < 100 {
+        2
+    } else {
+        3
+    };
+    SMALL_DECIMALS.get(3 * n + 3 - digits..3 * n + 3)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn small_decimals_are_the_decimal_text() {
+        for n in 0..2000_u64 {
+            assert_eq!(
+                small_decimal(n),
+                (n < 1000).then(|| n.to_string()).as_deref(),
+                "{n}"
+            );
+        }
+    }
+
     use super::*;
 
     fn double(v: f64) -> String {
