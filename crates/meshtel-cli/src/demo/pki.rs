@@ -86,6 +86,7 @@ impl Pki {
         config.alpn_protocols = [
             meshtel_wire::alpn::ISTIO_PEER_EXCHANGE,
             meshtel_wire::alpn::ISTIO_HTTP11,
+            meshtel_wire::alpn::ISTIO_H2,
             "h2",
             "http/1.1",
         ]

@@ -52,11 +52,21 @@ async fn eventually(mut check: impl FnMut() -> bool) {
     panic!("condition not reached");
 }
 
+fn load(requests: u64, connections: u64, grpc_rounds: u64, seed: u64) -> load::Load {
+    load::Load {
+        requests,
+        connections,
+        grpc_rounds,
+        seed,
+    }
+}
+
 /// Normal traffic still flows through both sidecars.
 async fn still_serving(mesh: &Mesh) {
-    let truth = load::run(mesh.targets, 5, 1, 7).await;
+    let truth = load::run(mesh.targets, load(5, 1, 1, 7)).await;
     assert_eq!(truth.mesh_requests.values().sum::<u64>(), 5);
     assert_eq!(truth.tcp_connections, 1);
+    assert_eq!(truth.grpc.total(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,7 +159,7 @@ async fn bad_header_value_makes_a_non_mesh_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mesh_records_what_the_load_saw() {
     let mesh = start_mesh().await.unwrap();
-    let truth = load::run(mesh.targets, 40, 4, 3).await;
+    let truth = load::run(mesh.targets, load(40, 4, 2, 3)).await;
     super::settle(&mesh, truth.tcp_connections).await;
     for (sc, reporter, csp) in [
         (&mesh.client, "source", "unknown"),
@@ -159,12 +169,30 @@ async fn the_mesh_records_what_the_load_saw() {
         let by_code = metrics::sum_by(
             &s,
             "istio_requests_total",
-            &["reporter", "connection_security_policy", "response_code"],
+            &[
+                "request_protocol",
+                "reporter",
+                "connection_security_policy",
+                "response_code",
+            ],
         );
         for (code, n) in &truth.mesh_requests {
-            let key = vec![reporter.to_owned(), csp.to_owned(), code.to_string()];
+            let key = vec!["http".to_owned(), reporter.to_owned(), csp.to_owned(), code.to_string()];
             assert_eq!(by_code.get(&key), Some(&(*n as f64)), "{reporter} {code}");
         }
+        let grpc = metrics::sum_by(
+            &s,
+            "istio_requests_total",
+            &["request_protocol", "grpc_response_status"],
+        );
+        for (code, n) in truth.grpc.by_status() {
+            let key = vec!["grpc".to_owned(), code.to_string()];
+            assert_eq!(grpc.get(&key), Some(&(n as f64)), "{reporter} grpc {code}");
+        }
+        assert_eq!(
+            grpc.iter().filter(|(k, _)| k[0] == "grpc").map(|(_, n)| n).sum::<f64>(),
+            truth.grpc.total() as f64
+        );
         let tcp = |m: &str| metrics::sum_by(&s, m, &[]).values().sum::<f64>();
         assert_eq!(tcp("istio_tcp_connections_opened_total"), 4.0);
         assert_eq!(tcp("istio_tcp_connections_closed_total"), 4.0);
