@@ -64,6 +64,10 @@ pub(crate) struct DemoArgs {
     /// Write the mesh's addresses as JSON, once it listens (for other clients).
     #[arg(long, value_name = "FILE")]
     endpoints: Option<PathBuf>,
+    /// Write the mesh CA and the client sidecar's certificate and key (DER) into DIR, so
+    /// that outside peers can speak mTLS to the server sidecar.
+    #[arg(long, value_name = "DIR")]
+    pki_dir: Option<PathBuf>,
     /// Close a connection whose HTTP/1 request head does not arrive in time (500ms, 2s, 2.5).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     header_read_timeout: Duration,
@@ -239,6 +243,9 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
         limits.header_read, limits.idle, limits.exchange
     );
     println!();
+    if let Some(dir) = &args.pki_dir {
+        mesh.pki.write_der(dir)?;
+    }
     if let Some(path) = &args.endpoints {
         write_endpoints(path, &mesh, metrics_addr)?;
     }

@@ -766,7 +766,7 @@ where
     let mut tcp = sc.plugin.tcp_connection(facts, tcp_routing("inbound|9000||"), sc.now());
     let (mut rd, mut wr) = tokio::io::split(tls);
     let Some((peer, leftover, eof)) = exchange_peer(&sc, &mut rd, &mut wr, negotiated.as_deref()).await else {
-        return;
+        return tcp.close(&sc.plugin);
     };
     tcp.resolve(&sc.plugin, peer);
     let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
