@@ -211,3 +211,77 @@ async fn the_mesh_records_what_the_load_saw() {
         Some(&(truth.plain_requests.values().sum::<u64>() as f64))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_between_the_sidecars_negotiates_istio_h2() {
+    let mesh = start_mesh().await.unwrap();
+    let s = tls(&mesh, &[alpn::ISTIO_H2, alpn::ISTIO, alpn::H2]).await;
+    assert_eq!(s.get_ref().1.alpn_protocol(), Some(alpn::ISTIO_H2.as_bytes()));
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(s))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::builder()
+        .uri("http://ratings:9080/bytes/100")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(req).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
+    assert!(response.headers().contains_key("x-envoy-peer-metadata"));
+    let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap();
+    assert_eq!(body.to_bytes().len(), 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_peers_are_closed_and_counted() {
+    let limits = super::limits::Limits {
+        header_read: Duration::from_millis(300),
+        idle: Duration::from_millis(400),
+        exchange: Duration::from_millis(300),
+    };
+    let mesh = super::start_mesh_with(limits).await.unwrap();
+    let timeouts = |sc: &Sidecar, reason: &str| {
+        let s = metrics::samples(&sc.registry.render_to_string(Format::Prometheus));
+        metrics::sum_by(&s, "meshtel_demo_timeouts_total", &["reason"])
+            .get(&vec![reason.to_owned()])
+            .copied()
+            .unwrap_or(0.0)
+    };
+    // A half-sent head to the client sidecar: closed by the header-read timeout.
+    let mut half = TcpStream::connect(mesh.targets.client_http).await.unwrap();
+    half.write_all(b"GET /status/200 HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), half.read_to_end(&mut rest)).await;
+    eventually(|| timeouts(&mesh.client, "header_read") == 1.0).await;
+    // A keep-alive HTTP/2 connection, silent after its request: closed as idle.
+    let stream = TcpStream::connect(mesh.targets.client_http).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    let req = hyper::Request::builder()
+        .uri("http://ratings:9080/status/204")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    assert_eq!(sender.send_request(req).await.unwrap().status(), 204);
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+    eventually(|| timeouts(&mesh.client, "idle") == 1.0).await;
+    // An mTLS peer that never sends its frame: the exchange times out, the connection
+    // closes, and it is still recorded as opened and closed.
+    let mut stalled = tls(&mesh, alpn::IN_MESH_WITH_MXC).await;
+    let mut all = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stalled.read_to_end(&mut all)).await;
+    eventually(|| timeouts(&mesh.server, "exchange") == 1.0).await;
+    // A TCP peer that connects and sends nothing: no TLS handshake in time.
+    let mut silent = TcpStream::connect(mesh.targets.server).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut all)).await;
+    eventually(|| timeouts(&mesh.server, "handshake") == 1.0).await;
+    still_serving(&mesh).await;
+}
