@@ -159,8 +159,14 @@ async fn bad_header_value_makes_a_non_mesh_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mesh_records_what_the_load_saw() {
     let mesh = start_mesh().await.unwrap();
-    let truth = load::run(mesh.targets, load(40, 4, 2, 3)).await;
+    let truth = load::run(mesh.targets, load(40, 4, 5, 3)).await;
     super::settle(&mesh, truth.tcp_connections).await;
+    // Streams and trailers cross both sidecars: replies, then the status in the trailers.
+    let expand = truth.grpc.calls["/meshtel.demo.v1.Echo/Expand 5"];
+    assert_eq!((expand.calls, expand.response_messages), (1, 3));
+    let chat = truth.grpc.calls["/meshtel.demo.v1.Echo/Chat 14"];
+    assert_eq!((chat.calls, chat.request_messages, chat.response_messages), (1, 3, 6));
+    assert_eq!(truth.grpc.total(), 25);
     for (sc, reporter, csp) in [
         (&mesh.client, "source", "unknown"),
         (&mesh.server, "destination", "mutual_tls"),
@@ -283,5 +289,43 @@ async fn slow_and_idle_peers_are_closed_and_counted() {
     let mut silent = TcpStream::connect(mesh.targets.server).await.unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut all)).await;
     eventually(|| timeouts(&mesh.server, "handshake") == 1.0).await;
+    still_serving(&mesh).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_watch_streams_through_both_sidecars_and_is_recorded_when_cancelled() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let mesh = start_mesh().await.unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", mesh.targets.client_http))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let mut watch = health
+        .watch(HealthCheckRequest { service: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(first.status, ServingStatus::Serving as i32);
+    // Nothing is recorded while the stream is open.
+    let grpc = |sc: &Sidecar| {
+        let s = metrics::samples(&sc.registry.render_to_string(Format::Prometheus));
+        metrics::sum_by(
+            &s,
+            "istio_requests_total",
+            &["request_protocol", "grpc_response_status"],
+        )
+        .into_iter()
+        .filter(|(k, _)| k[0] == "grpc")
+        .map(|(k, n)| (k[1].clone(), n))
+        .collect::<Vec<_>>()
+    };
+    assert!(grpc(&mesh.client).is_empty());
+    // Cancelled: recorded on both sidecars with no grpc-status, so from HTTP 200: 2 (UNKNOWN).
+    drop(watch);
+    eventually(|| grpc(&mesh.client) == [("2".to_owned(), 1.0)] && grpc(&mesh.server) == [("2".to_owned(), 1.0)]).await;
     still_serving(&mesh).await;
 }
