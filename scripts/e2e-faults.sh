@@ -4,7 +4,8 @@
 # Starts `meshtel demo --serve --requests 0 --connections 0` with short limits (header read
 # 1 s, idle 2 s, exchange 1 s) and --pki-dir, then for $FAULT_SECONDS (default 30, at most
 # 60) runs load (hey, h2load, grpcio) while connections are reset mid-stream and hostile
-# peers connect (garbage, half-sent heads, bare HTTP/2 prefaces, silent connections, TLS
+# peers connect (to the server sidecar, the client sidecar's HTTP listener and the metrics
+# listener) (garbage, half-sent heads, bare HTTP/2 prefaces, silent connections, TLS
 # junk, mTLS peers stalling the TCP prefix exchange). Requires the demo alive and still
 # serving, its peak RSS under $RSS_LIMIT_MB (default 256), every hostile connection closed,
 # the timeouts counted, and istio_tcp_connections_opened_total == closed on both sidecars.

@@ -6,7 +6,8 @@ For --seconds, at once:
 - resets: HTTP/1.1 clients that reset (RST, SO_LINGER 0) in the middle of a 1 MiB response,
   TCP clients through the client sidecar reset mid-echo, gRPC Chat streams cancelled after
   a few replies;
-- hostile peers, at the server sidecar's port and the client sidecar's HTTP listener:
+- hostile peers, at the server sidecar's port, the client sidecar's HTTP listener and the
+  metrics listener:
   garbage bytes, half-sent HTTP/1.1 heads, an HTTP/2 preface and nothing more, connections
   that send nothing at all, a TLS record of junk, and mTLS peers (with the mesh's own client
   certificate, --pki-dir) that negotiate istio-peer-exchange and then stall the exchange.
@@ -130,22 +131,23 @@ def hostile(kind, target, tls_ctx, grace):
     return closed_by_peer(s, grace)
 
 
-def hostile_loop(stop, ep, tls_ctx, grace, stats):
-    kinds_any = ["garbage", "half_head", "h2_preface", "silent"]
+HOSTILE_KINDS = ["garbage", "half_head", "h2_preface", "silent", "tls_junk", "stalled_exchange"]
+
+
+def hostile_loop(stop, kind, ep, tls_ctx, grace, stats):
+    """Hostile connections of one kind, in turn at each listener it applies to."""
+    names = ["server_plain"] if kind in ("tls_junk", "stalled_exchange") else ["server_plain", "client_http", "metrics"]
     while not stop.is_set():
-        for kind in kinds_any + ["tls_junk", "stalled_exchange"]:
-            for name in ("server_plain", "client_http"):
-                if name == "client_http" and kind in ("tls_junk", "stalled_exchange"):
-                    continue
-                if stop.is_set():
-                    return
-                try:
-                    ok = hostile(kind, addr(ep[name]), tls_ctx, grace)
-                except OSError:
-                    ok = True
-                stats.add(f"hostile {kind} -> {name}")
-                if not ok:
-                    stats.add(f"NOT CLOSED {kind} -> {name}")
+        for name in names:
+            if stop.is_set():
+                return
+            try:
+                ok = hostile(kind, addr(ep[name]), tls_ctx, grace)
+            except OSError:
+                ok = True
+            stats.add(f"hostile {kind} -> {name}")
+            if not ok:
+                stats.add(f"NOT CLOSED {kind} -> {name}")
 
 
 def http_reset_loop(stop, ep, stats):
@@ -252,7 +254,7 @@ def main():
         subprocess.Popen(["hey", "-z", f"{secs}s", "-c", "4", f"{base}/bytes/2048"], stdout=subprocess.PIPE, text=True),
         subprocess.Popen(["h2load", "-D", str(secs), "-c", "2", "-m", "4", f"{base}/status/200"], stdout=subprocess.PIPE, text=True),
     ]
-    loops = [(hostile_loop, (ep, tls_ctx, args.grace, stats))] * 3
+    loops = [(hostile_loop, (kind, ep, tls_ctx, args.grace, stats)) for kind in HOSTILE_KINDS]
     loops += [(http_reset_loop, (ep, stats)), (tcp_loop, (ep, stats)), (tcp_loop, (ep, stats)), (grpc_loop, (ep, stats))]
     threads = [threading.Thread(target=f, args=(stop, *a), daemon=True) for f, a in loops]
     for t in threads:

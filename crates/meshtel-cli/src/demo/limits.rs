@@ -67,6 +67,20 @@ impl Timeout {
     }
 }
 
+/// Timeouts counted outside a sidecar's registry (the metrics listener's).
+#[derive(Debug, Default)]
+pub(crate) struct TimeoutCounts([AtomicU64; 4]);
+
+impl TimeoutCounts {
+    pub(crate) fn add(&self, timeout: Timeout) {
+        self.0[timeout as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self, timeout: Timeout) -> u64 {
+        self.0[timeout as usize].load(Ordering::Relaxed)
+    }
+}
+
 /// Parses a duration flag: `500ms`, `2s`, or plain seconds (`2.5`).
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {

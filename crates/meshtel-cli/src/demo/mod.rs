@@ -31,7 +31,7 @@ use meshtel_metrics::Format;
 use meshtel_wire::alpn;
 use serde_json::json;
 
-use self::limits::{Limits, Timeout, parse_duration};
+use self::limits::{Limits, Timeout, TimeoutCounts, parse_duration};
 use self::load::Targets;
 use self::sidecar::{Backends, Sidecar, Upstream};
 
@@ -220,7 +220,13 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
         ("client", mesh.client.registry.clone()),
         ("server", mesh.server.registry.clone()),
     ]);
-    tokio::spawn(metrics::serve(metrics_listener, registries));
+    let metrics_timeouts = Arc::new(TimeoutCounts::default());
+    tokio::spawn(metrics::serve(
+        metrics_listener,
+        registries,
+        args.limits(),
+        Arc::clone(&metrics_timeouts),
+    ));
 
     println!("meshtel demo: a two-sidecar mesh on 127.0.0.1");
     println!(
@@ -260,7 +266,7 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
     let truth = load::run(mesh.targets, load).await;
     settle(&mesh, truth.tcp_connections).await;
     println!();
-    print_summary(&mesh, &truth, started.elapsed());
+    print_summary(&mesh, &truth, started.elapsed(), &metrics_timeouts);
     if let Some(path) = &args.truth {
         let text = serde_json::to_string_pretty(&truth).map_err(|e| e.to_string())?;
         std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
@@ -308,7 +314,7 @@ async fn settle(mesh: &Mesh, connections: u64) {
     }
 }
 
-fn print_summary(mesh: &Mesh, truth: &load::Truth, elapsed: Duration) {
+fn print_summary(mesh: &Mesh, truth: &load::Truth, elapsed: Duration, metrics_timeouts: &TimeoutCounts) {
     println!(
         "load done in {:.2} s: {} mesh requests, {} plain requests, {} TCP connections ({} bytes echoed), {} gRPC calls",
         elapsed.as_secs_f64(),
@@ -356,6 +362,11 @@ fn print_summary(mesh: &Mesh, truth: &load::Truth, elapsed: Duration) {
             .collect();
         println!("{name} slow/idle peers closed: {}", all.join(", "));
     }
+    let all: Vec<String> = Timeout::ALL
+        .iter()
+        .map(|t| format!("{}={}", t.label(), metrics_timeouts.get(*t)))
+        .collect();
+    println!("metrics listener slow/idle peers closed: {}", all.join(", "));
 }
 
 /// The request table of one protocol (`http` or `grpc`), by reporter, security policy and
