@@ -4,10 +4,16 @@
 //!   Over mTLS the negotiated ALPN decides: `istio-peer-exchange` runs the TCP prefix
 //!   exchange and proxies to the echo service; anything else is HTTP, with the peer learned
 //!   from `x-envoy-peer-metadata` request headers and the sidecar's own metadata added to
-//!   responses. Plaintext is HTTP from outside the mesh (no peer).
-//! - The **client sidecar** (outbound reporter) accepts the application's plaintext HTTP and
-//!   TCP and originates mTLS to the server sidecar with Istio's ALPN lists
-//!   (`docs/reference/wire.md` §5).
+//!   responses. Plaintext is HTTP from outside the mesh (no peer). HTTP whose
+//!   `content-type` starts with `application/grpc` streams to the gRPC backend (HTTP/2), the
+//!   rest goes to the HTTP backend.
+//! - The **client sidecar** (outbound reporter) accepts the application's plaintext HTTP
+//!   (HTTP/1.1 or h2c) and TCP and originates mTLS to the server sidecar with Istio's ALPN
+//!   lists (`docs/reference/wire.md` §5): `istio-h2` first when the application spoke
+//!   HTTP/2.
+//!
+//! Every HTTP listener serves HTTP/1.1 and HTTP/2 under the limits of `limits.rs`; gRPC
+//! requests are proxied and recorded by `upstream.rs`.
 //!
 //! A misbehaving peer never brings a sidecar down: a bad frame or header makes the
 //! connection non-mesh (or closes it), and `meshtel_demo_peer_exchange_total{outcome}` says
