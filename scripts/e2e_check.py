@@ -66,7 +66,7 @@ def main():
         expected_requests[("destination", "none", str(code))] = n
 
     def requests_match():
-        got = query(args.prometheus, "sum by (reporter, connection_security_policy, response_code) (istio_requests_total)")
+        got = query(args.prometheus, 'sum by (reporter, connection_security_policy, response_code) (istio_requests_total{request_protocol="http"})')
         got = {(dict(k)["reporter"], dict(k)["connection_security_policy"], dict(k)["response_code"]): v for k, v in got.items()}
         return got == {k: float(v) for k, v in expected_requests.items()}, got
 
@@ -74,6 +74,21 @@ def main():
     print("requests by reporter, security policy, response code (Prometheus):")
     for key in sorted(got):
         print(f"  {key[0]:<12} {key[1]:<11} {key[2]:>4}  {got[key]:g}")
+
+    # gRPC calls (the demo's tonic client through the client sidecar), by grpc-status.
+    grpc = {}
+    for key, c in truth.get("grpc", {}).get("calls", {}).items():
+        status = key.rsplit(" ", 1)[1]
+        grpc[status] = grpc.get(status, 0) + c["calls"]
+    expected_grpc = {(r, s): float(n) for s, n in grpc.items() for r in ("source", "destination")}
+
+    def grpc_match():
+        got = query(args.prometheus, 'sum by (reporter, grpc_response_status) (istio_requests_total{request_protocol="grpc"})')
+        got = {(dict(k)["reporter"], dict(k)["grpc_response_status"]): v for k, v in got.items()}
+        return got == expected_grpc, got
+
+    got = wait_for("Prometheus to see every gRPC call", grpc_match, 60)
+    print(f"gRPC calls by reporter, grpc_response_status (Prometheus): {dict(sorted(got.items()))}")
 
     n, b = float(truth["tcp_connections"]), float(truth["tcp_bytes"])
     checks = {

@@ -30,3 +30,59 @@ promtool_accepts() {
     return 1
   fi
 }
+
+# Installs Debian packages (`ensure_debian COMMAND PACKAGE ...`) when COMMAND is missing:
+# as root directly, otherwise through sudo when there is one.
+ensure_debian() {
+  local cmd=$1
+  shift
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  local as_root=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "need root or sudo to install $*" >&2; return 1; }
+    as_root=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${as_root[@]}" apt-get install -y -qq "$@" >/dev/null 2>&1 \
+    || { "${as_root[@]}" apt-get update -qq && "${as_root[@]}" apt-get install -y -qq "$@" >/dev/null; }
+}
+
+# A Python venv at $1 (created when missing) with the PyPI packages $2...; prints its python.
+ensure_venv() {
+  local venv=$1
+  shift
+  if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+  fi
+  if ! "$venv/bin/python" -c "import sys" 2>/dev/null; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" >&2
+  echo "$venv/bin/python"
+}
+
+# Starts `$MESHTEL demo --serve --requests 0 --connections 0 --endpoints FILE` plus the
+# arguments given, in the background; sets demo_pid and waits (30 s at most) until the
+# endpoints file exists. $work must name a scratch directory.
+start_demo_serving() {
+  "$MESHTEL" demo --serve --requests 0 --connections 0 --endpoints "$work/endpoints.json" \
+    "$@" >"$work/demo.log" 2>&1 &
+  demo_pid=$!
+  for _ in $(seq 300); do
+    [ -s "$work/endpoints.json" ] && return 0
+    kill -0 "$demo_pid" 2>/dev/null || { echo "meshtel demo exited:" >&2; cat "$work/demo.log" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "meshtel demo wrote no endpoints file in 30 s" >&2
+  return 1
+}
+
+# The meshtel binary the end-to-end scripts run: $MESHTEL, or a release build.
+meshtel_binary() {
+  if [ -z "${MESHTEL:-}" ]; then
+    cargo build --locked -q --release -p meshtel-cli
+    MESHTEL=target/release/meshtel
+  fi
+  export MESHTEL
+}

@@ -513,3 +513,53 @@ fn config_from_telemetry_errors_name_file_document_and_field() {
             .starts_with("meshtel: error: reading /nonexistent.yaml: ")
     );
 }
+
+#[test]
+fn demo_without_load_writes_its_endpoints_and_pki() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoints = dir.path().join("endpoints.json");
+    let pki = dir.path().join("pki");
+    let out = meshtel(
+        &[
+            "demo",
+            "--requests",
+            "0",
+            "--connections",
+            "0",
+            "--endpoints",
+            endpoints.to_str().unwrap(),
+            "--pki-dir",
+            pki.to_str().unwrap(),
+            "--idle-timeout",
+            "500ms",
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("0 mesh requests, 0 plain requests, 0 TCP connections (0 bytes echoed), 0 gRPC calls"));
+    assert!(stdout.contains("limits          header read 10s, idle 500ms, exchange 10s"));
+    let ep: serde_json::Value = serde_json::from_slice(&std::fs::read(&endpoints).unwrap()).unwrap();
+    for key in [
+        "client_http",
+        "client_grpc",
+        "client_tcp",
+        "server_plain",
+        "metrics",
+        "grpc_backend",
+    ] {
+        let addr: std::net::SocketAddr = ep[key].as_str().unwrap().parse().unwrap();
+        assert!(addr.ip().is_loopback(), "{key}");
+    }
+    assert!(ep["client_metrics"].as_str().unwrap().ends_with("/client/metrics"));
+    for file in ["ca.der", "client.der", "client.key.der"] {
+        assert!(pki.join(file).metadata().unwrap().len() > 0, "{file}");
+    }
+}
+
+#[test]
+fn demo_rejects_a_bad_duration() {
+    let out = meshtel(&["demo", "--header-read-timeout", "soon"], b"");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a duration"));
+}

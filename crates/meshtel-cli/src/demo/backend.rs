@@ -1,4 +1,5 @@
-//! The two backend services behind the server sidecar: HTTP and a TCP echo.
+//! Backend services behind the server sidecar: HTTP (httpbin conventions) and a TCP echo
+//! (the gRPC backend is in `grpc.rs`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -11,8 +12,44 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-/// The HTTP backend: `/status/NNN` answers NNN; any other path answers 200 with a body
-/// whose size depends on the path.
+/// The most bytes `/bytes/<n>` answers with (1 MiB); a larger `n` is a 400.
+pub(crate) const MAX_BYTES: usize = 1 << 20;
+
+/// The response of the HTTP backend for `path`, after httpbin's conventions:
+/// `/status/<code>` answers that code, `/bytes/<n>` answers `n` bytes
+/// (`application/octet-stream`, at most [`MAX_BYTES`]); any other path answers 200 with a
+/// text body whose size depends on the path.
+pub(crate) fn respond(path: &str) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = if let Some(code) = path.strip_prefix("/status/") {
+        match code.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok()) {
+            Some(status) => (status, "text/plain", format!("{status} for {path}\n").into_bytes()),
+            None => (StatusCode::BAD_REQUEST, "text/plain", b"bad status code\n".to_vec()),
+        }
+    } else if let Some(n) = path.strip_prefix("/bytes/") {
+        match n.parse::<usize>() {
+            Ok(n) if n <= MAX_BYTES => (
+                StatusCode::OK,
+                "application/octet-stream",
+                (0..n).map(|i| (i % 251) as u8).collect(),
+            ),
+            _ => (
+                StatusCode::BAD_REQUEST,
+                "text/plain",
+                format!("/bytes/<n> takes 0 <= n <= {MAX_BYTES}\n").into_bytes(),
+            ),
+        }
+    } else {
+        let body = format!("200 OK for {path}\n{}", "x".repeat(path.len() * 16));
+        (StatusCode::OK, "text/plain", body.into_bytes())
+    };
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_default()
+}
+
+/// The HTTP backend (HTTP/1.1): see [`respond`].
 pub(crate) async fn http(listener: TcpListener) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -22,19 +59,7 @@ pub(crate) async fn http(listener: TcpListener) {
             let service = service_fn(|req: Request<hyper::body::Incoming>| async move {
                 let path = req.uri().path().to_owned();
                 let _ = req.into_body().collect().await;
-                let status = path
-                    .strip_prefix("/status/")
-                    .and_then(|c| c.parse::<u16>().ok())
-                    .and_then(|c| StatusCode::from_u16(c).ok())
-                    .unwrap_or(StatusCode::OK);
-                let body = format!("{status} for {path}\n{}", "x".repeat(path.len() * 16));
-                Ok::<_, Infallible>(
-                    Response::builder()
-                        .status(status)
-                        .header("content-type", "text/plain")
-                        .body(Full::new(Bytes::from(body)))
-                        .unwrap_or_default(),
-                )
+                Ok::<_, Infallible>(respond(&path))
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -71,4 +96,22 @@ pub(crate) async fn bind() -> std::io::Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     Ok((listener, addr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::body::Body as _;
+
+    #[test]
+    fn httpbin_paths() {
+        assert_eq!(respond("/status/503").status(), 503);
+        assert_eq!(respond("/status/abc").status(), 400);
+        let bytes = respond("/bytes/1000");
+        assert_eq!(bytes.status(), 200);
+        assert_eq!(bytes.body().size_hint().exact(), Some(1000));
+        assert_eq!(respond(&format!("/bytes/{MAX_BYTES}")).status(), 200);
+        assert_eq!(respond(&format!("/bytes/{}", MAX_BYTES + 1)).status(), 400);
+        assert_eq!(respond("/ratings/7").status(), 200);
+    }
 }

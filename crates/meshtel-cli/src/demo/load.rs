@@ -25,6 +25,21 @@ pub(crate) struct Truth {
     pub(crate) tcp_connections: u64,
     /// Bytes the TCP clients wrote (and read back from the echo service).
     pub(crate) tcp_bytes: u64,
+    /// gRPC calls through the client sidecar, by method and status.
+    pub(crate) grpc: super::grpc::GrpcTruth,
+}
+
+/// How much load to send.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Load {
+    /// HTTP requests through the client sidecar (a tenth as many plain ones).
+    pub(crate) requests: u64,
+    /// TCP connections through the client sidecar.
+    pub(crate) connections: u64,
+    /// Rounds of five gRPC calls through the client sidecar.
+    pub(crate) grpc_rounds: u64,
+    /// Seed of the request mix and payload sizes.
+    pub(crate) seed: u64,
 }
 
 /// A small deterministic generator (SplitMix64), so `--seed` reproduces a run.
@@ -117,10 +132,17 @@ pub(crate) struct Targets {
 }
 
 /// Runs the whole load: `requests` mesh requests over four connections, a tenth as many
-/// plain requests, and `connections` TCP connections, with a progress bar.
-pub(crate) async fn run(targets: Targets, requests_n: u64, connections: u64, seed: u64) -> Truth {
+/// plain requests, `connections` TCP connections and `grpc_rounds` rounds of gRPC calls
+/// (over one HTTP/2 connection), with a progress bar.
+pub(crate) async fn run(targets: Targets, load: Load) -> Truth {
+    let Load {
+        requests: requests_n,
+        connections,
+        grpc_rounds,
+        seed,
+    } = load;
     let plain_n = requests_n.div_ceil(10);
-    let bar = ProgressBar::new(requests_n + plain_n + connections);
+    let bar = ProgressBar::new(requests_n + plain_n + connections + grpc_rounds);
     bar.set_style(
         ProgressStyle::with_template("{spinner} load [{bar:40}] {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -146,6 +168,10 @@ pub(crate) async fn run(targets: Targets, requests_n: u64, connections: u64, see
             done
         }));
     }
+    let grpc = {
+        let bar = bar.clone();
+        tokio::spawn(async move { super::grpc::run(targets.client_http, grpc_rounds, &bar).await })
+    };
     let mut truth = Truth::default();
     for t in tasks {
         for (code, n) in t.await.unwrap_or_default() {
@@ -159,6 +185,7 @@ pub(crate) async fn run(targets: Targets, requests_n: u64, connections: u64, see
             truth.tcp_bytes += bytes;
         }
     }
+    truth.grpc = grpc.await.unwrap_or_default();
     bar.finish_with_message("done");
     truth
 }

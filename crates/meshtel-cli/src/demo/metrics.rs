@@ -9,17 +9,24 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+
+use super::limits::{Activity, Limits, TimeoutCounts, serve_http};
 use meshtel_metrics::{Format, Registry};
 use tokio::net::TcpListener;
 
-/// Serves each registry at `/<name>/metrics`.
-pub(crate) async fn serve(listener: TcpListener, registries: Arc<Vec<(&'static str, Registry)>>) {
+/// Serves each registry at `/<name>/metrics` (HTTP/1.1 or h2c), under `limits`; the
+/// connections closed for being slow or idle count in `timeouts`.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    registries: Arc<Vec<(&'static str, Registry)>>,
+    limits: Limits,
+    timeouts: Arc<TimeoutCounts>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let registries = Arc::clone(&registries);
+        let (registries, timeouts) = (Arc::clone(&registries), Arc::clone(&timeouts));
         tokio::spawn(async move {
             let service = service_fn(move |req: Request<hyper::body::Incoming>| {
                 let registries = Arc::clone(&registries);
@@ -45,9 +52,9 @@ pub(crate) async fn serve(listener: TcpListener, registries: Arc<Vec<(&'static s
                     Ok::<_, Infallible>(response.unwrap_or_default())
                 }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            if let Some(t) = serve_http(stream, Activity::new(), limits, service).await {
+                timeouts.add(t);
+            }
         });
     }
 }

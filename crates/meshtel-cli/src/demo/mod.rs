@@ -1,18 +1,24 @@
 //! `meshtel demo`: a real two-sidecar mesh on loopback (`docs/reference/telemetry.md`,
 //! `docs/reference/wire.md`).
 //!
-//! One process: an HTTP backend and a TCP echo backend; a server sidecar (inbound) in front
-//! of them; a client sidecar (outbound); mutual TLS between the sidecars with certificates
-//! generated at start (SPIFFE identities) and Istio's ALPN lists; the TCP prefix exchange
-//! for TCP and the `x-envoy-peer-metadata` headers for HTTP; a plain client that talks to
-//! the server sidecar without TLS; a metrics endpoint per sidecar; a load generator; and a
-//! summary read back from the metrics.
+//! One process: an HTTP backend, a gRPC backend (`grpc.health.v1.Health` and
+//! `meshtel.demo.v1.Echo`) and a TCP echo backend; a server sidecar (inbound) in front of
+//! them; a client sidecar (outbound); mutual TLS between the sidecars with certificates
+//! generated at start (SPIFFE identities) and Istio's ALPN lists (`istio-h2` when the
+//! application speaks HTTP/2); the TCP prefix exchange for TCP and the
+//! `x-envoy-peer-metadata` headers for HTTP and gRPC; a plain client that talks to the
+//! server sidecar without TLS; a metrics endpoint per sidecar; a load generator; and a
+//! summary read back from the metrics. Every listener bounds slow and idle peers
+//! (`limits.rs`).
 
 mod backend;
+mod grpc;
+mod limits;
 mod load;
 mod metrics;
 mod pki;
 mod sidecar;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,8 +31,9 @@ use meshtel_metrics::Format;
 use meshtel_wire::alpn;
 use serde_json::json;
 
+use self::limits::{Limits, Timeout, TimeoutCounts, parse_duration};
 use self::load::Targets;
-use self::sidecar::{Sidecar, Upstream};
+use self::sidecar::{Backends, Sidecar, Upstream};
 
 /// Arguments of `meshtel demo`.
 #[derive(Debug, Args)]
@@ -50,6 +57,36 @@ pub(crate) struct DemoArgs {
     /// Write what the load generator sent and saw (the ground truth) as JSON.
     #[arg(long, value_name = "FILE")]
     truth: Option<PathBuf>,
+    /// Rounds of gRPC calls through the client sidecar, five calls each (a health check,
+    /// unary, server-, client- and bidi-streaming); by default one per 20 --requests.
+    #[arg(long, value_name = "N")]
+    grpc_rounds: Option<u64>,
+    /// Write the mesh's addresses as JSON, once it listens (for other clients).
+    #[arg(long, value_name = "FILE")]
+    endpoints: Option<PathBuf>,
+    /// Write the mesh CA and the client sidecar's certificate and key (DER) into DIR, so
+    /// that outside peers can speak mTLS to the server sidecar.
+    #[arg(long, value_name = "DIR")]
+    pki_dir: Option<PathBuf>,
+    /// Close a connection whose HTTP/1 request head does not arrive in time (500ms, 2s, 2.5).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    header_read_timeout: Duration,
+    /// Close a connection with no request in flight and no byte either way for this long.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// Close a connection whose TLS handshake or TCP prefix exchange takes longer.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    exchange_timeout: Duration,
+}
+
+impl DemoArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            header_read: self.header_read_timeout,
+            idle: self.idle_timeout,
+            exchange: self.exchange_timeout,
+        }
+    }
 }
 
 fn client_node() -> serde_json::Value {
@@ -77,8 +114,7 @@ pub(crate) struct Mesh {
     pub(crate) client: Arc<Sidecar>,
     pub(crate) server: Arc<Sidecar>,
     pub(crate) targets: Targets,
-    pub(crate) http_backend: SocketAddr,
-    pub(crate) tcp_backend: SocketAddr,
+    pub(crate) backends: Backends,
     pub(crate) pki: Arc<pki::Pki>,
 }
 
@@ -90,43 +126,58 @@ fn io(e: std::io::Error) -> String {
     format!("binding a loopback port: {e}")
 }
 
-/// Starts backends and sidecars on ephemeral loopback ports.
+/// Starts backends and sidecars on ephemeral loopback ports, with the default limits.
+#[cfg(test)]
 pub(crate) async fn start_mesh() -> Result<Mesh, String> {
+    start_mesh_with(Limits::default()).await
+}
+
+/// Starts backends and sidecars on ephemeral loopback ports.
+pub(crate) async fn start_mesh_with(limits: Limits) -> Result<Mesh, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let pki = Arc::new(pki::generate()?);
     let config = PluginConfig::from_json(r#"{"tcp_reporting_duration": "1s"}"#).map_err(|e| e.to_string())?;
-    let client = Arc::new(Sidecar::new(
-        &client_node(),
-        "sidecar~127.0.0.1~productpage-v1-84975bc778-pxz2w.default~default.svc.cluster.local",
-        Reporter::Outbound,
-        &pki.client.spiffe,
-        &config,
-    )?);
-    let server = Arc::new(Sidecar::new(
-        &server_node(),
-        "sidecar~127.0.0.1~ratings-v1-5f8d.default~default.svc.cluster.local",
-        Reporter::Inbound,
-        &pki.server.spiffe,
-        &config,
-    )?);
+    let client = Arc::new(
+        Sidecar::new(
+            &client_node(),
+            "sidecar~127.0.0.1~productpage-v1-84975bc778-pxz2w.default~default.svc.cluster.local",
+            Reporter::Outbound,
+            &pki.client.spiffe,
+            &config,
+        )?
+        .with_limits(limits),
+    );
+    let server = Arc::new(
+        Sidecar::new(
+            &server_node(),
+            "sidecar~127.0.0.1~ratings-v1-5f8d.default~default.svc.cluster.local",
+            Reporter::Inbound,
+            &pki.server.spiffe,
+            &config,
+        )?
+        .with_limits(limits),
+    );
 
-    let (http_l, http_backend) = backend::bind().await.map_err(io)?;
-    let (echo_l, tcp_backend) = backend::bind().await.map_err(io)?;
+    let (http_l, http) = backend::bind().await.map_err(io)?;
+    let (grpc_l, grpc) = backend::bind().await.map_err(io)?;
+    let (echo_l, tcp) = backend::bind().await.map_err(io)?;
     tokio::spawn(backend::http(http_l));
+    tokio::spawn(grpc::serve(grpc_l));
     tokio::spawn(backend::echo(echo_l));
+    let backends = Backends { http, grpc, tcp };
 
     let (server_l, server_addr) = backend::bind().await.map_err(io)?;
     tokio::spawn(sidecar::serve_inbound(
         Arc::clone(&server),
         server_l,
         pki.server_config()?,
-        http_backend,
-        tcp_backend,
+        backends,
     ));
 
     let upstream = Upstream {
         addr: server_addr,
         http: pki.client_config(&pki.client, &[alpn::ISTIO_HTTP11, alpn::ISTIO, alpn::HTTP11])?,
+        h2: pki.client_config(&pki.client, &[alpn::ISTIO_H2, alpn::ISTIO, alpn::H2])?,
         tcp: pki.client_config(&pki.client, alpn::IN_MESH_WITH_MXC)?,
     };
     let (client_http_l, client_http) = backend::bind().await.map_err(io)?;
@@ -145,8 +196,7 @@ pub(crate) async fn start_mesh() -> Result<Mesh, String> {
             client_tcp,
             server: server_addr,
         },
-        http_backend,
-        tcp_backend,
+        backends,
         pki,
     })
 }
@@ -161,7 +211,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), String> {
 }
 
 async fn demo(args: &DemoArgs) -> Result<(), String> {
-    let mesh = start_mesh().await?;
+    let mesh = start_mesh_with(args.limits()).await?;
     let metrics_listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .map_err(|e| format!("binding --metrics-addr {}: {e}", args.metrics_addr))?;
@@ -170,30 +220,53 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
         ("client", mesh.client.registry.clone()),
         ("server", mesh.server.registry.clone()),
     ]);
-    tokio::spawn(metrics::serve(metrics_listener, registries));
+    let metrics_timeouts = Arc::new(TimeoutCounts::default());
+    tokio::spawn(metrics::serve(
+        metrics_listener,
+        registries,
+        args.limits(),
+        Arc::clone(&metrics_timeouts),
+    ));
 
     println!("meshtel demo: a two-sidecar mesh on 127.0.0.1");
     println!(
-        "  backends        http {}   tcp echo {}",
-        mesh.http_backend, mesh.tcp_backend
+        "  backends        http {}   grpc {}   tcp echo {}",
+        mesh.backends.http, mesh.backends.grpc, mesh.backends.tcp
     );
     println!(
         "  server sidecar  ratings-v1, inbound, {}   on {} (mTLS + ALPN, or plaintext)",
         mesh.pki.server.spiffe, mesh.targets.server
     );
     println!(
-        "  client sidecar  productpage-v1, outbound, {}   http {}   tcp {}",
+        "  client sidecar  productpage-v1, outbound, {}   http+grpc {}   tcp {}",
         mesh.pki.client.spiffe, mesh.targets.client_http, mesh.targets.client_tcp
     );
     println!("  metrics         http://{metrics_addr}/client/metrics");
     println!("                  http://{metrics_addr}/server/metrics");
+    let limits = args.limits();
+    println!(
+        "  limits          header read {:?}, idle {:?}, exchange {:?}",
+        limits.header_read, limits.idle, limits.exchange
+    );
     println!();
+    if let Some(dir) = &args.pki_dir {
+        mesh.pki.write_der(dir)?;
+    }
+    if let Some(path) = &args.endpoints {
+        write_endpoints(path, &mesh, metrics_addr)?;
+    }
 
     let started = Instant::now();
-    let truth = load::run(mesh.targets, args.requests, args.connections, args.seed).await;
+    let load = load::Load {
+        requests: args.requests,
+        connections: args.connections,
+        grpc_rounds: args.grpc_rounds.unwrap_or(args.requests / 20),
+        seed: args.seed,
+    };
+    let truth = load::run(mesh.targets, load).await;
     settle(&mesh, truth.tcp_connections).await;
     println!();
-    print_summary(&mesh, &truth, started.elapsed());
+    print_summary(&mesh, &truth, started.elapsed(), &metrics_timeouts);
     if let Some(path) = &args.truth {
         let text = serde_json::to_string_pretty(&truth).map_err(|e| e.to_string())?;
         std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
@@ -203,6 +276,25 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
         std::future::pending::<()>().await;
     }
     Ok(())
+}
+
+/// Writes the mesh's addresses (`--endpoints`), whole or not at all (a rename).
+fn write_endpoints(path: &std::path::Path, mesh: &Mesh, metrics: SocketAddr) -> Result<(), String> {
+    let text = json!({
+        "client_http": mesh.targets.client_http.to_string(),
+        "client_grpc": mesh.targets.client_http.to_string(),
+        "client_tcp": mesh.targets.client_tcp.to_string(),
+        "server_plain": mesh.targets.server.to_string(),
+        "metrics": metrics.to_string(),
+        "client_metrics": format!("http://{metrics}/client/metrics"),
+        "server_metrics": format!("http://{metrics}/server/metrics"),
+        "http_backend": mesh.backends.http.to_string(),
+        "grpc_backend": mesh.backends.grpc.to_string(),
+        "tcp_backend": mesh.backends.tcp.to_string(),
+    });
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{text:#}\n")).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 /// Waits (up to 5 s) until both sidecars have recorded every TCP connection's close.
@@ -222,52 +314,107 @@ async fn settle(mesh: &Mesh, connections: u64) {
     }
 }
 
-fn print_summary(mesh: &Mesh, truth: &load::Truth, elapsed: Duration) {
+fn print_summary(mesh: &Mesh, truth: &load::Truth, elapsed: Duration, metrics_timeouts: &TimeoutCounts) {
     println!(
-        "load done in {:.2} s: {} mesh requests, {} plain requests, {} TCP connections ({} bytes echoed)",
+        "load done in {:.2} s: {} mesh requests, {} plain requests, {} TCP connections ({} bytes echoed), {} gRPC calls",
         elapsed.as_secs_f64(),
         truth.mesh_requests.values().sum::<u64>(),
         truth.plain_requests.values().sum::<u64>(),
         truth.tcp_connections,
-        truth.tcp_bytes
+        truth.tcp_bytes,
+        truth.grpc.total()
     );
+    let sidecars = [("client", &mesh.client), ("server", &mesh.server)];
+    let samples: Vec<(&str, Vec<metrics::Sample>)> = sidecars
+        .iter()
+        .map(|(name, sc)| {
+            (
+                *name,
+                metrics::samples(&sc.registry.render_to_string(Format::Prometheus)),
+            )
+        })
+        .collect();
     println!();
+    print_requests(&samples, "http", "code", "response_code");
+    if truth.grpc.total() > 0 {
+        println!();
+        print_requests(&samples, "grpc", "grpc", "grpc_response_status");
+    }
+    println!();
+    print_tcp(&samples);
+    println!();
+    for (name, s) in &samples {
+        let outcomes: Vec<String> = metrics::sum_by(s, "meshtel_demo_peer_exchange_total", &["outcome"])
+            .into_iter()
+            .filter(|(_, n)| *n > 0.0)
+            .map(|(k, n)| format!("{}={n}", k[0]))
+            .collect();
+        println!("{name} peer exchanges: {}", outcomes.join(", "));
+    }
+    for (name, s) in &samples {
+        let by = metrics::sum_by(s, "meshtel_demo_timeouts_total", &["reason"]);
+        let all: Vec<String> = Timeout::ALL
+            .iter()
+            .map(|t| {
+                let n = by.get(&vec![t.label().to_owned()]).copied().unwrap_or(0.0);
+                format!("{}={n}", t.label())
+            })
+            .collect();
+        println!("{name} slow/idle peers closed: {}", all.join(", "));
+    }
+    let all: Vec<String> = Timeout::ALL
+        .iter()
+        .map(|t| format!("{}={}", t.label(), metrics_timeouts.get(*t)))
+        .collect();
+    println!("metrics listener slow/idle peers closed: {}", all.join(", "));
+}
+
+/// The request table of one protocol (`http` or `grpc`), by reporter, security policy and
+/// `status_label` (`response_code` or `grpc_response_status`).
+fn print_requests(samples: &[(&str, Vec<metrics::Sample>)], protocol: &str, heading: &str, status_label: &str) {
     println!(
         "{:<8} {:<12} {:<20} {:>6} {:>9} {:>11}",
-        "sidecar", "reporter", "security", "code", "requests", "p50/p99 ms"
+        "sidecar", "reporter", "security", heading, "requests", "p50/p99 ms"
     );
-    for (name, sc) in [("client", &mesh.client), ("server", &mesh.server)] {
-        let s = metrics::samples(&sc.registry.render_to_string(Format::Prometheus));
-        for (key, n) in metrics::sum_by(
-            &s,
+    for (name, s) in samples {
+        let by = metrics::sum_by(
+            s,
             "istio_requests_total",
-            &["reporter", "connection_security_policy", "response_code"],
-        ) {
+            &[
+                "request_protocol",
+                "reporter",
+                "connection_security_policy",
+                status_label,
+            ],
+        );
+        for (key, n) in by.into_iter().filter(|(k, _)| k[0] == protocol) {
             let filter = [
-                ("reporter", key[0].as_str()),
-                ("connection_security_policy", key[1].as_str()),
-                ("response_code", key[2].as_str()),
+                ("request_protocol", protocol),
+                ("reporter", key[1].as_str()),
+                ("connection_security_policy", key[2].as_str()),
+                (status_label, key[3].as_str()),
             ];
-            let p50 = metrics::quantile(&s, "istio_request_duration_milliseconds", &filter, 0.5).unwrap_or_default();
-            let p99 = metrics::quantile(&s, "istio_request_duration_milliseconds", &filter, 0.99).unwrap_or_default();
+            let p50 = metrics::quantile(s, "istio_request_duration_milliseconds", &filter, 0.5).unwrap_or_default();
+            let p99 = metrics::quantile(s, "istio_request_duration_milliseconds", &filter, 0.99).unwrap_or_default();
             println!(
                 "{name:<8} {:<12} {:<20} {:>6} {:>9} {:>11}",
-                key[0],
                 key[1],
                 key[2],
+                key[3],
                 n,
                 format!("{p50}/{p99}")
             );
         }
     }
-    println!();
+}
+
+fn print_tcp(samples: &[(&str, Vec<metrics::Sample>)]) {
     println!(
         "{:<8} {:<12} {:>8} {:>8} {:>10} {:>10}",
         "sidecar", "reporter", "opened", "closed", "sent", "received"
     );
-    for (name, sc) in [("client", &mesh.client), ("server", &mesh.server)] {
-        let s = metrics::samples(&sc.registry.render_to_string(Format::Prometheus));
-        let one = |m: &str| metrics::sum_by(&s, m, &["reporter"]);
+    for (name, s) in samples {
+        let one = |m: &str| metrics::sum_by(s, m, &["reporter"]);
         for (key, opened) in one("istio_tcp_connections_opened_total") {
             let get = |m: &str| one(m).get(&key).copied().unwrap_or(0.0);
             println!(
@@ -279,16 +426,6 @@ fn print_summary(mesh: &Mesh, truth: &load::Truth, elapsed: Duration) {
                 get("istio_tcp_received_bytes_total")
             );
         }
-    }
-    println!();
-    for (name, sc) in [("client", &mesh.client), ("server", &mesh.server)] {
-        let s = metrics::samples(&sc.registry.render_to_string(Format::Prometheus));
-        let outcomes: Vec<String> = metrics::sum_by(&s, "meshtel_demo_peer_exchange_total", &["outcome"])
-            .into_iter()
-            .filter(|(_, n)| *n > 0.0)
-            .map(|(k, n)| format!("{}={n}", k[0]))
-            .collect();
-        println!("{name} peer exchanges: {}", outcomes.join(", "));
     }
 }
 

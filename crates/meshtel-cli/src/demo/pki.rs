@@ -30,6 +30,7 @@ impl Identity {
 #[derive(Debug)]
 pub(crate) struct Pki {
     roots: Arc<RootCertStore>,
+    ca: CertificateDer<'static>,
     pub(crate) client: Identity,
     pub(crate) server: Identity,
 }
@@ -63,6 +64,7 @@ pub(crate) fn generate() -> Result<Pki, String> {
     roots.add(issuer.der().clone()).map_err(err)?;
     Ok(Pki {
         roots: Arc::new(roots),
+        ca: issuer.der().clone(),
         client: leaf(&issuer, "spiffe://cluster.local/ns/default/sa/productpage", None)?,
         server: leaf(
             &issuer,
@@ -73,6 +75,20 @@ pub(crate) fn generate() -> Result<Pki, String> {
 }
 
 impl Pki {
+    /// Writes the mesh CA and the client sidecar's identity as DER into `dir` (`ca.der`,
+    /// `client.der`, `client.key.der`, PKCS#8), for peers from outside the process (the
+    /// fault run's hostile mTLS peers; `meshtel demo --pki-dir`).
+    pub(crate) fn write_der(&self, dir: &std::path::Path) -> Result<(), String> {
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).map_err(|e| format!("writing {}: {e}", path.display()))
+        };
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        write("ca.der", &self.ca)?;
+        write("client.der", &self.client.chain[0])?;
+        write("client.key.der", &self.client.key)
+    }
+
     /// The server sidecar: mutual TLS required, ALPN as an inbound chain with exchange
     /// (`istio-peer-exchange`, then the HTTP protocols; `docs/reference/wire.md` §5).
     pub(crate) fn server_config(&self) -> Result<Arc<ServerConfig>, String> {
@@ -86,6 +102,7 @@ impl Pki {
         config.alpn_protocols = [
             meshtel_wire::alpn::ISTIO_PEER_EXCHANGE,
             meshtel_wire::alpn::ISTIO_HTTP11,
+            meshtel_wire::alpn::ISTIO_H2,
             "h2",
             "http/1.1",
         ]

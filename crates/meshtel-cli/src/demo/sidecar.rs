@@ -4,10 +4,16 @@
 //!   Over mTLS the negotiated ALPN decides: `istio-peer-exchange` runs the TCP prefix
 //!   exchange and proxies to the echo service; anything else is HTTP, with the peer learned
 //!   from `x-envoy-peer-metadata` request headers and the sidecar's own metadata added to
-//!   responses. Plaintext is HTTP from outside the mesh (no peer).
-//! - The **client sidecar** (outbound reporter) accepts the application's plaintext HTTP and
-//!   TCP and originates mTLS to the server sidecar with Istio's ALPN lists
-//!   (`docs/reference/wire.md` §5).
+//!   responses. Plaintext is HTTP from outside the mesh (no peer). HTTP whose
+//!   `content-type` starts with `application/grpc` streams to the gRPC backend (HTTP/2), the
+//!   rest goes to the HTTP backend.
+//! - The **client sidecar** (outbound reporter) accepts the application's plaintext HTTP
+//!   (HTTP/1.1 or h2c) and TCP and originates mTLS to the server sidecar with Istio's ALPN
+//!   lists (`docs/reference/wire.md` §5): `istio-h2` first when the application spoke
+//!   HTTP/2.
+//!
+//! Every HTTP listener serves HTTP/1.1 and HTTP/2 under the limits of `limits.rs`; gRPC
+//! requests are proxied and recorded by `upstream.rs`.
 //!
 //! A misbehaving peer never brings a sidecar down: a bad frame or header makes the
 //! connection non-mesh (or closes it), and `meshtel_demo_peer_exchange_total{outcome}` says
@@ -24,7 +30,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use meshtel::{
     ClusterService, ConnectionFacts, LocalNode, PluginConfig, Protocol, Reporter, RequestFacts, Routing, StatsPlugin,
     TcpRouting, Tls,
@@ -42,11 +47,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+use super::limits::{Activity, Limits, Timeout, serve_http};
 use super::pki::{first_uri_san, server_name};
+use super::upstream::{self, Body, Counted, Pending, Sender, boxed, full, http_sender, is_grpc};
 
 const PEER_HEADER: &str = meshtel_wire::header::PEER_METADATA;
 const PEER_ID_HEADER: &str = meshtel_wire::header::PEER_METADATA_ID;
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The service the backends stand for (the clusters' `istio.services[0]`).
 const SERVICE: ClusterService<'static> = ClusterService {
@@ -114,6 +120,9 @@ pub(crate) struct Sidecar {
     frame: Vec<u8>,
     outcomes: Group,
     outcome_counter: CounterId,
+    timeouts: Group,
+    timeout_counter: CounterId,
+    pub(crate) limits: Limits,
     started: Instant,
 }
 
@@ -142,6 +151,17 @@ impl Sidecar {
         for o in Outcome::ALL {
             let _ = outcomes.with_series(&[o.label()], |s| s.add(outcome_counter, 0));
         }
+        let mut group = registry.group("meshtel_demo_timeouts", &["reason"]);
+        let timeout_counter = group
+            .counter(Desc::new(
+                "meshtel_demo_timeouts_total",
+                "Connections closed for a slow or idle peer, by reason.",
+            ))
+            .map_err(|e| e.to_string())?;
+        let timeouts = group.build().map_err(|e| e.to_string())?;
+        for t in Timeout::ALL {
+            let _ = timeouts.with_series(&[t.label()], |s| s.add(timeout_counter, 0));
+        }
         Ok(Self {
             registry,
             plugin,
@@ -151,8 +171,24 @@ impl Sidecar {
             frame,
             outcomes,
             outcome_counter,
+            timeouts,
+            timeout_counter,
+            limits: Limits::default(),
             started: Instant::now(),
         })
+    }
+
+    /// The same sidecar under other bounds on slow and idle peers.
+    pub(crate) fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Counts a connection closed for being slow or idle.
+    pub(crate) fn count_timeout(&self, timeout: Timeout) {
+        let _ = self
+            .timeouts
+            .with_series(&[timeout.label()], |s| s.inc(self.timeout_counter));
     }
 
     pub(crate) fn count(&self, outcome: Outcome) {
@@ -206,7 +242,7 @@ fn request_line_len(parts: &http::request::Parts) -> usize {
 }
 
 /// Bytes of a status line, without its line end: `HTTP/1.1 200 OK`.
-fn status_line_len(status: StatusCode) -> usize {
+pub(crate) fn status_line_len(status: StatusCode) -> usize {
     let reason = status.canonical_reason().unwrap_or("");
     HTTP_VERSION.len() + 1 + 3 + 1 + reason.len()
 }
@@ -214,7 +250,7 @@ fn status_line_len(status: StatusCode) -> usize {
 /// Bytes of an HTTP/1.1 head as it would be written: start line, fields, blank line.
 /// An estimate of what crosses the wire: the fields hyper adds itself (`date`,
 /// `content-length`) are not in `headers`, so they are not counted.
-fn head_len(start_line: usize, headers: &HeaderMap) -> u64 {
+pub(crate) fn head_len(start_line: usize, headers: &HeaderMap) -> u64 {
     let fields: usize = headers
         .iter()
         .map(|(k, v)| k.as_str().len() + FIELD_SEPARATOR + v.len() + CRLF)
@@ -228,21 +264,9 @@ fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     r
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-
-async fn http_sender<IO>(io: IO) -> Option<Sender>
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await.ok()?;
-    tokio::spawn(conn);
-    Some(sender)
-}
-
-/// Forwards `parts` + `body` through `sender` (connecting with `connect` when there is
-/// none or it closed); the response head and body.
+/// Forwards a buffered request through `slot`; the response head and its body read whole.
 async fn forward<F, Fut>(
-    sender: &tokio::sync::Mutex<Option<Sender>>,
+    slot: &tokio::sync::Mutex<Option<Sender>>,
     connect: F,
     parts: &http::request::Parts,
     headers: HeaderMap,
@@ -252,28 +276,13 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Option<Sender>>,
 {
-    let mut guard = sender.lock().await;
-    if guard
-        .as_ref()
-        .is_none_or(hyper::client::conn::http1::SendRequest::is_closed)
-    {
-        *guard = connect().await;
-    }
-    let s = guard.as_mut()?;
-    s.ready().await.ok()?;
-    let mut req = Request::builder()
-        .method(parts.method.clone())
-        .uri(parts.uri.clone())
-        .body(Full::new(body))
-        .ok()?;
-    *req.headers_mut() = headers;
-    let response = s.send_request(req).await.ok()?;
+    let response = upstream::send(slot, connect, parts, headers, full(body)).await?;
     let (head, body) = response.into_parts();
     let body = body.collect().await.ok()?.to_bytes();
     Some((head, body))
 }
 
-fn request_facts<'a>(
+pub(crate) fn request_facts<'a>(
     parts: &'a http::request::Parts,
     status: Option<StatusCode>,
     elapsed: Duration,
@@ -304,7 +313,7 @@ fn request_facts<'a>(
 
 /// One HTTP connection's telemetry state: the plugin's connection, the peer it knows, the
 /// TLS facts.
-struct HttpState {
+pub(crate) struct HttpState {
     conn: meshtel::HttpConnection,
     peer: Option<WorkloadMetadata>,
     tls: Option<Tls>,
@@ -353,6 +362,16 @@ fn record(
         (ex.request_bytes, response_bytes),
         cluster,
     );
+    record_facts(sc, state, &req, peer);
+}
+
+/// Records a request whose facts are known: learns a new peer first.
+pub(crate) fn record_facts(
+    sc: &Sidecar,
+    state: &Mutex<HttpState>,
+    req: &RequestFacts<'_>,
+    peer: Option<WorkloadMetadata>,
+) {
     let mut state = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if peer.is_some() && state.peer != peer {
         let facts = ConnectionFacts::default()
@@ -361,7 +380,7 @@ fn record(
         state.conn.update(&sc.plugin, &facts);
         state.peer = peer;
     }
-    sc.plugin.record_request(&mut state.conn, &req);
+    sc.plugin.record_request(&mut state.conn, req);
 }
 
 fn bad_gateway() -> Response<Full<Bytes>> {
@@ -371,44 +390,52 @@ fn bad_gateway() -> Response<Full<Bytes>> {
 // ---------------------------------------------------------------------------------------
 // Server sidecar (inbound).
 
+/// Where the server sidecar's backends listen.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Backends {
+    pub(crate) http: SocketAddr,
+    pub(crate) grpc: SocketAddr,
+    pub(crate) tcp: SocketAddr,
+}
+
 /// Serves inbound connections forever.
 pub(crate) async fn serve_inbound(
     sidecar: Arc<Sidecar>,
     listener: TcpListener,
     tls: Arc<ServerConfig>,
-    http_backend: SocketAddr,
-    tcp_backend: SocketAddr,
+    backends: Backends,
 ) {
     let acceptor = TlsAcceptor::from(tls);
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        // Small gRPC frames and HTTP/2 control frames go out at once.
+        let _ = stream.set_nodelay(true);
         let (sidecar, acceptor) = (Arc::clone(&sidecar), acceptor.clone());
-        tokio::spawn(async move { inbound_connection(sidecar, stream, acceptor, http_backend, tcp_backend).await });
+        tokio::spawn(async move { inbound_connection(sidecar, stream, acceptor, backends).await });
     }
 }
 
-async fn inbound_connection(
-    sc: Arc<Sidecar>,
-    stream: TcpStream,
-    acceptor: TlsAcceptor,
-    http_backend: SocketAddr,
-    tcp_backend: SocketAddr,
-) {
+async fn inbound_connection(sc: Arc<Sidecar>, stream: TcpStream, acceptor: TlsAcceptor, backends: Backends) {
     let mut first = [0u8; 1];
-    let Ok(Ok(n)) = timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await else {
-        return;
+    let Ok(peeked) = timeout(sc.limits.exchange, stream.peek(&mut first)).await else {
+        return sc.count_timeout(Timeout::Handshake);
     };
-    if n == 0 {
+    if !matches!(peeked, Ok(n) if n > 0) {
         return;
     }
     if first[0] != 0x16 {
         // Not a TLS handshake: plaintext HTTP from outside the mesh.
-        return http_inbound(sc, stream, None, http_backend).await;
+        return http_inbound(sc, stream, None, backends).await;
     }
-    let Ok(Ok(tls)) = timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await else {
-        return sc.count(Outcome::TlsHandshakeFailed);
+    let tls = match timeout(sc.limits.exchange, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(_)) => return sc.count(Outcome::TlsHandshakeFailed),
+        Err(_) => {
+            sc.count(Outcome::TlsHandshakeFailed);
+            return sc.count_timeout(Timeout::Handshake);
+        }
     };
     let (_, session) = tls.get_ref();
     let negotiated = session.alpn_protocol().map(<[u8]>::to_vec);
@@ -422,23 +449,114 @@ async fn inbound_connection(
         peer_san,
     };
     if negotiated.as_deref() == Some(alpn::ISTIO_PEER_EXCHANGE.as_bytes()) {
-        tcp_inbound(sc, tls, negotiated, facts, tcp_backend).await;
+        tcp_inbound(sc, tls, negotiated, facts, backends.tcp).await;
     } else {
-        http_inbound(sc, tls, Some(facts), http_backend).await;
+        // `istio-http/1.1`, `istio-h2`, `h2`, `http/1.1`: the HTTP server tells the version
+        // from the first bytes.
+        http_inbound(sc, tls, Some(facts), backends).await;
     }
 }
 
-async fn http_inbound<IO>(sc: Arc<Sidecar>, io: IO, tls: Option<Tls>, backend: SocketAddr)
+/// How one sidecar proxies a streamed (gRPC) request.
+#[derive(Clone, Copy)]
+struct StreamSide {
+    /// The client sidecar: adds its metadata to the request, learns the peer from the
+    /// response.
+    outbound: bool,
+    /// Over mTLS from a sidecar: the server sidecar learns the peer from the request and
+    /// adds its metadata to the response.
+    mesh: bool,
+    cluster: &'static str,
+}
+
+/// Proxies a request whose bodies stream (gRPC): frame by frame both ways, trailers
+/// included; recorded when the response body ends or is dropped.
+async fn stream_request<F, Fut>(
+    sc: Arc<Sidecar>,
+    state: Arc<Mutex<HttpState>>,
+    activity: &Arc<Activity>,
+    req: Request<Incoming>,
+    (slot, connect): (&tokio::sync::Mutex<Option<Sender>>, F),
+    side: StreamSide,
+) -> Response<Body>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Option<Sender>>,
+{
+    let in_flight = activity.request();
+    let start = Instant::now();
+    let (parts, body) = req.into_parts();
+    let mut headers = parts.headers.clone();
+    strip_peer_headers(&mut headers);
+    let mut peer = None;
+    if side.outbound {
+        sc.add_peer_headers(&mut headers);
+    } else if side.mesh {
+        peer = sc.peer_from_headers(&parts.headers);
+    }
+    let request_bytes = Arc::new(AtomicU64::new(head_len(request_line_len(&parts), &parts.headers)));
+    let body = Counted::new(body.boxed(), Arc::clone(&request_bytes)).boxed();
+    let Some(response) = upstream::send(slot, connect, &parts, headers, body).await else {
+        let response = bad_gateway();
+        let ex = Exchanged {
+            start,
+            request_bytes: request_bytes.load(Ordering::Relaxed),
+            parts,
+            body: Bytes::new(),
+        };
+        record(&sc, &state, &ex, &response, peer, side.cluster);
+        return response.map(boxed);
+    };
+    let (mut head, body) = response.into_parts();
+    if side.outbound {
+        peer = sc.peer_from_headers(&head.headers);
+    }
+    strip_peer_headers(&mut head.headers);
+    if side.mesh && !side.outbound {
+        sc.add_peer_headers(&mut head.headers);
+    }
+    let pending = Pending {
+        sc,
+        state,
+        parts,
+        start,
+        request_bytes,
+        peer,
+        cluster: side.cluster,
+        in_flight,
+    };
+    upstream::recorded(head, body, pending)
+}
+
+/// The server sidecar's HTTP: gRPC (by `content-type`) streams to the gRPC backend over
+/// HTTP/2, the rest is read whole and forwarded to the HTTP backend over HTTP/1.1.
+async fn http_inbound<IO>(sc: Arc<Sidecar>, io: IO, tls: Option<Tls>, backends: Backends)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    const CLUSTER: &str = "inbound|9080||";
     let mesh = tls.is_some();
     let conn = sc.plugin.connection(&ConnectionFacts::default().with_tls(tls.clone()));
     let state = Arc::new(Mutex::new(HttpState { conn, peer: None, tls }));
-    let upstream = Arc::new(tokio::sync::Mutex::new(None::<Sender>));
+    let http_upstream = Arc::new(tokio::sync::Mutex::new(None::<Sender>));
+    let grpc_upstream = Arc::new(tokio::sync::Mutex::new(None::<Sender>));
+    let activity = Activity::new();
+    let (sidecar, watched) = (Arc::clone(&sc), Arc::clone(&activity));
     let service = service_fn(move |req: Request<Incoming>| {
-        let (sc, state, upstream) = (Arc::clone(&sc), Arc::clone(&state), Arc::clone(&upstream));
+        let (sc, state, activity) = (Arc::clone(&sc), Arc::clone(&state), Arc::clone(&activity));
+        let (http_upstream, grpc_upstream) = (Arc::clone(&http_upstream), Arc::clone(&grpc_upstream));
         async move {
+            if is_grpc(req.headers()) {
+                let connect = || async move { http_sender(upstream::connect(backends.grpc).await?, true).await };
+                let side = StreamSide {
+                    outbound: false,
+                    mesh,
+                    cluster: CLUSTER,
+                };
+                let response = stream_request(sc, state, &activity, req, (&grpc_upstream, connect), side).await;
+                return Ok::<_, std::convert::Infallible>(response);
+            }
+            let _in_flight = activity.request();
             let ex = read_request(req).await;
             let peer = if mesh {
                 sc.peer_from_headers(&ex.parts.headers)
@@ -447,21 +565,21 @@ where
             };
             let mut headers = ex.parts.headers.clone();
             strip_peer_headers(&mut headers);
-            let connect = || async move { http_sender(TcpStream::connect(backend).await.ok()?).await };
-            let mut response = match forward(&upstream, connect, &ex.parts, headers, ex.body.clone()).await {
+            let connect = || async move { http_sender(upstream::connect(backends.http).await?, false).await };
+            let mut response = match forward(&http_upstream, connect, &ex.parts, headers, ex.body.clone()).await {
                 Some((head, body)) => Response::from_parts(head, Full::new(body)),
                 None => bad_gateway(),
             };
             if mesh {
                 sc.add_peer_headers(response.headers_mut());
             }
-            record(&sc, &state, &ex, &response, peer, "inbound|9080||");
-            Ok::<_, std::convert::Infallible>(response)
+            record(&sc, &state, &ex, &response, peer, CLUSTER);
+            Ok(response.map(boxed))
         }
     });
-    let _ = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(io), service)
-        .await;
+    if let Some(t) = serve_http(io, watched, sidecar.limits, service).await {
+        sidecar.count_timeout(t);
+    }
 }
 
 /// Reads the peer's frame from `rd` (`docs/reference/wire.md` §4.5); returns the peer, the
@@ -556,9 +674,10 @@ where
     if let Some(frame) = exchange.poll_transmit() {
         wr.write_all(frame).await.ok()?;
     }
-    let read = timeout(HANDSHAKE_TIMEOUT, read_peer(rd, &mut exchange, sc)).await;
+    let read = timeout(sc.limits.exchange, read_peer(rd, &mut exchange, sc)).await;
     if read.is_err() {
         sc.count(Outcome::ExchangeTimeout);
+        sc.count_timeout(Timeout::Exchange);
     }
     read.ok()
 }
@@ -653,7 +772,7 @@ where
     let mut tcp = sc.plugin.tcp_connection(facts, tcp_routing("inbound|9000||"), sc.now());
     let (mut rd, mut wr) = tokio::io::split(tls);
     let Some((peer, leftover, eof)) = exchange_peer(&sc, &mut rd, &mut wr, negotiated.as_deref()).await else {
-        return;
+        return tcp.close(&sc.plugin);
     };
     tcp.resolve(&sc.plugin, peer);
     let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
@@ -679,21 +798,21 @@ where
 pub(crate) struct Upstream {
     pub(crate) addr: SocketAddr,
     pub(crate) http: Arc<ClientConfig>,
+    /// For HTTP/2 downstreams: `istio-h2`, `istio`, `h2`.
+    pub(crate) h2: Arc<ClientConfig>,
     pub(crate) tcp: Arc<ClientConfig>,
 }
 
 async fn connect_tls(
     addr: SocketAddr,
     config: Arc<ClientConfig>,
+    limit: Duration,
 ) -> Option<(tokio_rustls::client::TlsStream<TcpStream>, Tls, Option<Vec<u8>>)> {
-    let stream = TcpStream::connect(addr).await.ok()?;
-    let tls = timeout(
-        HANDSHAKE_TIMEOUT,
-        TlsConnector::from(config).connect(server_name().ok()?, stream),
-    )
-    .await
-    .ok()?
-    .ok()?;
+    let stream = upstream::connect(addr).await?;
+    let tls = timeout(limit, TlsConnector::from(config).connect(server_name().ok()?, stream))
+        .await
+        .ok()?
+        .ok()?;
     let (_, session) = tls.get_ref();
     let peer_san = session
         .peer_certificates()
@@ -719,12 +838,31 @@ pub(crate) async fn serve_outbound_http(sc: Arc<Sidecar>, listener: TcpListener,
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        // Small gRPC frames and HTTP/2 control frames go out at once.
+        let _ = stream.set_nodelay(true);
         let (sc, upstream) = (Arc::clone(&sc), upstream.clone());
         tokio::spawn(async move { outbound_http_connection(sc, stream, upstream).await });
     }
 }
 
+/// Connects to the server sidecar over mTLS, offering Istio's ALPN for the downstream's
+/// HTTP version (`istio-h2`, `istio`, `h2` for HTTP/2), and notes the TLS facts in `state`.
+async fn connect_upstream(
+    upstream: Upstream,
+    h2: bool,
+    state: Arc<Mutex<HttpState>>,
+    spiffe: String,
+    limit: Duration,
+) -> Option<Sender> {
+    let config = if h2 { upstream.h2 } else { upstream.http };
+    let (tls, mut facts, _) = connect_tls(upstream.addr, config, limit).await?;
+    facts.local_san = spiffe;
+    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).tls = Some(facts);
+    http_sender(tls, h2).await
+}
+
 async fn outbound_http_connection(sc: Arc<Sidecar>, stream: TcpStream, upstream: Upstream) {
+    const CLUSTER: &str = "outbound|9080||ratings.default.svc.cluster.local";
     let conn = sc.plugin.connection(&ConnectionFacts::default());
     let state = Arc::new(Mutex::new(HttpState {
         conn,
@@ -732,6 +870,8 @@ async fn outbound_http_connection(sc: Arc<Sidecar>, stream: TcpStream, upstream:
         tls: None,
     }));
     let sender = Arc::new(tokio::sync::Mutex::new(None::<Sender>));
+    let activity = Activity::new();
+    let (sidecar, watched) = (Arc::clone(&sc), Arc::clone(&activity));
     let service = service_fn(move |req: Request<Incoming>| {
         let (sc, state, sender, upstream) = (
             Arc::clone(&sc),
@@ -739,18 +879,25 @@ async fn outbound_http_connection(sc: Arc<Sidecar>, stream: TcpStream, upstream:
             Arc::clone(&sender),
             upstream.clone(),
         );
+        let activity = Arc::clone(&activity);
         async move {
+            let h2 = req.version() == http::Version::HTTP_2;
+            let (tls_slot, spiffe, limit) = (Arc::clone(&state), sc.spiffe.clone(), sc.limits.exchange);
+            let connect = move || connect_upstream(upstream, h2, tls_slot, spiffe, limit);
+            if is_grpc(req.headers()) {
+                let side = StreamSide {
+                    outbound: true,
+                    mesh: true,
+                    cluster: CLUSTER,
+                };
+                let response = stream_request(sc, state, &activity, req, (&sender, connect), side).await;
+                return Ok::<_, std::convert::Infallible>(response);
+            }
+            let _in_flight = activity.request();
             let ex = read_request(req).await;
             let mut headers = ex.parts.headers.clone();
             strip_peer_headers(&mut headers);
             sc.add_peer_headers(&mut headers);
-            let (tls_slot, spiffe) = (Arc::clone(&state), sc.spiffe.clone());
-            let connect = || async move {
-                let (tls, mut facts, _) = connect_tls(upstream.addr, upstream.http).await?;
-                facts.local_san = spiffe;
-                tls_slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).tls = Some(facts);
-                http_sender(tls).await
-            };
             let (response, peer) = match forward(&sender, connect, &ex.parts, headers, ex.body.clone()).await {
                 Some((mut head, body)) => {
                     let peer = sc.peer_from_headers(&head.headers);
@@ -759,20 +906,13 @@ async fn outbound_http_connection(sc: Arc<Sidecar>, stream: TcpStream, upstream:
                 }
                 None => (bad_gateway(), None),
             };
-            record(
-                &sc,
-                &state,
-                &ex,
-                &response,
-                peer,
-                "outbound|9080||ratings.default.svc.cluster.local",
-            );
-            Ok::<_, std::convert::Infallible>(response)
+            record(&sc, &state, &ex, &response, peer, CLUSTER);
+            Ok(response.map(boxed))
         }
     });
-    let _ = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
+    if let Some(t) = serve_http(stream, watched, sidecar.limits, service).await {
+        sidecar.count_timeout(t);
+    }
 }
 
 /// Serves the application's plaintext TCP, forwarding over mTLS with the prefix exchange.
@@ -781,13 +921,17 @@ pub(crate) async fn serve_outbound_tcp(sc: Arc<Sidecar>, listener: TcpListener, 
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        // Small gRPC frames and HTTP/2 control frames go out at once.
+        let _ = stream.set_nodelay(true);
         let (sc, upstream) = (Arc::clone(&sc), upstream.clone());
         tokio::spawn(async move { outbound_tcp_connection(sc, stream, upstream).await });
     }
 }
 
 async fn outbound_tcp_connection(sc: Arc<Sidecar>, app: TcpStream, upstream: Upstream) {
-    let Some((tls, mut facts, negotiated)) = connect_tls(upstream.addr, Arc::clone(&upstream.tcp)).await else {
+    let Some((tls, mut facts, negotiated)) =
+        connect_tls(upstream.addr, Arc::clone(&upstream.tcp), sc.limits.exchange).await
+    else {
         sc.count(Outcome::TlsHandshakeFailed);
         return;
     };

@@ -52,11 +52,21 @@ async fn eventually(mut check: impl FnMut() -> bool) {
     panic!("condition not reached");
 }
 
+fn load(requests: u64, connections: u64, grpc_rounds: u64, seed: u64) -> load::Load {
+    load::Load {
+        requests,
+        connections,
+        grpc_rounds,
+        seed,
+    }
+}
+
 /// Normal traffic still flows through both sidecars.
 async fn still_serving(mesh: &Mesh) {
-    let truth = load::run(mesh.targets, 5, 1, 7).await;
+    let truth = load::run(mesh.targets, load(5, 1, 1, 7)).await;
     assert_eq!(truth.mesh_requests.values().sum::<u64>(), 5);
     assert_eq!(truth.tcp_connections, 1);
+    assert_eq!(truth.grpc.total(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,8 +159,14 @@ async fn bad_header_value_makes_a_non_mesh_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mesh_records_what_the_load_saw() {
     let mesh = start_mesh().await.unwrap();
-    let truth = load::run(mesh.targets, 40, 4, 3).await;
+    let truth = load::run(mesh.targets, load(40, 4, 5, 3)).await;
     super::settle(&mesh, truth.tcp_connections).await;
+    // Streams and trailers cross both sidecars: replies, then the status in the trailers.
+    let expand = truth.grpc.calls["/meshtel.demo.v1.Echo/Expand 5"];
+    assert_eq!((expand.calls, expand.response_messages), (1, 3));
+    let chat = truth.grpc.calls["/meshtel.demo.v1.Echo/Chat 14"];
+    assert_eq!((chat.calls, chat.request_messages, chat.response_messages), (1, 3, 6));
+    assert_eq!(truth.grpc.total(), 25);
     for (sc, reporter, csp) in [
         (&mesh.client, "source", "unknown"),
         (&mesh.server, "destination", "mutual_tls"),
@@ -159,12 +175,30 @@ async fn the_mesh_records_what_the_load_saw() {
         let by_code = metrics::sum_by(
             &s,
             "istio_requests_total",
-            &["reporter", "connection_security_policy", "response_code"],
+            &[
+                "request_protocol",
+                "reporter",
+                "connection_security_policy",
+                "response_code",
+            ],
         );
         for (code, n) in &truth.mesh_requests {
-            let key = vec![reporter.to_owned(), csp.to_owned(), code.to_string()];
+            let key = vec!["http".to_owned(), reporter.to_owned(), csp.to_owned(), code.to_string()];
             assert_eq!(by_code.get(&key), Some(&(*n as f64)), "{reporter} {code}");
         }
+        let grpc = metrics::sum_by(
+            &s,
+            "istio_requests_total",
+            &["request_protocol", "grpc_response_status"],
+        );
+        for (code, n) in truth.grpc.by_status() {
+            let key = vec!["grpc".to_owned(), code.to_string()];
+            assert_eq!(grpc.get(&key), Some(&(n as f64)), "{reporter} grpc {code}");
+        }
+        assert_eq!(
+            grpc.iter().filter(|(k, _)| k[0] == "grpc").map(|(_, n)| n).sum::<f64>(),
+            truth.grpc.total() as f64
+        );
         let tcp = |m: &str| metrics::sum_by(&s, m, &[]).values().sum::<f64>();
         assert_eq!(tcp("istio_tcp_connections_opened_total"), 4.0);
         assert_eq!(tcp("istio_tcp_connections_closed_total"), 4.0);
@@ -182,4 +216,116 @@ async fn the_mesh_records_what_the_load_saw() {
         none.get(&vec!["none".to_owned(), "unknown".to_owned()]),
         Some(&(truth.plain_requests.values().sum::<u64>() as f64))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_between_the_sidecars_negotiates_istio_h2() {
+    let mesh = start_mesh().await.unwrap();
+    let s = tls(&mesh, &[alpn::ISTIO_H2, alpn::ISTIO, alpn::H2]).await;
+    assert_eq!(s.get_ref().1.alpn_protocol(), Some(alpn::ISTIO_H2.as_bytes()));
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(s))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::builder()
+        .uri("http://ratings:9080/bytes/100")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(req).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
+    assert!(response.headers().contains_key("x-envoy-peer-metadata"));
+    let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap();
+    assert_eq!(body.to_bytes().len(), 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_peers_are_closed_and_counted() {
+    let limits = super::limits::Limits {
+        header_read: Duration::from_millis(300),
+        idle: Duration::from_millis(400),
+        exchange: Duration::from_millis(300),
+    };
+    let mesh = super::start_mesh_with(limits).await.unwrap();
+    let timeouts = |sc: &Sidecar, reason: &str| {
+        let s = metrics::samples(&sc.registry.render_to_string(Format::Prometheus));
+        metrics::sum_by(&s, "meshtel_demo_timeouts_total", &["reason"])
+            .get(&vec![reason.to_owned()])
+            .copied()
+            .unwrap_or(0.0)
+    };
+    // A half-sent head to the client sidecar: closed by the header-read timeout.
+    let mut half = TcpStream::connect(mesh.targets.client_http).await.unwrap();
+    half.write_all(b"GET /status/200 HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), half.read_to_end(&mut rest)).await;
+    eventually(|| timeouts(&mesh.client, "header_read") == 1.0).await;
+    // A keep-alive HTTP/2 connection, silent after its request: closed as idle.
+    let stream = TcpStream::connect(mesh.targets.client_http).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    let req = hyper::Request::builder()
+        .uri("http://ratings:9080/status/204")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    assert_eq!(sender.send_request(req).await.unwrap().status(), 204);
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+    eventually(|| timeouts(&mesh.client, "idle") == 1.0).await;
+    // An mTLS peer that never sends its frame: the exchange times out, the connection
+    // closes, and it is still recorded as opened and closed.
+    let mut stalled = tls(&mesh, alpn::IN_MESH_WITH_MXC).await;
+    let mut all = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stalled.read_to_end(&mut all)).await;
+    eventually(|| timeouts(&mesh.server, "exchange") == 1.0).await;
+    // A TCP peer that connects and sends nothing: no TLS handshake in time.
+    let mut silent = TcpStream::connect(mesh.targets.server).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut all)).await;
+    eventually(|| timeouts(&mesh.server, "handshake") == 1.0).await;
+    still_serving(&mesh).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_watch_streams_through_both_sidecars_and_is_recorded_when_cancelled() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let mesh = start_mesh().await.unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", mesh.targets.client_http))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let mut watch = health
+        .watch(HealthCheckRequest { service: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(first.status, ServingStatus::Serving as i32);
+    // Nothing is recorded while the stream is open.
+    let grpc = |sc: &Sidecar| {
+        let s = metrics::samples(&sc.registry.render_to_string(Format::Prometheus));
+        metrics::sum_by(
+            &s,
+            "istio_requests_total",
+            &["request_protocol", "grpc_response_status"],
+        )
+        .into_iter()
+        .filter(|(k, _)| k[0] == "grpc")
+        .map(|(k, n)| (k[1].clone(), n))
+        .collect::<Vec<_>>()
+    };
+    assert!(grpc(&mesh.client).is_empty());
+    // Cancelled: recorded on both sidecars with no grpc-status, so from HTTP 200: 2 (UNKNOWN).
+    drop(watch);
+    eventually(|| grpc(&mesh.client) == [("2".to_owned(), 1.0)] && grpc(&mesh.server) == [("2".to_owned(), 1.0)]).await;
+    still_serving(&mesh).await;
 }
