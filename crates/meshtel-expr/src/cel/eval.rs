@@ -98,6 +98,10 @@ impl CelOp {
             )),
             Self::Map(entries) => map_literal(entries, bag),
             Self::Call(function, operands) => {
+                // One operand (conversions, `size`, `type`): no array of three to fill and drop.
+                if let [operand] = &operands[..] {
+                    return functions::call1(*function, operand.eval(bag)?, span);
+                }
                 // At most three operands (the lowering's function table): on the stack.
                 let mut values = [Value::Null, Value::Null, Value::Null];
                 for (slot, operand) in values.iter_mut().zip(operands.iter()) {

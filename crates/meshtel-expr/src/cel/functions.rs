@@ -49,6 +49,17 @@ const fn accessor_name(a: Accessor) -> &'static str {
 }
 
 /// Calls `f` on its evaluated operands (receiver first).
+/// [`call`] with one operand; `string()` of a status code, the conversion labels make, first.
+pub(crate) fn call1(f: Function, operand: Value<'_>, span: Span) -> Result<Value<'_>> {
+    if f == Function::String
+        && let Value::Int64(n) = operand
+        && let Some(text) = u64::try_from(n).ok().and_then(text::small_decimal)
+    {
+        return Ok(Value::str(text));
+    }
+    call(f, &mut [operand], span)
+}
+
 pub(crate) fn call<'a>(f: Function, operands: &mut [Value<'a>], span: Span) -> Result<Value<'a>> {
     let fail = |operands: &[Value<'_>]| no_overload(name(f), &operands.iter().collect::<Vec<_>>(), span);
     match (f, &mut *operands) {
