@@ -1,0 +1,295 @@
+//! One stream's recording state: what the request said, what the response has sent so far,
+//! the gRPC reporting timer; recorded once, at the end (`docs/reference/telemetry.md` §6).
+
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::Context;
+use std::time::Duration;
+
+use bytes::Buf;
+use http::{HeaderMap, HeaderValue, Method, Uri};
+use http_body::Frame;
+use meshtel::{GrpcStream, Protocol, RequestFacts};
+use tokio::time::{Instant, Sleep};
+
+use crate::flags::{ResponseFlag, ResponseFlags};
+use crate::grpc::FrameCounter;
+use crate::layer::Connection;
+use crate::peer::Peer;
+use crate::size;
+
+/// What the request body reports while the inner service reads it.
+#[derive(Debug, Default)]
+pub(crate) struct RequestMeter {
+    pub(crate) bytes: AtomicU64,
+    pub(crate) messages: AtomicU64,
+    pub(crate) failed: AtomicBool,
+}
+
+/// Counts the gRPC messages of one direction; gives up (keeps its count) on a `Buf` with
+/// more segments than it can see without consuming.
+#[derive(Debug, Default)]
+pub(crate) struct MessageCounter {
+    counter: FrameCounter,
+    lost: bool,
+}
+
+impl MessageCounter {
+    pub(crate) fn feed(&mut self, data: &impl Buf) {
+        if self.lost {
+            return;
+        }
+        let mut slices = [IoSlice::new(&[]); 64];
+        let n = data.chunks_vectored(&mut slices);
+        let mut seen = 0;
+        for s in &slices[..n] {
+            self.counter.feed(s);
+            seen += s.len();
+        }
+        self.lost = seen < data.remaining();
+    }
+
+    pub(crate) const fn messages(&self) -> u64 {
+        self.counter.messages()
+    }
+}
+
+/// Bytes of a body frame: its data, or its trailer fields.
+pub(crate) fn frame_len<D: Buf>(frame: &Frame<D>) -> u64 {
+    if let Some(data) = frame.data_ref() {
+        data.remaining() as u64
+    } else {
+        frame.trailers_ref().map_or(0, size::fields)
+    }
+}
+
+/// The gRPC part of a stream: the plugin's periodic reporter and the layer's timer.
+#[derive(Debug)]
+struct Grpc {
+    stream: GrpcStream,
+    timer: Option<(Pin<Box<Sleep>>, Duration)>,
+    messages: MessageCounter,
+}
+
+/// A stream from its request head to its end.
+#[derive(Debug)]
+pub(crate) struct StreamState {
+    conn: Arc<Connection>,
+    pub(crate) meter: Arc<RequestMeter>,
+    start: Instant,
+    protocol: Protocol,
+    method: Method,
+    uri: Uri,
+    host: Option<HeaderValue>,
+    request_head: u64,
+    peer: Option<Arc<Peer>>,
+    /// Whether the peer is known: from the request (inbound) or the response head (outbound).
+    resolved: bool,
+    response_code: Option<u16>,
+    response_bytes: u64,
+    /// The response body's announced length (`content-length`) and the data bytes sent.
+    body_expected: Option<u64>,
+    body_sent: u64,
+    grpc_header: Option<HeaderValue>,
+    grpc_trailer: Option<HeaderValue>,
+    flags: ResponseFlags,
+    grpc: Option<Grpc>,
+}
+
+/// The request-head facts of a stream, read at its start.
+pub(crate) struct RequestHead<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) uri: &'a Uri,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) resolved: bool,
+}
+
+impl StreamState {
+    pub(crate) fn new(conn: Arc<Connection>, head: &RequestHead<'_>) -> Self {
+        let start = Instant::now();
+        let content_type = head
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let protocol = Protocol::from_content_type(content_type);
+        let telemetry = &conn.telemetry;
+        let grpc = (protocol == Protocol::Grpc).then(|| {
+            let now = start.saturating_duration_since(telemetry.epoch);
+            let period = telemetry.plugin.reporting_period();
+            Grpc {
+                stream: telemetry.plugin.grpc_stream(now),
+                timer: period.map(|p| (Box::pin(tokio::time::sleep_until(start + p)), p)),
+                messages: MessageCounter::default(),
+            }
+        });
+        Self {
+            meter: Arc::new(RequestMeter::default()),
+            start,
+            protocol,
+            method: head.method.clone(),
+            uri: head.uri.clone(),
+            host: head.headers.get(http::header::HOST).cloned(),
+            request_head: size::request_head(head.method, head.uri, head.headers),
+            peer: None,
+            resolved: head.resolved,
+            response_code: None,
+            response_bytes: 0,
+            body_expected: None,
+            body_sent: 0,
+            grpc_header: None,
+            grpc_trailer: None,
+            flags: ResponseFlags::default(),
+            grpc,
+            conn,
+        }
+    }
+
+    /// The peer the request's headers carried (inbound).
+    pub(crate) fn set_peer(&mut self, peer: Option<Arc<Peer>>) {
+        self.peer = peer;
+    }
+
+    /// The upstream peer the response's headers carried (outbound): resolution finished.
+    pub(crate) fn resolve(&mut self, peer: Option<Arc<Peer>>) {
+        self.peer = peer;
+        self.resolved = true;
+    }
+
+    pub(crate) const fn connection(&self) -> &Arc<Connection> {
+        &self.conn
+    }
+
+    pub(crate) fn request_failed(&self) -> bool {
+        self.meter.failed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) const fn is_grpc(&self) -> bool {
+        matches!(self.protocol, Protocol::Grpc)
+    }
+
+    /// The response head, as it goes downstream.
+    pub(crate) fn on_response_head(&mut self, parts: &http::response::Parts) {
+        self.response_code = Some(parts.status.as_u16());
+        self.response_bytes += size::response_head(parts.status, &parts.headers);
+        self.grpc_header = parts.headers.get("grpc-status").cloned();
+        self.body_expected = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+    }
+
+    /// Whether the response body has sent all the bytes its `content-length` announced.
+    pub(crate) fn body_complete(&self) -> bool {
+        self.body_expected.is_some_and(|n| self.body_sent >= n)
+    }
+
+    /// A response body frame, as it goes downstream.
+    pub(crate) fn on_response_frame<D: Buf>(&mut self, frame: &Frame<D>) {
+        self.response_bytes += frame_len(frame);
+        if let Some(data) = frame.data_ref() {
+            self.body_sent += data.remaining() as u64;
+            if let Some(grpc) = &mut self.grpc {
+                grpc.messages.feed(data);
+            }
+        } else if let Some(trailers) = frame.trailers_ref() {
+            self.grpc_trailer = trailers.get("grpc-status").cloned();
+        }
+    }
+
+    pub(crate) fn add_flags(&mut self, flags: ResponseFlags) {
+        self.flags.extend(flags);
+    }
+
+    /// Reports the gRPC message deltas of every reporting period that has ended, and arms the
+    /// timer (with `cx`'s waker) for the next.
+    pub(crate) fn poll_tick(&mut self, cx: &mut Context<'_>) {
+        let Some(Grpc {
+            timer: Some((sleep, period)),
+            ..
+        }) = &mut self.grpc
+        else {
+            return;
+        };
+        let mut fired = false;
+        while sleep.as_mut().poll(cx).is_ready() {
+            let next = sleep.deadline() + *period;
+            sleep.as_mut().reset(next.max(Instant::now()));
+            fired = true;
+        }
+        if fired && self.resolved {
+            self.report_tick();
+        }
+    }
+
+    fn report_tick(&mut self) {
+        let Some(mut grpc) = self.grpc.take() else {
+            return;
+        };
+        let telemetry = &self.conn.telemetry;
+        let now = Instant::now().saturating_duration_since(telemetry.epoch);
+        let mut codes = [""; ResponseFlags::MAX];
+        let req = self.facts(&mut codes, None);
+        let mut state = self.conn.lock();
+        self.conn.apply_peer(&mut state, self.peer.as_ref());
+        grpc.stream
+            .set_message_counts(self.meter.messages.load(Ordering::Relaxed), grpc.messages.messages());
+        grpc.stream.tick(&telemetry.plugin, &mut state.http, &req, now);
+        drop(state);
+        self.grpc = Some(grpc);
+    }
+
+    /// The facts of the stream; `end` is the completion time (`None` for a periodic report,
+    /// which has no response facts).
+    fn facts<'a>(
+        &'a self,
+        codes: &'a mut [&'static str; ResponseFlags::MAX],
+        end: Option<Instant>,
+    ) -> RequestFacts<'a> {
+        let mut req = RequestFacts::default();
+        req.protocol = self.protocol;
+        req.host = self
+            .host
+            .as_ref()
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| self.uri.authority().map(http::uri::Authority::as_str));
+        req.method = Some(self.method.as_str());
+        req.path = self.uri.path_and_query().map(http::uri::PathAndQuery::as_str);
+        req.routing = self.conn.telemetry.route.as_routing();
+        if let Some(end) = end {
+            let mut flags = self.flags;
+            if self.meter.failed.load(Ordering::Relaxed) {
+                flags.insert(ResponseFlag::DownstreamConnectionTermination);
+            }
+            req.response_flags = flags.codes(codes);
+            req.response_code = self.response_code;
+            req.grpc_status_header = self.grpc_header.as_ref().and_then(|v| v.to_str().ok());
+            req.grpc_status_trailer = self.grpc_trailer.as_ref().and_then(|v| v.to_str().ok());
+            req.duration_ms = Some(end.saturating_duration_since(self.start).as_millis() as u64);
+            req.request_bytes = Some(self.request_head + self.meter.bytes.load(Ordering::Relaxed));
+            req.response_bytes = Some(self.response_bytes);
+        }
+        req
+    }
+
+    /// Records the stream: the final gRPC deltas and the request metrics.
+    pub(crate) fn finish(mut self, flags: ResponseFlags) {
+        let end = Instant::now();
+        self.flags.extend(flags);
+        let grpc = self.grpc.take();
+        let mut codes = [""; ResponseFlags::MAX];
+        let req = self.facts(&mut codes, Some(end));
+        let plugin = &self.conn.telemetry.plugin;
+        let mut state = self.conn.lock();
+        self.conn.apply_peer(&mut state, self.peer.as_ref());
+        match grpc {
+            Some(mut grpc) => {
+                grpc.stream
+                    .set_message_counts(self.meter.messages.load(Ordering::Relaxed), grpc.messages.messages());
+                grpc.stream.finish(plugin, &mut state.http, &req);
+            }
+            None => plugin.record_request(&mut state.http, &req),
+        }
+    }
+}
