@@ -140,6 +140,7 @@ where
             method: &parts.method,
             uri: &parts.uri,
             headers: &parts.headers,
+            version: parts.version,
             resolved: direction == Direction::Inbound,
         };
         // Sized as received from the downstream, before the exchange headers change.

@@ -9,7 +9,11 @@
 //!   request URI carries them (HTTP/2, or an HTTP/1.1 absolute-form target);
 //! - response: `:status` (3 digits).
 //!
-//! Bodies count their data bytes (for gRPC, message prefixes included).
+//! Bodies count their data bytes (for gRPC, message prefixes included). Trailers count as a
+//! header block; response trailers only when they reach the downstream: over HTTP/2, or over
+//! HTTP/1.1 when the request said `te: trailers`. Fields the server writes itself (hyper's
+//! `date`, `content-length`, `transfer-encoding`) are not in the service's header map and are
+//! not counted.
 
 use http::{HeaderMap, Method, StatusCode, Uri};
 

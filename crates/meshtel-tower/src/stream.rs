@@ -89,6 +89,9 @@ pub(crate) struct StreamState {
     resolved: bool,
     response_code: Option<u16>,
     response_bytes: u64,
+    /// Whether response trailers reach the downstream: HTTP/2, or HTTP/1.1 with `te: trailers`
+    /// (hyper drops them otherwise).
+    trailers_sent: bool,
     /// The response body's announced length (`content-length`) and the data bytes sent.
     body_expected: Option<u64>,
     body_sent: u64,
@@ -103,6 +106,7 @@ pub(crate) struct RequestHead<'a> {
     pub(crate) method: &'a Method,
     pub(crate) uri: &'a Uri,
     pub(crate) headers: &'a HeaderMap,
+    pub(crate) version: http::Version,
     pub(crate) resolved: bool,
 }
 
@@ -138,6 +142,11 @@ impl StreamState {
             response_bytes: 0,
             body_expected: None,
             body_sent: 0,
+            trailers_sent: head.version >= http::Version::HTTP_2
+                || head.headers.get_all(http::header::TE).iter().any(|v| {
+                    v.to_str()
+                        .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
+                }),
             grpc_header: None,
             grpc_trailer: None,
             flags: ResponseFlags::default(),
@@ -187,7 +196,9 @@ impl StreamState {
 
     /// A response body frame, as it goes downstream.
     pub(crate) fn on_response_frame<D: Buf>(&mut self, frame: &Frame<D>) {
-        self.response_bytes += frame_len(frame);
+        if frame.is_data() || self.trailers_sent {
+            self.response_bytes += frame_len(frame);
+        }
         if let Some(data) = frame.data_ref() {
             self.body_sent += data.remaining() as u64;
             if let Some(grpc) = &mut self.grpc {

@@ -460,6 +460,7 @@ fn trailers(status: &str) -> HeaderMap {
 
 fn grpc_request(chunks: &[&[u8]]) -> Request<ChannelBody> {
     Request::post("/ratings.Ratings/Get")
+        .version(http::Version::HTTP_2)
         .header("content-type", "application/grpc")
         .header(PEER, header_of(&client_record()))
         .body(chunks_body(chunks, None))
