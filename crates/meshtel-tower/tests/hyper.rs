@@ -29,7 +29,7 @@ type Seen = Arc<Mutex<Vec<(http::Method, http::Uri, HeaderMap)>>>;
 /// `x-echoed` (dropped by HTTP/1.1, which has no trailers here).
 fn echo(
     req: Request<RequestBody<Incoming>>,
-    seen: Seen,
+    seen: &Seen,
 ) -> std::future::Ready<Result<Response<ChannelBody>, std::convert::Infallible>> {
     seen.lock()
         .unwrap()
@@ -77,7 +77,7 @@ async fn serve(telemetry: Arc<Telemetry>) -> (SocketAddr, Seen) {
             let seen = Arc::clone(&s);
             let service = ServiceBuilder::new()
                 .layer(layer(&telemetry))
-                .service_fn(move |req| echo(req, Arc::clone(&seen)));
+                .service_fn(move |req| echo(req, &seen));
             tokio::spawn(async move {
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
