@@ -8,13 +8,12 @@ use std::task::{Context, Poll, ready};
 
 use http::Response;
 use http_body::Body;
-use meshtel_wire::header::{PEER_METADATA, PEER_METADATA_ID};
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
 use crate::flags::{ResponseFlag, ResponseFlags, flag_of_error};
 use crate::layer::Direction;
-use crate::peer::Carrier;
+use crate::peer::{Carrier, PEER_METADATA, PEER_METADATA_ID};
 use crate::stream::StreamState;
 
 /// Which exchange headers an inbound response gets: each only if the request carried it.
@@ -136,8 +135,8 @@ fn response_exchange(state: &mut StreamState, headers: &mut http::HeaderMap, res
                 .get(PEER_METADATA)
                 .filter(|v| !v.is_empty())
                 .and_then(|v| conn.lock().cache.get(Carrier::Header, v));
-            headers.remove(PEER_METADATA);
-            headers.remove(PEER_METADATA_ID);
+            headers.remove(&PEER_METADATA);
+            headers.remove(&PEER_METADATA_ID);
             state.resolve(peer);
         }
     }

@@ -92,6 +92,14 @@ fn decode(carrier: Carrier, value: &HeaderValue) -> Option<WorkloadMetadata> {
     }
 }
 
+/// `x-envoy-peer-metadata` as a `HeaderName`: inserting by name (not `&str`) allocates nothing.
+pub(crate) const PEER_METADATA: http::HeaderName = http::HeaderName::from_static(meshtel_wire::header::PEER_METADATA);
+/// `x-envoy-peer-metadata-id`.
+pub(crate) const PEER_METADATA_ID: http::HeaderName =
+    http::HeaderName::from_static(meshtel_wire::header::PEER_METADATA_ID);
+/// `baggage`.
+pub(crate) const BAGGAGE: http::HeaderName = http::HeaderName::from_static(meshtel_wire::header::BAGGAGE);
+
 /// The local node's header values, computed once.
 #[derive(Clone, Debug)]
 pub(crate) struct LocalHeaders {

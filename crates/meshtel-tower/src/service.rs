@@ -5,13 +5,12 @@ use std::task::{Context, Poll};
 
 use http::{HeaderMap, Request, Response};
 use http_body::Body;
-use meshtel_wire::header::{BAGGAGE, PEER_METADATA, PEER_METADATA_ID};
 use tower_service::Service;
 
 use crate::body::{RequestBody, ResponseBody};
 use crate::future::{ResponseFuture, ResponseHeaders};
 use crate::layer::{Connection, Direction};
-use crate::peer::{Carrier, Peer};
+use crate::peer::{BAGGAGE, Carrier, PEER_METADATA, PEER_METADATA_ID, Peer};
 use crate::stream::{RequestHead, StreamState};
 
 /// The inner service wrapped by a [`MeshtelLayer`](crate::MeshtelLayer): runs the header
@@ -83,11 +82,11 @@ impl<S> Meshtel<S> {
     fn inbound_request(&self, headers: &mut HeaderMap) -> (Option<Arc<Peer>>, ResponseHeaders) {
         let telemetry = &self.conn.telemetry;
         let carried = ResponseHeaders {
-            id: headers.contains_key(PEER_METADATA_ID),
-            metadata: headers.contains_key(PEER_METADATA),
+            id: headers.contains_key(&PEER_METADATA_ID),
+            metadata: headers.contains_key(&PEER_METADATA),
         };
-        let header = headers.get(PEER_METADATA).filter(|v| !v.is_empty());
-        let baggage = headers.get(BAGGAGE).filter(|_| telemetry.baggage);
+        let header = headers.get(&PEER_METADATA).filter(|v| !v.is_empty());
+        let baggage = headers.get(&BAGGAGE).filter(|_| telemetry.baggage);
         let peer = if header.is_some() || baggage.is_some() {
             let mut state = self.conn.lock();
             header
@@ -96,8 +95,8 @@ impl<S> Meshtel<S> {
         } else {
             None
         };
-        headers.remove(PEER_METADATA);
-        headers.remove(PEER_METADATA_ID);
+        headers.remove(&PEER_METADATA);
+        headers.remove(&PEER_METADATA_ID);
         (peer, carried)
     }
 
@@ -112,8 +111,8 @@ impl<S> Meshtel<S> {
                 headers.insert(BAGGAGE, baggage.clone());
             }
         } else {
-            headers.remove(PEER_METADATA);
-            headers.remove(PEER_METADATA_ID);
+            headers.remove(&PEER_METADATA);
+            headers.remove(&PEER_METADATA_ID);
         }
     }
 }
