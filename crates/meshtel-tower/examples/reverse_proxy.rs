@@ -62,7 +62,7 @@ where
 /// The proxy's inner service: forwards the (metered) request upstream. A failed connect is
 /// reported as `UF`, a failed exchange as `UR`.
 async fn forward(
-    req: Request<RequestBody<Incoming>>,
+    mut req: Request<RequestBody<Incoming>>,
     upstream: SocketAddr,
 ) -> Result<Response<Incoming>, UpstreamError> {
     let io = TcpStream::connect(upstream)
@@ -72,6 +72,8 @@ async fn forward(
         .await
         .map_err(UpstreamError::connect_failure)?;
     tokio::spawn(conn);
+    // The upstream connection is HTTP/1.1 whatever the downstream spoke.
+    *req.version_mut() = http::Version::HTTP_11;
     send.send_request(req).await.map_err(UpstreamError::reset)
 }
 

@@ -305,3 +305,112 @@ async fn one_connection_state_per_accepted_connection() {
         4.0
     );
 }
+
+/// The proxy's inner service: forwards the metered request to `upstream` over HTTP/1.1.
+async fn forward(
+    mut req: Request<RequestBody<Incoming>>,
+    upstream: SocketAddr,
+) -> Result<Response<Incoming>, meshtel_tower::UpstreamError> {
+    use meshtel_tower::UpstreamError;
+    let io = TcpStream::connect(upstream)
+        .await
+        .map_err(UpstreamError::connect_failure)?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(UpstreamError::connect_failure)?;
+    tokio::spawn(conn);
+    // The upstream connection is HTTP/1.1 whatever the downstream spoke.
+    *req.version_mut() = http::Version::HTTP_11;
+    send.send_request(req).await.map_err(UpstreamError::reset)
+}
+
+/// An outbound proxy with the layer on a loopback port, forwarding to `upstream`.
+async fn serve_proxy(telemetry: Arc<Telemetry>, upstream: SocketAddr) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let service = ServiceBuilder::new()
+                .layer(layer(&telemetry))
+                .service_fn(move |req| forward(req, upstream));
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_outbound_proxy_and_an_inbound_server_exchange_peers() {
+    let (server_registry, server) = inbound(&PluginConfig::default());
+    let (server_addr, seen) = serve(server).await;
+    let (proxy_registry, proxy) = outbound(&PluginConfig::default());
+    let proxy_addr = serve_proxy(proxy, server_addr).await;
+    for version in [Version::Http1, Version::Http2] {
+        let mut client = Client::connect(proxy_addr, version).await;
+        let uri = if version == Version::Http1 {
+            "/r"
+        } else {
+            "http://ratings:9080/r"
+        };
+        let req = Request::post(uri)
+            .header("host", "ratings:9080")
+            .body(chunks_body(&[b"abc"], None))
+            .unwrap();
+        let response = client.send(req).await;
+        assert!(
+            !response.headers().contains_key("x-envoy-peer-metadata"),
+            "stripped by the proxy"
+        );
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, "abc");
+    }
+    recorded(&server_registry, 2.0).await;
+    recorded(&proxy_registry, 2.0).await;
+    // The server saw the proxy's identity; the application behind it saw no exchange header.
+    for (_, _, headers) in seen.lock().unwrap().iter() {
+        assert!(!headers.contains_key("x-envoy-peer-metadata"));
+    }
+    let server_labels = [
+        ("reporter", "destination"),
+        ("source_workload", "productpage-v1"),
+        ("response_code", "200"),
+    ];
+    assert_eq!(value(&server_registry, "istio_requests_total", &server_labels), 2.0);
+    // The proxy learned the server's identity from its responses.
+    let proxy_labels = [
+        ("reporter", "source"),
+        ("destination_workload", "ratings-v1"),
+        ("destination_cluster", "server-cluster"),
+        ("response_code", "200"),
+    ];
+    assert_eq!(value(&proxy_registry, "istio_requests_total", &proxy_labels), 2.0);
+}
+
+#[tokio::test]
+async fn a_proxy_whose_upstream_refuses_records_uf() {
+    // A port that was just free: nothing listens there.
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let (proxy_registry, proxy) = outbound(&PluginConfig::default());
+    let proxy_addr = serve_proxy(proxy, closed).await;
+    let mut client = Client::connect(proxy_addr, Version::Http2).await;
+    let req = Request::get("http://ratings:9080/")
+        .body(chunks_body(&[], None))
+        .unwrap();
+    let result = match &mut client {
+        Client::H2(s) => s.send_request(req).await,
+        Client::H1(_) => unreachable!(),
+    };
+    assert!(result.is_err(), "the stream is reset");
+    recorded(&proxy_registry, 1.0).await;
+    let labels = [
+        ("response_code", "0"),
+        ("response_flags", "UF"),
+        ("destination_workload", "unknown"),
+    ];
+    assert_eq!(value(&proxy_registry, "istio_requests_total", &labels), 1.0);
+}
