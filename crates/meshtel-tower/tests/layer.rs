@@ -608,3 +608,77 @@ async fn grpc_streams_report_message_deltas_on_the_layers_timer_then_at_the_end(
         1.0
     );
 }
+
+#[tokio::test]
+async fn the_announced_content_length_ends_the_stream() {
+    let (registry, t) = inbound(&PluginConfig::default());
+    let (tx, body) = channel();
+    let mut body = Some(body);
+    let svc = ServiceBuilder::new()
+        .layer(layer(&t))
+        .service_fn(move |_req: Request<RequestBody<ChannelBody>>| {
+            let b = body.take().unwrap();
+            async move { Ok::<_, Infallible>(Response::builder().header("content-length", "6").body(b).unwrap()) }
+        });
+    let mut body = svc.oneshot(mesh_request("/", &[])).await.unwrap().into_body();
+    tx.send(Ok(Frame::data(Bytes::from_static(b"abc")))).unwrap();
+    body.frame().await.unwrap().unwrap();
+    assert_eq!(requests(&registry), 0.0);
+    tx.send(Ok(Frame::data(Bytes::from_static(b"def")))).unwrap();
+    body.frame().await.unwrap().unwrap();
+    // hyper stops polling here; the sender is still open, yet the stream is complete.
+    assert_eq!(
+        value(&registry, "istio_requests_total", &[("response_flags", "-")]),
+        1.0
+    );
+    drop(body);
+    assert_eq!(requests(&registry), 1.0, "the drop does not record again");
+}
+
+#[tokio::test]
+async fn concurrent_streams_of_one_connection_keep_their_own_peers() {
+    let (registry, t) = inbound(&PluginConfig::default());
+    let bodies = std::sync::Mutex::new(vec![]);
+    let senders: Vec<ChannelTx> = (0..2)
+        .map(|_| {
+            let (tx, body) = channel();
+            bodies.lock().unwrap().push(body);
+            tx
+        })
+        .collect();
+    let bodies = std::sync::Arc::new(bodies);
+    let svc = ServiceBuilder::new()
+        .layer(layer(&t))
+        .service_fn(move |_req: Request<RequestBody<ChannelBody>>| {
+            let b = bodies.lock().unwrap().remove(0);
+            async move { Ok::<_, Infallible>(Response::new(b)) }
+        });
+    let peer_request = |r: &meshtel_wire::workload::WorkloadMetadata| {
+        Request::get("/")
+            .header(PEER, header_of(r))
+            .body(chunks_body(&[], None))
+            .unwrap()
+    };
+    let a = svc.clone().oneshot(peer_request(&client_record())).await.unwrap();
+    let b = svc
+        .clone()
+        .oneshot(peer_request(&record("reviews-v2", "c", "reviews", "reviews")))
+        .await
+        .unwrap();
+    // The second stream ends first, then the first: each with its own peer.
+    drop(senders);
+    b.into_body().collect().await.unwrap();
+    a.into_body().collect().await.unwrap();
+    assert_eq!(
+        value(&registry, "istio_requests_total", &[("source_workload", "reviews-v2")]),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &registry,
+            "istio_requests_total",
+            &[("source_workload", "productpage-v1")]
+        ),
+        1.0
+    );
+}
