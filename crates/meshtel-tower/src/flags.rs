@@ -158,6 +158,12 @@ impl From<ResponseFlag> for ResponseFlags {
 }
 
 /// The boxed error type of tower and hyper.
+///
+/// ```
+/// use meshtel_tower::{BoxError, UpstreamError};
+/// let e: BoxError = UpstreamError::timeout().into();
+/// assert!(e.downcast_ref::<UpstreamError>().is_some());
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// An inner service's failure with an Envoy meaning. Return it as the service's error (or

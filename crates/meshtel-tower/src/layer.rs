@@ -11,7 +11,17 @@ use crate::error::BuildError;
 use crate::peer::{LocalHeaders, Peer, PeerCache};
 use crate::service::Meshtel;
 
-/// Which side of the exchange the layer runs on (`docs/tower.md`, "Headers").
+/// Which side of the exchange the layer runs on (`docs/tower.md`, "Headers"), from the
+/// plugin's reporter.
+///
+/// ```
+/// use meshtel::{LocalNode, PluginConfig, Reporter, StatsPlugin};
+/// use meshtel_tower::{Direction, Telemetry};
+/// let registry = meshtel_metrics::Registry::default();
+/// let plugin = StatsPlugin::new(LocalNode::default(), Reporter::Waypoint, &PluginConfig::default(), &registry)?;
+/// assert_eq!(Telemetry::new(plugin).direction(), Direction::Inbound);
+/// # Ok::<(), meshtel::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Direction {
