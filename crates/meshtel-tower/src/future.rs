@@ -131,12 +131,11 @@ fn response_exchange(state: &mut StreamState, headers: &mut http::HeaderMap, res
             }
         }
         Direction::Outbound => {
-            let peer = headers
-                .get(PEER_METADATA)
-                .filter(|v| !v.is_empty())
-                .and_then(|v| conn.lock().cache.get(Carrier::Header, v));
-            headers.remove(&PEER_METADATA);
             headers.remove(&PEER_METADATA_ID);
+            let peer = headers
+                .remove(&PEER_METADATA)
+                .filter(|v| !v.is_empty())
+                .and_then(|v| conn.lock().cache.get(Carrier::Header, &v));
             state.resolve(peer);
         }
     }

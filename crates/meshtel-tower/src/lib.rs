@@ -28,8 +28,8 @@
 //! # Allocation
 //!
 //! One allocation per request in the steady state: the request meter the two bodies share
-//! (an `Arc`). Nothing grows with the label count. A gRPC stream with a reporting period adds
-//! its timer (a boxed `Sleep`). Cache misses (a new peer value) decode into a fresh buffer and
+//! (an `Arc`). Nothing grows with the label count. A gRPC stream adds its boxed gRPC state,
+//! and with a reporting period its timer (a boxed `Sleep`). Cache misses (a new peer value) decode into a fresh buffer and
 //! re-evaluate the connection's labels.
 //!
 //! [tower]: https://docs.rs/tower

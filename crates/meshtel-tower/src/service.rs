@@ -81,22 +81,22 @@ impl<S> Meshtel<S> {
     /// then both exchange headers removed. Which of them the request carried.
     fn inbound_request(&self, headers: &mut HeaderMap) -> (Option<Arc<Peer>>, ResponseHeaders) {
         let telemetry = &self.conn.telemetry;
+        // `remove` gives the first value and says whether there was one: one lookup each.
+        let header = headers.remove(&PEER_METADATA);
         let carried = ResponseHeaders {
-            id: headers.contains_key(&PEER_METADATA_ID),
-            metadata: headers.contains_key(&PEER_METADATA),
+            id: headers.remove(&PEER_METADATA_ID).is_some(),
+            metadata: header.is_some(),
         };
-        let header = headers.get(&PEER_METADATA).filter(|v| !v.is_empty());
-        let baggage = headers.get(&BAGGAGE).filter(|_| telemetry.baggage);
+        let header = header.filter(|v| !v.is_empty());
+        let baggage = if telemetry.baggage { headers.get(&BAGGAGE) } else { None };
         let peer = if header.is_some() || baggage.is_some() {
             let mut state = self.conn.lock();
             header
-                .and_then(|v| state.cache.get(Carrier::Header, v))
+                .and_then(|v| state.cache.get(Carrier::Header, &v))
                 .or_else(|| baggage.and_then(|v| state.cache.get(Carrier::Baggage, v)))
         } else {
             None
         };
-        headers.remove(&PEER_METADATA);
-        headers.remove(&PEER_METADATA_ID);
         (peer, carried)
     }
 

@@ -20,6 +20,8 @@ use crate::layer::Connection;
 use crate::peer::Peer;
 use crate::size;
 
+const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+
 /// What the request body reports while the inner service reads it.
 #[derive(Debug, Default)]
 pub(crate) struct RequestMeter {
@@ -71,6 +73,9 @@ struct Grpc {
     stream: GrpcStream,
     timer: Option<(Pin<Box<Sleep>>, Duration)>,
     messages: MessageCounter,
+    /// `grpc-status` of the response headers (trailers-only) and trailers.
+    header: Option<HeaderValue>,
+    trailer: Option<HeaderValue>,
 }
 
 /// A stream from its request head to its end.
@@ -95,10 +100,9 @@ pub(crate) struct StreamState {
     /// The response body's announced length (`content-length`) and the data bytes sent.
     body_expected: Option<u64>,
     body_sent: u64,
-    grpc_header: Option<HeaderValue>,
-    grpc_trailer: Option<HeaderValue>,
     flags: ResponseFlags,
-    grpc: Option<Grpc>,
+    /// Boxed: plain HTTP streams stay small (the state moves from the future to the body).
+    grpc: Option<Box<Grpc>>,
 }
 
 /// The request-head facts of a stream, read at its start.
@@ -120,13 +124,17 @@ impl StreamState {
         let protocol = Protocol::from_content_type(content_type);
         let telemetry = &conn.telemetry;
         let grpc = (protocol == Protocol::Grpc).then(|| {
-            let now = start.saturating_duration_since(telemetry.epoch);
-            let period = telemetry.plugin.reporting_period();
-            Grpc {
-                stream: telemetry.plugin.grpc_stream(now),
-                timer: period.map(|p| (Box::pin(tokio::time::sleep_until(start + p)), p)),
-                messages: MessageCounter::default(),
-            }
+            Box::new({
+                let now = start.saturating_duration_since(telemetry.epoch);
+                let period = telemetry.plugin.reporting_period();
+                Grpc {
+                    stream: telemetry.plugin.grpc_stream(now),
+                    timer: period.map(|p| (Box::pin(tokio::time::sleep_until(start + p)), p)),
+                    messages: MessageCounter::default(),
+                    header: None,
+                    trailer: None,
+                }
+            })
         });
         Self {
             meter: Arc::new(RequestMeter::default()),
@@ -147,8 +155,6 @@ impl StreamState {
                     v.to_str()
                         .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
                 }),
-            grpc_header: None,
-            grpc_trailer: None,
             flags: ResponseFlags::default(),
             grpc,
             conn,
@@ -182,7 +188,9 @@ impl StreamState {
     pub(crate) fn on_response_head(&mut self, parts: &http::response::Parts) {
         self.response_code = Some(parts.status.as_u16());
         self.response_bytes += size::response_head(parts.status, &parts.headers);
-        self.grpc_header = parts.headers.get("grpc-status").cloned();
+        if let Some(grpc) = &mut self.grpc {
+            grpc.header = parts.headers.get(GRPC_STATUS).cloned();
+        }
         self.body_expected = parts
             .headers
             .get(http::header::CONTENT_LENGTH)
@@ -204,8 +212,8 @@ impl StreamState {
             if let Some(grpc) = &mut self.grpc {
                 grpc.messages.feed(data);
             }
-        } else if let Some(trailers) = frame.trailers_ref() {
-            self.grpc_trailer = trailers.get("grpc-status").cloned();
+        } else if let (Some(trailers), Some(grpc)) = (frame.trailers_ref(), &mut self.grpc) {
+            grpc.trailer = trailers.get(GRPC_STATUS).cloned();
         }
     }
 
@@ -216,11 +224,7 @@ impl StreamState {
     /// Reports the gRPC message deltas of every reporting period that has ended, and arms the
     /// timer (with `cx`'s waker) for the next.
     pub(crate) fn poll_tick(&mut self, cx: &mut Context<'_>) {
-        let Some(Grpc {
-            timer: Some((sleep, period)),
-            ..
-        }) = &mut self.grpc
-        else {
+        let Some((sleep, period)) = self.grpc.as_deref_mut().and_then(|g| g.timer.as_mut()) else {
             return;
         };
         let mut fired = false;
@@ -241,7 +245,7 @@ impl StreamState {
         let telemetry = &self.conn.telemetry;
         let now = Instant::now().saturating_duration_since(telemetry.epoch);
         let mut codes = [""; ResponseFlags::MAX];
-        let req = self.facts(&mut codes, None);
+        let req = self.facts(&mut codes, None, [None, None]);
         let mut state = self.conn.lock();
         self.conn.apply_peer(&mut state, self.peer.as_ref());
         grpc.stream
@@ -253,10 +257,12 @@ impl StreamState {
 
     /// The facts of the stream; `end` is the completion time (`None` for a periodic report,
     /// which has no response facts).
+    /// `grpc_status` holds the `grpc-status` values of the response headers and trailers.
     fn facts<'a>(
         &'a self,
         codes: &'a mut [&'static str; ResponseFlags::MAX],
         end: Option<Instant>,
+        grpc_status: [Option<&'a HeaderValue>; 2],
     ) -> RequestFacts<'a> {
         let mut req = RequestFacts::default();
         req.protocol = self.protocol;
@@ -275,8 +281,8 @@ impl StreamState {
             }
             req.response_flags = flags.codes(codes);
             req.response_code = self.response_code;
-            req.grpc_status_header = self.grpc_header.as_ref().and_then(|v| v.to_str().ok());
-            req.grpc_status_trailer = self.grpc_trailer.as_ref().and_then(|v| v.to_str().ok());
+            req.grpc_status_header = grpc_status[0].and_then(|v| v.to_str().ok());
+            req.grpc_status_trailer = grpc_status[1].and_then(|v| v.to_str().ok());
             req.duration_ms = Some(end.saturating_duration_since(self.start).as_millis() as u64);
             req.request_bytes = Some(self.request_head + self.meter.bytes.load(Ordering::Relaxed));
             req.response_bytes = Some(self.response_bytes);
@@ -288,9 +294,13 @@ impl StreamState {
     pub(crate) fn finish(mut self, flags: ResponseFlags) {
         let end = Instant::now();
         self.flags.extend(flags);
-        let grpc = self.grpc.take();
+        let mut grpc = self.grpc.take();
+        let (header, trailer) = grpc
+            .as_deref_mut()
+            .map(|g| (g.header.take(), g.trailer.take()))
+            .unwrap_or_default();
         let mut codes = [""; ResponseFlags::MAX];
-        let req = self.facts(&mut codes, Some(end));
+        let req = self.facts(&mut codes, Some(end), [header.as_ref(), trailer.as_ref()]);
         let plugin = &self.conn.telemetry.plugin;
         let mut state = self.conn.lock();
         self.conn.apply_peer(&mut state, self.peer.as_ref());
