@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use http::Response;
@@ -12,9 +11,9 @@ use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
 use crate::flags::{ResponseFlag, ResponseFlags, flag_of_error};
-use crate::layer::Direction;
-use crate::peer::{Carrier, PEER_METADATA, PEER_METADATA_ID};
-use crate::stream::StreamState;
+use crate::layer::{Direction, Telemetry};
+use crate::peer::{PEER_METADATA, PEER_METADATA_ID};
+use crate::stream::{PeerValues, StreamState};
 
 /// Which exchange headers an inbound response gets: each only if the request carried it.
 #[derive(Clone, Copy, Debug, Default)]
@@ -92,7 +91,11 @@ where
                 if let Some(flags) = parts.extensions.remove::<ResponseFlags>() {
                     state.add_flags(flags);
                 }
-                response_exchange(&mut state, &mut parts.headers, *this.respond);
+                if let Some(values) =
+                    response_exchange(&state.connection().telemetry, &mut parts.headers, *this.respond)
+                {
+                    state.resolve(values);
+                }
                 state.on_response_head(&parts);
                 if body.is_end_stream() {
                     state.finish(ResponseFlags::default());
@@ -115,10 +118,13 @@ where
 }
 
 /// The response-head half of the exchange. Inbound: the local node's headers added (each
-/// only if the request carried it). Outbound: the upstream peer read, both headers removed.
-fn response_exchange(state: &mut StreamState, headers: &mut http::HeaderMap, respond: ResponseHeaders) {
-    let conn = Arc::clone(state.connection());
-    let telemetry = &conn.telemetry;
+/// only if the request carried it). Outbound: both headers removed, the upstream peer's
+/// carrier returned.
+fn response_exchange(
+    telemetry: &Telemetry,
+    headers: &mut http::HeaderMap,
+    respond: ResponseHeaders,
+) -> Option<PeerValues> {
     match telemetry.direction {
         Direction::Inbound => {
             if let Some(local) = &telemetry.local {
@@ -129,14 +135,12 @@ fn response_exchange(state: &mut StreamState, headers: &mut http::HeaderMap, res
                     headers.insert(PEER_METADATA, local.metadata.clone());
                 }
             }
+            None
         }
         Direction::Outbound => {
             headers.remove(&PEER_METADATA_ID);
-            let peer = headers
-                .remove(&PEER_METADATA)
-                .filter(|v| !v.is_empty())
-                .and_then(|v| conn.lock().cache.get(Carrier::Header, &v));
-            state.resolve(peer);
+            let header = headers.remove(&PEER_METADATA).filter(|v| !v.is_empty());
+            Some(PeerValues { header, baggage: None })
         }
     }
 }

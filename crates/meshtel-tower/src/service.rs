@@ -10,8 +10,8 @@ use tower_service::Service;
 use crate::body::{RequestBody, ResponseBody};
 use crate::future::{ResponseFuture, ResponseHeaders};
 use crate::layer::{Connection, Direction};
-use crate::peer::{BAGGAGE, Carrier, PEER_METADATA, PEER_METADATA_ID, Peer};
-use crate::stream::{RequestHead, StreamState};
+use crate::peer::{BAGGAGE, PEER_METADATA, PEER_METADATA_ID};
+use crate::stream::{PeerValues, RequestHead, StreamState};
 
 /// The inner service wrapped by a [`MeshtelLayer`](crate::MeshtelLayer): runs the header
 /// exchange on each request and response and records each stream at its end. Clones share
@@ -72,32 +72,30 @@ impl<S> Meshtel<S> {
     }
 
     /// How many header values this connection has decoded (cache misses): a repeated
-    /// `x-envoy-peer-metadata` value is decoded once.
+    /// `x-envoy-peer-metadata` value is decoded once. Values are decoded when the stream is
+    /// first reported (its end, or a gRPC period).
     pub fn decoded_peer_values(&self) -> u64 {
         self.conn.lock().cache.decodes
     }
 
-    /// Inbound request headers: the downstream peer (header, then baggage if configured),
-    /// then both exchange headers removed. Which of them the request carried.
-    fn inbound_request(&self, headers: &mut HeaderMap) -> (Option<Arc<Peer>>, ResponseHeaders) {
-        let telemetry = &self.conn.telemetry;
+    /// Inbound request headers: the downstream peer's carriers (the header, and baggage if
+    /// configured) taken, both exchange headers removed; which of them the request carried.
+    fn inbound_request(&self, headers: &mut HeaderMap) -> (PeerValues, ResponseHeaders) {
         // `remove` gives the first value and says whether there was one: one lookup each.
         let header = headers.remove(&PEER_METADATA);
         let carried = ResponseHeaders {
             id: headers.remove(&PEER_METADATA_ID).is_some(),
             metadata: header.is_some(),
         };
-        let header = header.filter(|v| !v.is_empty());
-        let baggage = if telemetry.baggage { headers.get(&BAGGAGE) } else { None };
-        let peer = if header.is_some() || baggage.is_some() {
-            let mut state = self.conn.lock();
-            header
-                .and_then(|v| state.cache.get(Carrier::Header, &v))
-                .or_else(|| baggage.and_then(|v| state.cache.get(Carrier::Baggage, v)))
-        } else {
-            None
+        let values = PeerValues {
+            header: header.filter(|v| !v.is_empty()),
+            baggage: if self.conn.telemetry.baggage {
+                headers.get(&BAGGAGE).cloned()
+            } else {
+                None
+            },
         };
-        (peer, carried)
+        (values, carried)
     }
 
     /// Outbound request headers: the local node's values set, replacing any the application
@@ -146,8 +144,8 @@ where
         let mut state = StreamState::new(Arc::clone(&self.conn), &head);
         let respond = match direction {
             Direction::Inbound => {
-                let (peer, carried) = self.inbound_request(&mut parts.headers);
-                state.set_peer(peer);
+                let (values, carried) = self.inbound_request(&mut parts.headers);
+                state.set_peer(values);
                 carried
             }
             Direction::Outbound => {

@@ -17,7 +17,7 @@ use tokio::time::{Instant, Sleep};
 use crate::flags::{ResponseFlag, ResponseFlags};
 use crate::grpc::FrameCounter;
 use crate::layer::Connection;
-use crate::peer::Peer;
+use crate::peer::{Carrier, Peer, PeerCache};
 use crate::size;
 
 const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
@@ -90,6 +90,7 @@ pub(crate) struct StreamState {
     host: Option<HeaderValue>,
     request_head: u64,
     peer: Option<Arc<Peer>>,
+    pending: PeerValues,
     /// Whether the peer is known: from the request (inbound) or the response head (outbound).
     resolved: bool,
     response_code: Option<u16>,
@@ -103,6 +104,25 @@ pub(crate) struct StreamState {
     flags: ResponseFlags,
     /// Boxed: plain HTTP streams stay small (the state moves from the future to the body).
     grpc: Option<Box<Grpc>>,
+}
+
+/// The peer's carriers as received: decoded (through the connection's cache, under the lock
+/// the recording takes anyway) when first needed.
+#[derive(Debug, Default)]
+pub(crate) struct PeerValues {
+    pub(crate) header: Option<HeaderValue>,
+    pub(crate) baggage: Option<HeaderValue>,
+}
+
+/// Decodes `pending` (once) into `peer`: the header's peer, else the baggage's.
+fn resolve_peer(pending: &mut PeerValues, peer: &mut Option<Arc<Peer>>, cache: &mut PeerCache) {
+    let PeerValues { header, baggage } = std::mem::take(pending);
+    if header.is_none() && baggage.is_none() {
+        return;
+    }
+    *peer = header
+        .and_then(|v| cache.get(Carrier::Header, &v))
+        .or_else(|| baggage.and_then(|v| cache.get(Carrier::Baggage, &v)));
 }
 
 /// The request-head facts of a stream, read at its start.
@@ -145,6 +165,7 @@ impl StreamState {
             host: head.headers.get(http::header::HOST).cloned(),
             request_head: size::request_head(head.method, head.uri, head.headers),
             peer: None,
+            pending: PeerValues::default(),
             resolved: head.resolved,
             response_code: None,
             response_bytes: 0,
@@ -161,14 +182,14 @@ impl StreamState {
         }
     }
 
-    /// The peer the request's headers carried (inbound).
-    pub(crate) fn set_peer(&mut self, peer: Option<Arc<Peer>>) {
-        self.peer = peer;
+    /// The peer carriers the request's headers held (inbound).
+    pub(crate) fn set_peer(&mut self, values: PeerValues) {
+        self.pending = values;
     }
 
-    /// The upstream peer the response's headers carried (outbound): resolution finished.
-    pub(crate) fn resolve(&mut self, peer: Option<Arc<Peer>>) {
-        self.peer = peer;
+    /// The upstream peer carrier the response's headers held (outbound): resolution finished.
+    pub(crate) fn resolve(&mut self, values: PeerValues) {
+        self.pending = values;
         self.resolved = true;
     }
 
@@ -244,10 +265,11 @@ impl StreamState {
         };
         let telemetry = &self.conn.telemetry;
         let now = Instant::now().saturating_duration_since(telemetry.epoch);
+        let mut state = self.conn.lock();
+        resolve_peer(&mut self.pending, &mut self.peer, &mut state.cache);
+        self.conn.apply_peer(&mut state, self.peer.as_ref());
         let mut codes = [""; ResponseFlags::MAX];
         let req = self.facts(&mut codes, None, [None, None]);
-        let mut state = self.conn.lock();
-        self.conn.apply_peer(&mut state, self.peer.as_ref());
         grpc.stream
             .set_message_counts(self.meter.messages.load(Ordering::Relaxed), grpc.messages.messages());
         grpc.stream.tick(&telemetry.plugin, &mut state.http, &req, now);
@@ -299,11 +321,12 @@ impl StreamState {
             .as_deref_mut()
             .map(|g| (g.header.take(), g.trailer.take()))
             .unwrap_or_default();
+        let mut state = self.conn.lock();
+        resolve_peer(&mut self.pending, &mut self.peer, &mut state.cache);
+        self.conn.apply_peer(&mut state, self.peer.as_ref());
         let mut codes = [""; ResponseFlags::MAX];
         let req = self.facts(&mut codes, Some(end), [header.as_ref(), trailer.as_ref()]);
         let plugin = &self.conn.telemetry.plugin;
-        let mut state = self.conn.lock();
-        self.conn.apply_peer(&mut state, self.peer.as_ref());
         match grpc {
             Some(mut grpc) => {
                 grpc.stream
