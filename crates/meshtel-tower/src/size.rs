@@ -39,6 +39,11 @@ pub fn fields(headers: &HeaderMap) -> u64 {
 /// assert_eq!(meshtel_tower::size::request_head(req.method(), req.uri(), req.headers()), 7 + 3 + 5 + 4 + 4 + 1);
 /// ```
 pub fn request_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> u64 {
+    request_pseudo(method, uri) + fields(headers)
+}
+
+/// The size of a request's pseudo-headers.
+pub(crate) fn request_pseudo(method: &Method, uri: &Uri) -> u64 {
     let mut n = ":method".len() + method.as_str().len();
     n += ":path".len() + uri.path_and_query().map_or(1, |p| p.as_str().len());
     if let Some(scheme) = uri.scheme_str() {
@@ -47,7 +52,7 @@ pub fn request_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> u64 {
     if let Some(authority) = uri.authority() {
         n += ":authority".len() + authority.as_str().len();
     }
-    n as u64 + fields(headers)
+    n as u64
 }
 
 /// The size of a response head: `:status` and the fields.
@@ -57,5 +62,8 @@ pub fn request_head(method: &Method, uri: &Uri, headers: &HeaderMap) -> u64 {
 /// assert_eq!(meshtel_tower::size::response_head(http::StatusCode::OK, &h), 10);
 /// ```
 pub fn response_head(_status: StatusCode, headers: &HeaderMap) -> u64 {
-    (":status".len() + 3) as u64 + fields(headers)
+    STATUS + fields(headers)
 }
+
+/// The size of `:status` and its three digits.
+pub(crate) const STATUS: u64 = (":status".len() + 3) as u64;

@@ -106,6 +106,39 @@ pub(crate) struct StreamState {
     grpc: Option<Box<Grpc>>,
 }
 
+/// One pass over a request head: its size and the few fields a stream needs, so that no field
+/// is looked up by hashing its name.
+struct HeadScan<'a> {
+    size: u64,
+    host: Option<&'a HeaderValue>,
+    content_type: Option<&'a HeaderValue>,
+    te_trailers: bool,
+}
+
+impl<'a> HeadScan<'a> {
+    fn new(head: &RequestHead<'a>) -> Self {
+        let mut scan = Self {
+            size: size::request_pseudo(head.method, head.uri),
+            host: None,
+            content_type: None,
+            te_trailers: false,
+        };
+        for (name, value) in head.headers {
+            scan.size += (name.as_str().len() + value.len()) as u64;
+            if *name == http::header::HOST {
+                scan.host = scan.host.or(Some(value));
+            } else if *name == http::header::CONTENT_TYPE {
+                scan.content_type = scan.content_type.or(Some(value));
+            } else if *name == http::header::TE {
+                scan.te_trailers |= value
+                    .to_str()
+                    .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")));
+            }
+        }
+        scan
+    }
+}
+
 /// The peer's carriers as received: decoded (through the connection's cache, under the lock
 /// the recording takes anyway) when first needed.
 #[derive(Debug, Default)]
@@ -137,11 +170,8 @@ pub(crate) struct RequestHead<'a> {
 impl StreamState {
     pub(crate) fn new(conn: Arc<Connection>, head: &RequestHead<'_>) -> Self {
         let start = Instant::now();
-        let content_type = head
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        let protocol = Protocol::from_content_type(content_type);
+        let scan = HeadScan::new(head);
+        let protocol = Protocol::from_content_type(scan.content_type.and_then(|v| v.to_str().ok()));
         let telemetry = &conn.telemetry;
         let grpc = (protocol == Protocol::Grpc).then(|| {
             Box::new({
@@ -162,8 +192,8 @@ impl StreamState {
             protocol,
             method: head.method.clone(),
             uri: head.uri.clone(),
-            host: head.headers.get(http::header::HOST).cloned(),
-            request_head: size::request_head(head.method, head.uri, head.headers),
+            host: scan.host.cloned(),
+            request_head: scan.size,
             peer: None,
             pending: PeerValues::default(),
             resolved: head.resolved,
@@ -171,11 +201,7 @@ impl StreamState {
             response_bytes: 0,
             body_expected: None,
             body_sent: 0,
-            trailers_sent: head.version >= http::Version::HTTP_2
-                || head.headers.get_all(http::header::TE).iter().any(|v| {
-                    v.to_str()
-                        .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
-                }),
+            trailers_sent: head.version >= http::Version::HTTP_2 || scan.te_trailers,
             flags: ResponseFlags::default(),
             grpc,
             conn,
@@ -206,16 +232,23 @@ impl StreamState {
     }
 
     /// The response head, as it goes downstream.
+    /// One pass over the fields: the size, `content-length`, `grpc-status` (gRPC only).
     pub(crate) fn on_response_head(&mut self, parts: &http::response::Parts) {
         self.response_code = Some(parts.status.as_u16());
-        self.response_bytes += size::response_head(parts.status, &parts.headers);
-        if let Some(grpc) = &mut self.grpc {
-            grpc.header = parts.headers.get(GRPC_STATUS).cloned();
+        let mut head = size::STATUS;
+        let mut grpc_status = None;
+        for (name, value) in &parts.headers {
+            head += (name.as_str().len() + value.len()) as u64;
+            if *name == http::header::CONTENT_LENGTH {
+                self.body_expected = self.body_expected.or_else(|| value.to_str().ok()?.parse().ok());
+            } else if self.grpc.is_some() && *name == GRPC_STATUS && grpc_status.is_none() {
+                grpc_status = Some(value);
+            }
         }
-        self.body_expected = parts
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse().ok());
+        self.response_bytes += head;
+        if let Some(grpc) = &mut self.grpc {
+            grpc.header = grpc_status.cloned();
+        }
     }
 
     /// Whether the response body has sent all the bytes its `content-length` announced.
