@@ -682,3 +682,53 @@ async fn concurrent_streams_of_one_connection_keep_their_own_peers() {
         1.0
     );
 }
+
+/// A gRPC service that reads two request messages (one data frame), then takes 1.5 s to
+/// answer; the test looks at the message counters while it waits.
+async fn periodic_before_the_response(inbound_side: bool) -> (f64, f64) {
+    let (registry, t) = if inbound_side {
+        inbound(&period(1))
+    } else {
+        outbound(&period(1))
+    };
+    let svc = ServiceBuilder::new()
+        .layer(layer(&t))
+        .service_fn(|req: Request<RequestBody<ChannelBody>>| async move {
+            let mut body = req.into_body();
+            body.frame().await.unwrap().unwrap();
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .header("content-type", "application/grpc")
+                    .header("grpc-status", "0")
+                    .body(Empty::<Bytes>::new())
+                    .unwrap(),
+            )
+        });
+    let msgs = grpc_frames(&[b"a", b"b"]);
+    let req = Request::post("/s.S/M")
+        .version(http::Version::HTTP_2)
+        .header("content-type", "application/grpc")
+        .header(PEER, header_of(&client_record()))
+        .body(chunks_body(&[&msgs], None))
+        .unwrap();
+    let call = tokio::spawn(svc.oneshot(req));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let during = value(&registry, "istio_request_messages_total", &[]);
+    call.await.unwrap().unwrap();
+    let after = value(&registry, "istio_request_messages_total", &[]);
+    assert_eq!(requests(&registry), 1.0);
+    (during, after)
+}
+
+#[tokio::test(start_paused = true)]
+async fn inbound_grpc_reports_on_the_timer_while_the_response_is_pending() {
+    assert_eq!(periodic_before_the_response(true).await, (2.0, 2.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn outbound_grpc_waits_for_the_upstream_peer_before_reporting() {
+    // The upstream peer is known at the response head: no periodic report before it; the
+    // deltas come at the end.
+    assert_eq!(periodic_before_the_response(false).await, (0.0, 2.0));
+}
