@@ -7,6 +7,7 @@ use std::task::{Context, Poll, ready};
 
 use http::Response;
 use http_body::Body;
+use meshtel::ConnectionFacts;
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
@@ -27,6 +28,10 @@ pin_project! {
     /// answers, it records the stream with `response_code="0"` and `DC`; an inner error is
     /// recorded with its [`UpstreamError`](crate::UpstreamError) flag (`UR` otherwise) and
     /// passed on unchanged.
+    ///
+    /// Two response extensions are taken out of the response: [`ResponseFlags`] (this
+    /// stream's flags) and [`ConnectionFacts`] (new facts for the connection from now on,
+    /// e.g. the upstream TLS SANs an outbound proxy learnt when it connected).
     ///
     /// ```
     /// use meshtel_tower::{ResponseBody, ResponseFuture};
@@ -90,6 +95,9 @@ where
                 let (mut parts, body) = response.into_parts();
                 if let Some(flags) = parts.extensions.remove::<ResponseFlags>() {
                     state.add_flags(flags);
+                }
+                if let Some(facts) = parts.extensions.remove::<ConnectionFacts>() {
+                    state.connection().set_facts(facts);
                 }
                 if let Some(values) =
                     response_exchange(&state.connection().telemetry, &mut parts.headers, *this.respond)

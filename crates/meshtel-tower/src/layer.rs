@@ -257,14 +257,16 @@ impl<S> Layer<S> for MeshtelLayer {
 #[derive(Debug)]
 pub(crate) struct Connection {
     pub(crate) telemetry: Arc<Telemetry>,
-    facts: ConnectionFacts,
     state: Mutex<ConnState>,
 }
 
 #[derive(Debug)]
 pub(crate) struct ConnState {
     pub(crate) http: HttpConnection,
-    /// The generation of the peer the labels were computed for (0: the connection's facts).
+    /// The connection's own facts (the peer they hold is the fallback for a stream's).
+    facts: ConnectionFacts,
+    /// The generation of the peer the labels were computed for (0: the connection's facts;
+    /// `u64::MAX`: not computed for the current facts).
     applied: u64,
     pub(crate) cache: PeerCache,
 }
@@ -275,12 +277,20 @@ impl Connection {
             http: telemetry.plugin.connection(&facts),
             applied: 0,
             cache: PeerCache::new(telemetry.cache_capacity),
+            facts,
         };
         Self {
             telemetry,
-            facts,
             state: Mutex::new(state),
         }
+    }
+
+    /// New facts for the connection (an outbound connection's upstream TLS, learnt once it is
+    /// established): the labels are computed again at the next report.
+    pub(crate) fn set_facts(&self, facts: ConnectionFacts) {
+        let mut state = self.lock();
+        state.facts = facts;
+        state.applied = u64::MAX;
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, ConnState> {
@@ -295,8 +305,8 @@ impl Connection {
             return;
         }
         let facts = match peer {
-            Some(p) => self.facts.clone().with_peer(Some(p.metadata.clone())),
-            None => self.facts.clone(),
+            Some(p) => state.facts.clone().with_peer(Some(p.metadata.clone())),
+            None => state.facts.clone(),
         };
         state.http.update(&self.telemetry.plugin, &facts);
         state.applied = generation;

@@ -14,7 +14,8 @@
 //! 3. The inner service takes `Request<RequestBody<B>>` and returns `Response<B2>`; the layer
 //!    returns `Response<ResponseBody<B2>>`. To report a failure with an Envoy meaning, the
 //!    inner service returns an [`UpstreamError`] (`UF`, `UT`, `NR`, ...) or inserts
-//!    [`ResponseFlags`] into the response's extensions.
+//!    [`ResponseFlags`] into the response's extensions. Facts learnt later (an outbound
+//!    proxy's upstream TLS SANs) go back the same way, as a `ConnectionFacts` extension.
 //!
 //! # Recording
 //!

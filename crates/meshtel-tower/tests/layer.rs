@@ -12,7 +12,7 @@ use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Empty, Full};
 use meshtel::PluginConfig;
 use meshtel_tower::{BoxError, RequestBody, ResponseFlag, ResponseFlags, UpstreamError};
-use tower::{ServiceBuilder, ServiceExt};
+use tower::{Service, ServiceBuilder, ServiceExt};
 
 const PEER: &str = "x-envoy-peer-metadata";
 const PEER_ID: &str = "x-envoy-peer-metadata-id";
@@ -731,4 +731,42 @@ async fn outbound_grpc_waits_for_the_upstream_peer_before_reporting() {
     // The upstream peer is known at the response head: no periodic report before it; the
     // deltas come at the end.
     assert_eq!(periodic_before_the_response(false).await, (0.0, 2.0));
+}
+
+#[tokio::test]
+async fn connection_facts_in_a_response_extension_apply_from_then_on() {
+    let (registry, t) = outbound(&PluginConfig::default());
+    let mut first = true;
+    let svc = ServiceBuilder::new()
+        .layer(layer(&t))
+        .service_fn(move |_req: Request<RequestBody<ChannelBody>>| {
+            let mut response = Response::builder()
+                .header(PEER, header_of(&server_record()))
+                .body(Empty::<Bytes>::new())
+                .unwrap();
+            if std::mem::take(&mut first) {
+                // The proxy has just connected with mTLS: the upstream's SAN.
+                let tls = meshtel::Tls {
+                    local_san: "spiffe://cluster.local/ns/default/sa/productpage".into(),
+                    peer_san: "spiffe://cluster.local/ns/prod/sa/ratings".into(),
+                };
+                response
+                    .extensions_mut()
+                    .insert(meshtel::ConnectionFacts::default().with_tls(Some(tls)));
+            }
+            async move { Ok::<_, Infallible>(response) }
+        });
+    let mut svc = svc;
+    for _ in 0..2 {
+        let req = Request::get("/").body(chunks_body(&[], None)).unwrap();
+        let response = ServiceExt::ready(&mut svc).await.unwrap().call(req).await.unwrap();
+        assert!(response.extensions().get::<meshtel::ConnectionFacts>().is_none());
+    }
+    let labels = [
+        ("destination_principal", "spiffe://cluster.local/ns/prod/sa/ratings"),
+        ("destination_workload_namespace", "prod"),
+        ("source_principal", "spiffe://cluster.local/ns/default/sa/productpage"),
+        ("destination_workload", "ratings-v1"),
+    ];
+    assert_eq!(value(&registry, "istio_requests_total", &labels), 2.0);
 }
