@@ -2,8 +2,6 @@
 //! extension attributes of §10.2 for Mixer expressions, Envoy's vocabulary with Istio's peer
 //! objects for CEL expressions, populated from the facts per reporter, read by slot.
 
-use std::borrow::Cow;
-
 use meshtel_expr::{Attr, Bag, Duration, Manifest, StringMap, Value, ValueType};
 use meshtel_wire::workload::{WorkloadMetadata, WorkloadView};
 
@@ -115,12 +113,19 @@ impl PeerField {
         })
     }
 
-    fn read(self, peer: &WorkloadMetadata) -> Option<Value<'_>> {
+    fn read(self, peer: Option<&WorkloadMetadata>) -> Read<'_> {
+        let Some(peer) = peer else {
+            return if self == Self::Labels {
+                Read::Map(None)
+            } else {
+                Read::Text(None)
+            };
+        };
         let text = match self {
             Self::Name => &peer.name,
             Self::Namespace => &peer.namespace,
             Self::Workload => &peer.workload,
-            Self::Type => return peer.workload_type.wire_name().map(Value::str),
+            Self::Type => return Read::Text(peer.workload_type.wire_name()),
             Self::Cluster => &peer.cluster,
             Self::Service => &peer.service,
             Self::Revision => &peer.revision,
@@ -129,9 +134,9 @@ impl PeerField {
             Self::Identity => &peer.identity,
             Self::Region => &peer.region,
             Self::AvailabilityZone => &peer.availability_zone,
-            Self::Labels => return Some(Value::StringMap(&peer.labels)),
+            Self::Labels => return Read::Map(Some(&peer.labels)),
         };
-        set_if(text)
+        Read::Text(set_if(text))
     }
 }
 
@@ -577,9 +582,9 @@ impl<'r> RequestAttrs<'r> {
     }
 }
 
-/// A present text value when non-empty ("set≠\"\"").
-fn set_if(s: &str) -> Option<Value<'_>> {
-    (!s.is_empty()).then_some(Value::String(Cow::Borrowed(s)))
+/// A present text when non-empty ("set≠\"\"").
+fn set_if(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
 }
 
 /// The bag: the slot table, one connection's attributes, and (when evaluating with a
@@ -590,8 +595,8 @@ pub(crate) struct StatsBag<'a> {
     pub(crate) req: Option<&'a RequestAttrs<'a>>,
 }
 
-fn text(s: Option<&String>) -> Option<Value<'_>> {
-    s.map(|s| Value::str(s))
+fn text(s: Option<&String>) -> Option<&str> {
+    s.map(String::as_str)
 }
 
 /// A count as an INT64 value, saturating (no count comes near `i64::MAX`).
@@ -599,64 +604,111 @@ fn int(n: u64) -> Value<'static> {
     Value::Int64(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-fn labels(side: &Side) -> Option<Value<'_>> {
-    side.labels.as_ref().map(|l| Value::StringMap(l as &dyn StringMap))
+fn labels(side: &Side) -> Option<&dyn StringMap> {
+    side.labels.as_ref().map(|l| l as &dyn StringMap)
+}
+
+/// Which kind of value a slot holds, and the value when it is text or a map: the bag
+/// answers [`Bag::get_text`] and [`Bag::get_map`] without building a [`Value`], and
+/// [`Bag::get`] from the same code.
+enum Read<'v> {
+    Text(Option<&'v str>),
+    Map(Option<&'v dyn StringMap>),
+    Other,
 }
 
 impl Bag for StatsBag<'_> {
     fn get(&self, attr: Attr<'_>) -> Option<Value<'_>> {
-        let c = self.conn;
         let slot = *self.slots.get(attr.id.index())?;
-        if slot.is_request_scoped() {
-            return self.request(slot);
+        match self.read(slot) {
+            Read::Text(text) => text.map(Value::str),
+            Read::Map(map) => map.map(Value::StringMap),
+            Read::Other => self.other(slot),
         }
-        match slot {
-            Slot::ReporterKind => Some(Value::str(if c.reporter == Reporter::Outbound {
-                "outbound"
-            } else {
-                "inbound"
-            })),
-            Slot::ReporterGateway => (c.reporter == Reporter::Waypoint).then_some(Value::Bool(true)),
-            Slot::ReporterUid => text(c.uid.as_ref()),
-            Slot::SourceWorkloadName => text(c.source.workload.as_ref()),
-            Slot::SourceWorkloadNamespace => text(c.source.namespace.as_ref()),
-            Slot::SourcePrincipal => text(c.source.principal.as_ref()),
-            Slot::SourceLabels => labels(&c.source),
-            Slot::SourceCanonicalService => text(c.source.service.as_ref()),
-            Slot::SourceCanonicalRevision => text(c.source.revision.as_ref()),
-            Slot::SourceClusterId => text(c.source.cluster.as_ref()),
-            Slot::DestinationWorkloadName => text(c.destination.workload.as_ref()),
-            Slot::DestinationWorkloadNamespace => text(c.destination.namespace.as_ref()),
-            Slot::DestinationPrincipal => text(c.destination.principal.as_ref()),
-            Slot::DestinationLabels => labels(&c.destination),
-            Slot::DestinationCanonicalService => text(c.destination.service.as_ref()),
-            Slot::DestinationCanonicalRevision => text(c.destination.revision.as_ref()),
-            Slot::DestinationClusterId => text(c.destination.cluster.as_ref()),
-            Slot::DestinationPort => c.destination_port.map(Value::Int64),
-            Slot::ConnectionMtls => c.mtls.map(Value::Bool),
-            Slot::ConnectionSni => text(c.sni.as_ref()),
-            Slot::Peer(side, field) => match side {
-                PeerSide::Upstream => c.upstream_peer.as_ref(),
-                PeerSide::Downstream => c.downstream_peer.as_ref(),
-            }
-            .and_then(|p| field.read(p)),
-            Slot::PeerPrincipal => text(c.peer_principal.as_ref()),
-            Slot::LocalPrincipal => text(c.local_principal.as_ref()),
+    }
+
+    #[inline]
+    fn get_text(&self, attr: Attr<'_>) -> Option<&str> {
+        match self.read(*self.slots.get(attr.id.index())?) {
+            Read::Text(text) => text,
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn get_map(&self, attr: Attr<'_>) -> Option<&dyn StringMap> {
+        match self.read(*self.slots.get(attr.id.index())?) {
+            Read::Map(map) => map,
             _ => None,
         }
     }
 }
 
 impl StatsBag<'_> {
-    fn request(&self, slot: Slot) -> Option<Value<'_>> {
-        let r = self.req?;
-        let f = r.facts;
+    /// The text and map slots; [`StatsBag::other`] has the rest.
+    fn read(&self, slot: Slot) -> Read<'_> {
+        let c = self.conn;
+        if slot.is_request_scoped() {
+            return self.request(slot);
+        }
+        Read::Text(match slot {
+            Slot::ReporterKind => Some(if c.reporter == Reporter::Outbound {
+                "outbound"
+            } else {
+                "inbound"
+            }),
+            Slot::ReporterUid => text(c.uid.as_ref()),
+            Slot::SourceWorkloadName => text(c.source.workload.as_ref()),
+            Slot::SourceWorkloadNamespace => text(c.source.namespace.as_ref()),
+            Slot::SourcePrincipal => text(c.source.principal.as_ref()),
+            Slot::SourceCanonicalService => text(c.source.service.as_ref()),
+            Slot::SourceCanonicalRevision => text(c.source.revision.as_ref()),
+            Slot::SourceClusterId => text(c.source.cluster.as_ref()),
+            Slot::DestinationWorkloadName => text(c.destination.workload.as_ref()),
+            Slot::DestinationWorkloadNamespace => text(c.destination.namespace.as_ref()),
+            Slot::DestinationPrincipal => text(c.destination.principal.as_ref()),
+            Slot::DestinationCanonicalService => text(c.destination.service.as_ref()),
+            Slot::DestinationCanonicalRevision => text(c.destination.revision.as_ref()),
+            Slot::DestinationClusterId => text(c.destination.cluster.as_ref()),
+            Slot::ConnectionSni => text(c.sni.as_ref()),
+            Slot::PeerPrincipal => text(c.peer_principal.as_ref()),
+            Slot::LocalPrincipal => text(c.local_principal.as_ref()),
+            Slot::SourceLabels => return Read::Map(labels(&c.source)),
+            Slot::DestinationLabels => return Read::Map(labels(&c.destination)),
+            Slot::Peer(side, field) => {
+                let peer = match side {
+                    PeerSide::Upstream => c.upstream_peer.as_ref(),
+                    PeerSide::Downstream => c.downstream_peer.as_ref(),
+                };
+                return field.read(peer);
+            }
+            _ => return Read::Other,
+        })
+    }
+
+    /// The slots that are neither text nor maps.
+    fn other(&self, slot: Slot) -> Option<Value<'_>> {
+        let c = self.conn;
         match slot {
+            Slot::ReporterGateway => (c.reporter == Reporter::Waypoint).then_some(Value::Bool(true)),
+            Slot::DestinationPort => c.destination_port.map(Value::Int64),
+            Slot::ConnectionMtls => c.mtls.map(Value::Bool),
+            _ => self.request_other(slot),
+        }
+    }
+
+    /// The request-scoped text and map slots.
+    fn request(&self, slot: Slot) -> Read<'_> {
+        // Without a request, every request-scoped attribute is absent.
+        let Some(r) = self.req else {
+            return Read::Text(None);
+        };
+        let f = r.facts;
+        Read::Text(match slot {
             Slot::DestinationServiceHost => self.service(r.service.host),
             Slot::DestinationServiceName => self.service(r.service.name),
             Slot::DestinationServiceNamespace => self.service_namespace(r.service.namespace),
-            Slot::ContextProtocol => Some(Value::str(r.protocol)),
-            Slot::ResponseCode => f.map(|f| Value::Int64(f.response_code.map_or(0, i64::from))),
+            Slot::ContextProtocol => Some(r.protocol),
             Slot::ResponseGrpcStatus => set_if(r.grpc_status),
             Slot::ProxyErrorCode => r.flags.and_then(set_if),
             Slot::RequestHost => f.and_then(|f| f.host).and_then(set_if),
@@ -666,8 +718,20 @@ impl StatsBag<'_> {
                 .and_then(|f| f.path)
                 .map(|p| p.split('?').next().unwrap_or(p))
                 .and_then(set_if),
-            Slot::RequestHeaders => f.and_then(|f| f.request_headers).map(Value::StringMap),
-            Slot::ResponseHeaders => f.and_then(|f| f.response_headers).map(Value::StringMap),
+            Slot::ClusterName => f.and_then(|f| f.routing.cluster_name).and_then(set_if),
+            Slot::RouteName => f.and_then(|f| f.routing.route_name).and_then(set_if),
+            Slot::RequestHeaders => return Read::Map(f.and_then(|f| f.request_headers)),
+            Slot::ResponseHeaders => return Read::Map(f.and_then(|f| f.response_headers)),
+            _ => return Read::Other,
+        })
+    }
+
+    /// The request-scoped slots that are neither text nor maps.
+    fn request_other(&self, slot: Slot) -> Option<Value<'_>> {
+        let r = self.req?;
+        let f = r.facts;
+        match slot {
+            Slot::ResponseCode => f.map(|f| Value::Int64(f.response_code.map_or(0, i64::from))),
             Slot::RequestTotalSize => f.and_then(|f| f.request_bytes).map(int),
             Slot::ResponseTotalSize => f.and_then(|f| f.response_bytes).map(int),
             Slot::ResponseDuration => f.and_then(|f| f.duration_ms).map(|ms| {
@@ -678,21 +742,19 @@ impl StatsBag<'_> {
             Slot::ConnectionReceivedBytesTotal => r.bytes_total.map(|(_, rx)| int(rx)),
             Slot::ConnectionSentBytesTotal => r.bytes_total.map(|(tx, _)| int(tx)),
             Slot::ResponseGrpcStatusCode => r.grpc_status.parse().ok().map(Value::Int64),
-            Slot::ClusterName => f.and_then(|f| f.routing.cluster_name).and_then(set_if),
-            Slot::RouteName => f.and_then(|f| f.routing.route_name).and_then(set_if),
             _ => None,
         }
     }
 
     /// `destination.service.host` or `.name` from the service fact: inbound, the local
     /// canonical service when the fact is empty; otherwise present when set.
-    fn service<'v>(&'v self, fact: &'v str) -> Option<Value<'v>> {
+    fn service<'v>(&'v self, fact: &'v str) -> Option<&'v str> {
         if self.conn.reporter == Reporter::Inbound {
-            Some(Value::str(if fact.is_empty() {
+            Some(if fact.is_empty() {
                 &self.conn.local_service
             } else {
                 fact
-            }))
+            })
         } else {
             set_if(fact)
         }
@@ -700,9 +762,9 @@ impl StatsBag<'_> {
 
     /// `destination.service.namespace`: inbound, the local namespace; outbound, the fact or
     /// else the peer's namespace; waypoint, the fact.
-    fn service_namespace<'v>(&'v self, fact: &'v str) -> Option<Value<'v>> {
+    fn service_namespace<'v>(&'v self, fact: &'v str) -> Option<&'v str> {
         match self.conn.reporter {
-            Reporter::Inbound => Some(Value::str(&self.conn.local_namespace)),
+            Reporter::Inbound => Some(&self.conn.local_namespace),
             Reporter::Outbound if fact.is_empty() => set_if(&self.conn.peer_namespace),
             _ => set_if(fact),
         }
