@@ -115,11 +115,7 @@ mod tests {
     #[test]
     fn small_decimals_are_the_decimal_text() {
         for n in 0..2000_u64 {
-            assert_eq!(
-                small_decimal(n),
-                (n < 1000).then(|| n.to_string()).as_deref(),
-                "{n}"
-            );
+            assert_eq!(small_decimal(n), (n < 1000).then(|| n.to_string()).as_deref(), "{n}");
         }
     }
 
