@@ -13,7 +13,10 @@
 //!   HTTP/2.
 //!
 //! Every HTTP listener serves HTTP/1.1 and HTTP/2 under the limits of `limits.rs`; gRPC
-//! requests are proxied and recorded by `upstream.rs`.
+//! requests are proxied and recorded by `upstream.rs`. TCP is wiring over `meshtel-tokio`:
+//! `PeerExchange` runs the prefix exchange, `Metered` counts the downstream's bytes and
+//! drives the plugin's TCP lifecycle (closed exactly once, drop included), `TlsFacts` reads
+//! the negotiated ALPN and the principals from rustls.
 //!
 //! A misbehaving peer never brings a sidecar down: a bad frame or header makes the
 //! connection non-mesh (or closes it), and `meshtel_demo_peer_exchange_total{outcome}` says
@@ -35,20 +38,21 @@ use meshtel::{
     TcpRouting, Tls,
 };
 use meshtel_metrics::{CounterId, Desc, Group, Registry};
-use meshtel_wire::alpn;
-use meshtel_wire::exchange::{Exchange, PeerOutcome, Received};
-use meshtel_wire::frame::{FrameConfig, FrameErrorKind, encode_frame};
+use meshtel_tokio::tls::TlsFacts;
+use meshtel_tokio::{Meter, PeerExchange, PeerOutcome, Prefixed, Rejection, Role};
+use meshtel_wire::frame::FrameErrorKind;
 use meshtel_wire::header::{decode_peer_metadata, encode_peer_header};
 use meshtel_wire::proto::Struct;
 use meshtel_wire::workload::WorkloadMetadata;
+use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, ServerConfig};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::limits::{Activity, Limits, Timeout, serve_http};
-use super::pki::{first_uri_san, server_name};
+use super::pki::{Identity, server_name};
 use super::upstream::{self, Body, Counted, Pending, Sender, boxed, full, http_sender, is_grpc};
 
 const PEER_HEADER: &str = meshtel_wire::header::PEER_METADATA;
@@ -75,10 +79,11 @@ pub(crate) enum Outcome {
     HeaderInvalid,
     TlsHandshakeFailed,
     ExchangeTimeout,
+    ExchangeFailed,
 }
 
 impl Outcome {
-    const ALL: [Self; 11] = [
+    const ALL: [Self; 12] = [
         Self::Found,
         Self::NoPeer,
         Self::NotAFrame,
@@ -90,6 +95,7 @@ impl Outcome {
         Self::HeaderInvalid,
         Self::TlsHandshakeFailed,
         Self::ExchangeTimeout,
+        Self::ExchangeFailed,
     ];
 
     pub(crate) const fn label(self) -> &'static str {
@@ -105,6 +111,7 @@ impl Outcome {
             Self::HeaderInvalid => "header_invalid",
             Self::TlsHandshakeFailed => "tls_handshake_failed",
             Self::ExchangeTimeout => "exchange_timeout",
+            Self::ExchangeFailed => "exchange_failed",
         }
     }
 }
@@ -113,17 +120,22 @@ impl Outcome {
 #[derive(Debug)]
 pub(crate) struct Sidecar {
     pub(crate) registry: Registry,
-    pub(crate) plugin: StatsPlugin,
-    pub(crate) spiffe: String,
+    pub(crate) plugin: Arc<StatsPlugin>,
+    /// Drives the plugin's TCP lifecycle over metered streams.
+    meter: Meter,
+    /// This side of the TCP prefix exchange: its frame, the limits on the peer's frame, and
+    /// the exchange timeout.
+    exchange: PeerExchange,
+    /// The leaf certificate the sidecar presents (rustls does not hand it back): its first
+    /// URI SAN is the local principal.
+    certificate: CertificateDer<'static>,
     header: String,
     node_id: String,
-    frame: Vec<u8>,
     outcomes: Group,
     outcome_counter: CounterId,
     timeouts: Group,
     timeout_counter: CounterId,
     pub(crate) limits: Limits,
-    started: Instant,
 }
 
 impl Sidecar {
@@ -131,15 +143,24 @@ impl Sidecar {
         node: &serde_json::Value,
         node_id: &str,
         reporter: Reporter,
-        spiffe: &str,
+        identity: &Identity,
         config: &PluginConfig,
     ) -> Result<Self, String> {
         let registry = Registry::default();
         let local = LocalNode::from_json(node).with_node_id(node_id);
         let plugin = StatsPlugin::new(local, reporter, config, &registry).map_err(|e| e.to_string())?;
+        let plugin = Arc::new(plugin);
         let node: Struct = serde_json::from_value(node.clone()).map_err(|e| format!("node metadata: {e}"))?;
-        let record = WorkloadMetadata::from_node_metadata(&node, &[]).to_struct();
-        let frame = encode_frame(&record, node_id, &FrameConfig::default()).map_err(|e| e.to_string())?;
+        let record = WorkloadMetadata::from_node_metadata(&node, &[]);
+        let limits = Limits::default();
+        let exchange = PeerExchange::for_workload(&record, node_id)
+            .map_err(|e| e.to_string())?
+            .with_timeout(Some(limits.exchange));
+        let certificate = identity
+            .chain
+            .first()
+            .ok_or("an identity without a certificate")?
+            .clone();
         let mut group = registry.group("meshtel_demo_peer_exchange", &["outcome"]);
         let outcome_counter = group
             .counter(Desc::new(
@@ -164,23 +185,24 @@ impl Sidecar {
         }
         Ok(Self {
             registry,
+            meter: Meter::new(Arc::clone(&plugin)),
             plugin,
-            spiffe: spiffe.to_owned(),
-            header: encode_peer_header(&record),
+            exchange,
+            certificate,
+            header: encode_peer_header(&record.to_struct()),
             node_id: node_id.to_owned(),
-            frame,
             outcomes,
             outcome_counter,
             timeouts,
             timeout_counter,
-            limits: Limits::default(),
-            started: Instant::now(),
+            limits,
         })
     }
 
     /// The same sidecar under other bounds on slow and idle peers.
     pub(crate) fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self.exchange = self.exchange.with_timeout(Some(limits.exchange));
         self
     }
 
@@ -195,10 +217,6 @@ impl Sidecar {
         let _ = self
             .outcomes
             .with_series(&[outcome.label()], |s| s.inc(self.outcome_counter));
-    }
-
-    fn now(&self) -> Duration {
-        self.started.elapsed()
     }
 
     /// The peer carried by a request's or response's headers, if any (counted).
@@ -437,23 +455,13 @@ async fn inbound_connection(sc: Arc<Sidecar>, stream: TcpStream, acceptor: TlsAc
             return sc.count_timeout(Timeout::Handshake);
         }
     };
-    let (_, session) = tls.get_ref();
-    let negotiated = session.alpn_protocol().map(<[u8]>::to_vec);
-    let peer_san = session
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .and_then(|c| first_uri_san(c))
-        .unwrap_or_default();
-    let facts = Tls {
-        local_san: sc.spiffe.clone(),
-        peer_san,
-    };
-    if negotiated.as_deref() == Some(alpn::ISTIO_PEER_EXCHANGE.as_bytes()) {
-        tcp_inbound(sc, tls, negotiated, facts, backends.tcp).await;
+    let facts = TlsFacts::from_server_stream(&tls, Some(&sc.certificate));
+    if facts.runs_exchange() {
+        tcp_inbound(sc, tls, &facts, backends.tcp).await;
     } else {
         // `istio-http/1.1`, `istio-h2`, `h2`, `http/1.1`: the HTTP server tells the version
         // from the first bytes.
-        http_inbound(sc, tls, Some(facts), backends).await;
+        http_inbound(sc, tls, Some(facts.tls()), backends).await;
     }
 }
 
@@ -582,72 +590,6 @@ where
     }
 }
 
-/// Reads the peer's frame from `rd` (`docs/reference/wire.md` §4.5); returns the peer, the
-/// application bytes that followed it, and whether the stream ended.
-async fn read_peer<R: AsyncRead + Unpin>(
-    rd: &mut R,
-    exchange: &mut Exchange<'_>,
-    sc: &Sidecar,
-) -> (Option<WorkloadMetadata>, Vec<u8>, bool) {
-    let mut held = Vec::new();
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut eof = false;
-    let mut peer = None;
-    loop {
-        let received = if eof {
-            exchange.on_end_of_stream(&held)
-        } else {
-            exchange.on_received(&held)
-        };
-        match received {
-            Received::NeedMore if eof => return (peer, held, eof),
-            Received::NeedMore => {}
-            Received::Done { consume, outcome } => {
-                let (found, outcome) = match outcome {
-                    PeerOutcome::Found { metadata: record, .. } => {
-                        (Some(WorkloadMetadata::from_view(&record, &[])), Outcome::Found)
-                    }
-                    PeerOutcome::NoPeer { .. } => (None, Outcome::NoPeer),
-                    PeerOutcome::NotAFrame => (None, Outcome::NotAFrame),
-                    PeerOutcome::Rejected(e) => (
-                        None,
-                        match e.kind {
-                            FrameErrorKind::TooLarge { .. } => Outcome::TooLarge,
-                            FrameErrorKind::UnexpectedTypeUrl => Outcome::UnexpectedTypeUrl,
-                            FrameErrorKind::Truncated { .. } => Outcome::Truncated,
-                            _ => Outcome::Malformed,
-                        },
-                    ),
-                    _ => (None, Outcome::Malformed),
-                };
-                sc.count(outcome);
-                peer = found;
-                held.drain(..consume.min(held.len()));
-                if exchange.is_finished() || eof {
-                    return (peer, held, eof);
-                }
-                // An oversize payload is being skipped: keep feeding.
-                continue;
-            }
-            Received::Discard { consume } => {
-                held.drain(..consume.min(held.len()));
-                if !held.is_empty() {
-                    continue;
-                }
-                if eof {
-                    return (peer, held, eof);
-                }
-            }
-            // Passthrough (every byte is application data), and outcomes a later version adds.
-            _ => return (peer, held, eof),
-        }
-        match rd.read(&mut buf).await {
-            Ok(0) | Err(_) => eof = true,
-            Ok(n) => held.extend_from_slice(&buf[..n]),
-        }
-    }
-}
-
 /// The routing of the demo's TCP clusters: `cluster`, standing for the ratings service.
 fn tcp_routing(cluster: &str) -> TcpRouting {
     TcpRouting {
@@ -656,138 +598,71 @@ fn tcp_routing(cluster: &str) -> TcpRouting {
     }
 }
 
-/// Runs this side of the TCP prefix exchange on an mTLS connection whose negotiated ALPN is
-/// `negotiated`: writes the sidecar's frame, reads the peer's. The peer, the application
-/// bytes after its frame, and whether the stream ended; `None` when the write failed or the
-/// exchange timed out (counted).
-async fn exchange_peer<R, W>(
-    sc: &Sidecar,
-    rd: &mut R,
-    wr: &mut W,
-    negotiated: Option<&[u8]>,
-) -> Option<(Option<WorkloadMetadata>, Vec<u8>, bool)>
+impl Sidecar {
+    /// Runs this side of the TCP prefix exchange (`meshtel_tokio::PeerExchange`) on an mTLS
+    /// stream that negotiated `alpn`, and counts how it ended. The peer and the stream to
+    /// proxy, which replays the application bytes read past the peer's frame; `None` when
+    /// the connection is to close: the exchange timed out (counted as a timeout too) or an
+    /// I/O error cut it off.
+    async fn exchange<'s, S>(
+        &self,
+        role: Role,
+        stream: &'s mut S,
+        alpn: Option<&[u8]>,
+    ) -> Option<(Option<WorkloadMetadata>, Prefixed<&'s mut S>)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let Ok(done) = self.exchange.run(role, stream, alpn).await else {
+            self.count(Outcome::ExchangeFailed);
+            return None;
+        };
+        let outcome = match &done.outcome {
+            PeerOutcome::Found(_) => Outcome::Found,
+            PeerOutcome::NoPeer { .. } => Outcome::NoPeer,
+            PeerOutcome::NotAFrame => Outcome::NotAFrame,
+            // Consumed (oversize frames are skipped): what follows is application data.
+            PeerOutcome::Rejected(Rejection::Frame(kind)) => match kind {
+                FrameErrorKind::TooLarge { .. } => Outcome::TooLarge,
+                FrameErrorKind::UnexpectedTypeUrl => Outcome::UnexpectedTypeUrl,
+                FrameErrorKind::Truncated { .. } => Outcome::Truncated,
+                _ => Outcome::Malformed,
+            },
+            PeerOutcome::Rejected(Rejection::TimedOut { .. }) => {
+                self.count(Outcome::ExchangeTimeout);
+                self.count_timeout(Timeout::Exchange);
+                return None;
+            }
+            // `Disabled` (the ALPN is not `istio-peer-exchange`: nothing was exchanged), and
+            // outcomes a later version adds.
+            _ => return Some((None, done.stream)),
+        };
+        self.count(outcome);
+        Some((done.outcome.into_peer(), done.stream))
+    }
+}
+
+/// The server sidecar's TCP: the prefix exchange on the mTLS stream, then its application
+/// bytes to the echo backend and back. The downstream is metered (`meshtel_tokio::Metered`):
+/// on every path the connection is recorded opened and closed, the close exactly once, when
+/// the stream ends both ways or is dropped.
+async fn tcp_inbound<IO>(sc: Arc<Sidecar>, mut tls: IO, facts: &TlsFacts, backend: SocketAddr)
 where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut exchange = Exchange::new(negotiated, &sc.frame, FrameConfig::default());
-    if let Some(frame) = exchange.poll_transmit() {
-        wr.write_all(frame).await.ok()?;
-    }
-    let read = timeout(sc.limits.exchange, read_peer(rd, &mut exchange, sc)).await;
-    if read.is_err() {
-        sc.count(Outcome::ExchangeTimeout);
-        sc.count_timeout(Timeout::Exchange);
-    }
-    read.ok()
-}
-
-/// Copies both ways, counting bytes received from and sent to the downstream.
-async fn pump<DR, DW, UR, UW>(
-    (mut down_r, mut down_w): (DR, DW),
-    (mut up_r, mut up_w): (UR, UW),
-    (from_down, from_up): (Vec<u8>, Vec<u8>),
-    down_eof: bool,
-    counters: Arc<(AtomicU64, AtomicU64)>,
-) where
-    DR: AsyncRead + Unpin,
-    DW: AsyncWrite + Unpin,
-    UR: AsyncRead + Unpin,
-    UW: AsyncWrite + Unpin,
-{
-    let c = Arc::clone(&counters);
-    let upward = async move {
-        if !from_down.is_empty() && up_w.write_all(&from_down).await.is_ok() {
-            c.1.fetch_add(from_down.len() as u64, Ordering::Relaxed);
-        }
-        let mut buf = vec![0u8; 16 * 1024];
-        // The downstream may already have ended during the exchange.
-        let mut open = !down_eof;
-        while open {
-            match down_r.read(&mut buf).await {
-                Ok(0) | Err(_) => open = false,
-                Ok(n) => {
-                    c.1.fetch_add(n as u64, Ordering::Relaxed);
-                    open = up_w.write_all(&buf[..n]).await.is_ok();
-                }
-            }
-        }
-        let _ = up_w.shutdown().await;
+    let routing = tcp_routing("inbound|9000||");
+    let Some((peer, stream)) = sc.exchange(Role::Server, &mut tls, facts.alpn()).await else {
+        // Timed out or cut off: recorded without a peer, and closed as it drops.
+        let mut closed = sc.meter.meter(tls, facts.connection_facts(), routing);
+        closed.resolve(None);
+        return;
     };
-    let downward = async move {
-        if !from_up.is_empty() && down_w.write_all(&from_up).await.is_ok() {
-            counters.0.fetch_add(from_up.len() as u64, Ordering::Relaxed);
-        }
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            match up_r.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if down_w.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                    counters.0.fetch_add(n as u64, Ordering::Relaxed);
-                }
-            }
-        }
-        let _ = down_w.shutdown().await;
+    let mut downstream = sc.meter.meter(stream, facts.connection_facts(), routing);
+    downstream.resolve(peer);
+    let Ok(mut upstream) = TcpStream::connect(backend).await else {
+        return downstream.set_response_flags(&["UF"]);
     };
-    tokio::join!(upward, downward);
-}
-
-/// Drives a TCP connection's telemetry while `pump` runs: byte deltas and periodic ticks,
-/// then close.
-async fn drive(
-    sc: &Sidecar,
-    mut tcp: meshtel::TcpConnection,
-    pump: impl Future<Output = ()>,
-    counters: Arc<(AtomicU64, AtomicU64)>,
-) {
-    tokio::pin!(pump);
-    let mut seen = (0u64, 0u64);
-    let mut feed = |tcp: &mut meshtel::TcpConnection| {
-        let now = (counters.0.load(Ordering::Relaxed), counters.1.load(Ordering::Relaxed));
-        tcp.add_bytes(now.0 - seen.0, now.1 - seen.1);
-        seen = now;
-    };
-    let mut interval = tokio::time::interval(Duration::from_millis(250));
-    loop {
-        tokio::select! {
-            () = &mut pump => break,
-            _ = interval.tick() => {
-                feed(&mut tcp);
-                tcp.tick(&sc.plugin, sc.now());
-            }
-        }
-    }
-    feed(&mut tcp);
-    tcp.close(&sc.plugin);
-}
-
-async fn tcp_inbound<IO>(sc: Arc<Sidecar>, tls: IO, negotiated: Option<Vec<u8>>, facts: Tls, backend: SocketAddr)
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let facts = ConnectionFacts::default().with_tls(Some(facts));
-    let mut tcp = sc.plugin.tcp_connection(facts, tcp_routing("inbound|9000||"), sc.now());
-    let (mut rd, mut wr) = tokio::io::split(tls);
-    let Some((peer, leftover, eof)) = exchange_peer(&sc, &mut rd, &mut wr, negotiated.as_deref()).await else {
-        return tcp.close(&sc.plugin);
-    };
-    tcp.resolve(&sc.plugin, peer);
-    let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
-    let Ok(upstream) = TcpStream::connect(backend).await else {
-        return tcp.close(&sc.plugin);
-    };
-    let (up_r, up_w) = upstream.into_split();
-    let pump = pump(
-        (rd, wr),
-        (up_r, up_w),
-        (leftover, Vec::new()),
-        eof,
-        Arc::clone(&counters),
-    );
-    drive(&sc, tcp, pump, counters).await;
+    let _ = tokio::io::copy_bidirectional(&mut downstream, &mut upstream).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -803,33 +678,23 @@ pub(crate) struct Upstream {
     pub(crate) tcp: Arc<ClientConfig>,
 }
 
+/// Connects to the server sidecar over mTLS (the handshake within the exchange limit);
+/// the stream and what its handshake established.
 async fn connect_tls(
+    sc: &Sidecar,
     addr: SocketAddr,
     config: Arc<ClientConfig>,
-    limit: Duration,
-) -> Option<(tokio_rustls::client::TlsStream<TcpStream>, Tls, Option<Vec<u8>>)> {
+) -> Option<(tokio_rustls::client::TlsStream<TcpStream>, TlsFacts)> {
     let stream = upstream::connect(addr).await?;
-    let tls = timeout(limit, TlsConnector::from(config).connect(server_name().ok()?, stream))
-        .await
-        .ok()?
-        .ok()?;
-    let (_, session) = tls.get_ref();
-    let peer_san = session
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .and_then(|c| first_uri_san(c))
-        .unwrap_or_default();
-    let negotiated = session.alpn_protocol().map(<[u8]>::to_vec);
-    // rustls does not hand back the certificate it presented: the caller fills in its own
-    // identity as `local_san`.
-    Some((
-        tls,
-        Tls {
-            local_san: String::new(),
-            peer_san,
-        },
-        negotiated,
-    ))
+    let tls = timeout(
+        sc.limits.exchange,
+        TlsConnector::from(config).connect(server_name().ok()?, stream),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let facts = TlsFacts::from_client_stream(&tls, Some(&sc.certificate));
+    Some((tls, facts))
 }
 
 /// Serves the application's plaintext HTTP, forwarding over mTLS.
@@ -848,16 +713,14 @@ pub(crate) async fn serve_outbound_http(sc: Arc<Sidecar>, listener: TcpListener,
 /// Connects to the server sidecar over mTLS, offering Istio's ALPN for the downstream's
 /// HTTP version (`istio-h2`, `istio`, `h2` for HTTP/2), and notes the TLS facts in `state`.
 async fn connect_upstream(
+    sc: Arc<Sidecar>,
     upstream: Upstream,
     h2: bool,
     state: Arc<Mutex<HttpState>>,
-    spiffe: String,
-    limit: Duration,
 ) -> Option<Sender> {
     let config = if h2 { upstream.h2 } else { upstream.http };
-    let (tls, mut facts, _) = connect_tls(upstream.addr, config, limit).await?;
-    facts.local_san = spiffe;
-    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).tls = Some(facts);
+    let (tls, facts) = connect_tls(&sc, upstream.addr, config).await?;
+    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).tls = Some(facts.tls());
     http_sender(tls, h2).await
 }
 
@@ -882,8 +745,8 @@ async fn outbound_http_connection(sc: Arc<Sidecar>, stream: TcpStream, upstream:
         let activity = Arc::clone(&activity);
         async move {
             let h2 = req.version() == http::Version::HTTP_2;
-            let (tls_slot, spiffe, limit) = (Arc::clone(&state), sc.spiffe.clone(), sc.limits.exchange);
-            let connect = move || connect_upstream(upstream, h2, tls_slot, spiffe, limit);
+            let (tls_slot, this) = (Arc::clone(&state), Arc::clone(&sc));
+            let connect = move || connect_upstream(this, upstream, h2, tls_slot);
             if is_grpc(req.headers()) {
                 let side = StreamSide {
                     outbound: true,
@@ -928,31 +791,19 @@ pub(crate) async fn serve_outbound_tcp(sc: Arc<Sidecar>, listener: TcpListener, 
     }
 }
 
+/// The client sidecar's TCP: mTLS to the server sidecar, the prefix exchange, then the
+/// application's bytes both ways. The application's stream is metered (its bytes only, not
+/// the frames); the close is recorded exactly once, when it ends both ways or is dropped.
 async fn outbound_tcp_connection(sc: Arc<Sidecar>, app: TcpStream, upstream: Upstream) {
-    let Some((tls, mut facts, negotiated)) =
-        connect_tls(upstream.addr, Arc::clone(&upstream.tcp), sc.limits.exchange).await
-    else {
-        sc.count(Outcome::TlsHandshakeFailed);
-        return;
+    let Some((mut tls, facts)) = connect_tls(&sc, upstream.addr, Arc::clone(&upstream.tcp)).await else {
+        return sc.count(Outcome::TlsHandshakeFailed);
     };
-    facts.local_san = sc.spiffe.clone();
     let routing = tcp_routing("outbound|9000||ratings.default.svc.cluster.local");
-    let mut tcp = sc
-        .plugin
-        .tcp_connection(ConnectionFacts::default().with_tls(Some(facts)), routing, sc.now());
-    let (mut rd, mut wr) = tokio::io::split(tls);
-    let Some((peer, leftover, _)) = exchange_peer(&sc, &mut rd, &mut wr, negotiated.as_deref()).await else {
-        return tcp.close(&sc.plugin);
+    let mut downstream = sc.meter.meter(app, facts.connection_facts(), routing);
+    let Some((peer, mut upstream)) = sc.exchange(Role::Client, &mut tls, facts.alpn()).await else {
+        // Timed out or cut off: recorded without a peer, and closed as it drops.
+        return downstream.resolve(None);
     };
-    tcp.resolve(&sc.plugin, peer);
-    let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
-    let (app_r, app_w) = app.into_split();
-    let pump = pump(
-        (app_r, app_w),
-        (rd, wr),
-        (Vec::new(), leftover),
-        false,
-        Arc::clone(&counters),
-    );
-    drive(&sc, tcp, pump, counters).await;
+    downstream.resolve(peer);
+    let _ = tokio::io::copy_bidirectional(&mut downstream, &mut upstream).await;
 }

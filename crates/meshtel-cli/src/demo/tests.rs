@@ -126,6 +126,26 @@ async fn truncated_frame_closes_the_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_cut_off_mid_frame_is_counted_and_its_connection_closed() {
+    let mesh = start_mesh().await.unwrap();
+    let mut s = tls(&mesh, alpn::IN_MESH_WITH_MXC).await;
+    s.write_all(&[0x3d, 0x23, 0x04, 0x67, 0, 0, 0, 100, 1, 2, 3])
+        .await
+        .unwrap();
+    s.flush().await.unwrap();
+    // Gone without TLS's close_notify: the exchange's read fails.
+    drop(s);
+    eventually(|| outcome(&mesh.server, "exchange_failed") == 1.0).await;
+    eventually(|| {
+        let s = metrics::samples(&mesh.server.registry.render_to_string(Format::Prometheus));
+        let tcp = |m: &str| metrics::sum_by(&s, m, &[]).values().sum::<f64>();
+        tcp("istio_tcp_connections_opened_total") == 1.0 && tcp("istio_tcp_connections_closed_total") == 1.0
+    })
+    .await;
+    still_serving(&mesh).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_header_value_makes_a_non_mesh_request() {
     let mesh = start_mesh().await.unwrap();
     let s = tls(&mesh, &[alpn::ISTIO_HTTP11, alpn::ISTIO, alpn::HTTP11]).await;
@@ -285,6 +305,13 @@ async fn slow_and_idle_peers_are_closed_and_counted() {
     let mut all = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), stalled.read_to_end(&mut all)).await;
     eventually(|| timeouts(&mesh.server, "exchange") == 1.0).await;
+    assert_eq!(outcome(&mesh.server, "exchange_timeout"), 1.0);
+    eventually(|| {
+        let s = metrics::samples(&mesh.server.registry.render_to_string(Format::Prometheus));
+        let tcp = |m: &str| metrics::sum_by(&s, m, &[]).values().sum::<f64>();
+        tcp("istio_tcp_connections_opened_total") == 1.0 && tcp("istio_tcp_connections_closed_total") == 1.0
+    })
+    .await;
     // A TCP peer that connects and sends nothing: no TLS handshake in time.
     let mut silent = TcpStream::connect(mesh.targets.server).await.unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut all)).await;
