@@ -255,9 +255,30 @@ async fn http2_between_the_sidecars_negotiates_istio_h2() {
     let response = sender.send_request(req).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.version(), hyper::Version::HTTP_2);
-    assert!(response.headers().contains_key("x-envoy-peer-metadata"));
+    // A request without the peer headers gets none back (`docs/reference/wire.md` §6.3).
+    assert!(!response.headers().contains_key("x-envoy-peer-metadata"));
     let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap();
     assert_eq!(body.to_bytes().len(), 100);
+    // With them, the response carries the server sidecar's, on the same HTTP/2 connection.
+    let mut record = meshtel_wire::workload::WorkloadMetadata::default();
+    record.workload = "productpage-v1".into();
+    let req = hyper::Request::builder()
+        .uri("http://ratings:9080/status/204")
+        .header(
+            "x-envoy-peer-metadata",
+            meshtel_wire::header::encode_peer_header(&record.to_struct()),
+        )
+        .header(
+            "x-envoy-peer-metadata-id",
+            "sidecar~127.0.0.1~productpage.default~default.svc.cluster.local",
+        )
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(req).await.unwrap();
+    assert_eq!(response.status(), 204);
+    assert!(response.headers().contains_key("x-envoy-peer-metadata"));
+    assert!(response.headers().contains_key("x-envoy-peer-metadata-id"));
+    assert_eq!(outcome(&mesh.server, "header_found"), 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
