@@ -339,6 +339,15 @@ fn print_summary(mesh: &Mesh, truth: &load::Truth, elapsed: Duration, metrics_ti
     if truth.grpc.total() > 0 {
         println!();
         print_requests(&samples, "grpc", "grpc", "grpc_response_status");
+        let (sent, received) = truth.grpc.messages();
+        for (name, s) in &samples {
+            let total = |m: &str| metrics::sum_by(s, m, &[]).values().sum::<f64>();
+            println!(
+                "{name} grpc messages: request={}, response={} (load generator: sent {sent}, received {received})",
+                total("istio_request_messages_total"),
+                total("istio_response_messages_total")
+            );
+        }
     }
     println!();
     print_tcp(&samples);

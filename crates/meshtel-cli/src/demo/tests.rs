@@ -219,6 +219,11 @@ async fn the_mesh_records_what_the_load_saw() {
             grpc.iter().filter(|(k, _)| k[0] == "grpc").map(|(_, n)| n).sum::<f64>(),
             truth.grpc.total() as f64
         );
+        // gRPC messages as the tonic client counted them, exactly, both ways.
+        let (sent, received) = truth.grpc.messages();
+        let total = |m: &str| metrics::sum_by(&s, m, &[]).values().sum::<f64>();
+        assert_eq!(total("istio_request_messages_total"), sent as f64, "{reporter}");
+        assert_eq!(total("istio_response_messages_total"), received as f64, "{reporter}");
         let tcp = |m: &str| metrics::sum_by(&s, m, &[]).values().sum::<f64>();
         assert_eq!(tcp("istio_tcp_connections_opened_total"), 4.0);
         assert_eq!(tcp("istio_tcp_connections_closed_total"), 4.0);
