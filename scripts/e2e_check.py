@@ -90,6 +90,20 @@ def main():
     got = wait_for("Prometheus to see every gRPC call", grpc_match, 60)
     print(f"gRPC calls by reporter, grpc_response_status (Prometheus): {dict(sorted(got.items()))}")
 
+    # gRPC messages, each way, exactly as the demo's tonic client counted them.
+    calls = truth.get("grpc", {}).get("calls", {}).values()
+    for metric, want in (("istio_request_messages_total", sum(c["request_messages"] for c in calls)),
+                         ("istio_response_messages_total", sum(c["response_messages"] for c in calls))):
+        expected = {"source": float(want), "destination": float(want)} if want else {}
+
+        def messages_match(metric=metric, expected=expected):
+            got = query(args.prometheus, f"sum by (reporter) ({metric})")
+            got = {dict(k)["reporter"]: v for k, v in got.items()}
+            return got == expected, got
+
+        got = wait_for(f"Prometheus to see every gRPC message ({metric})", messages_match, 60)
+        print(f"sum by (reporter) ({metric}): {got} (load generator: {want})")
+
     n, b = float(truth["tcp_connections"]), float(truth["tcp_bytes"])
     checks = {
         "sum by (reporter) (istio_tcp_connections_opened_total)": {"source": n, "destination": n},

@@ -13,7 +13,8 @@ Reads the demo's --endpoints file, drives
 then scrapes both sidecars' metrics and requires istio_requests_total to equal, exactly,
 what the clients themselves reported: by response code for HTTP, by grpc_response_status
 for gRPC, on the client sidecar (reporter="source") and the server sidecar
-(reporter="destination"). Exits non-zero on any difference.
+(reporter="destination"); and istio_request_messages_total / istio_response_messages_total
+to equal the messages grpcio sent and received. Exits non-zero on any difference.
 """
 
 import argparse
@@ -172,6 +173,13 @@ def grpc_calls(target, rounds):
     return calls, sent, received
 
 
+def messages(samples):
+    """(istio_request_messages_total, istio_response_messages_total) summed over a scrape."""
+    req = sum(v for n, _, v in samples if n == "istio_request_messages_total")
+    resp = sum(v for n, _, v in samples if n == "istio_response_messages_total")
+    return req, resp
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--endpoints", required=True)
@@ -207,6 +215,7 @@ def main():
             grpcs = requests_by(got[side], "grpc", "grpc_response_status")
             results.append((side, reporter, http, grpcs))
         ok = all(h == expected_http and g == grpc_expected for _, _, h, g in results)
+        ok = ok and all(messages(got[side]) == (sent, received) for side in ("client", "server"))
         if ok or time.time() > deadline:
             break
         time.sleep(0.5)
@@ -220,13 +229,10 @@ def main():
                 mark = "" if w == h else "   MISMATCH"
                 failures += w != h
                 print(f"{side:<8} {proto:<6} {key:>6} {w:>8} {h:>8}{mark}")
-        msgs = [(n, l, v) for n, l, v in got[side] if n.endswith("_messages_total") and n.startswith("istio_")]
-        if msgs:
-            req = sum(v for n, _, v in msgs if n == "istio_request_messages_total")
-            resp = sum(v for n, _, v in msgs if n == "istio_response_messages_total")
-            print(f"{side:<8} grpc messages: clients sent {sent}, received {received}; metrics {req:g}/{resp:g}")
-        else:
-            print(f"{side:<8} grpc messages: clients sent {sent}, received {received}; not counted by the sidecar (no istio_*_messages_total)")
+        req, resp = messages(got[side])
+        mark = "" if (req, resp) == (sent, received) else "   MISMATCH"
+        failures += (req, resp) != (sent, received)
+        print(f"{side:<8} grpc messages: clients sent {sent}, received {received}; metrics {req:g}/{resp:g}{mark}")
     total = sum(expected_http.values()) + sum(grpc_expected.values())
     if failures:
         sys.exit(f"third-party clients vs metrics: {failures} mismatches")

@@ -114,7 +114,7 @@ impl Route {
 /// ```
 #[derive(Debug)]
 pub struct Telemetry {
-    pub(crate) plugin: StatsPlugin,
+    pub(crate) plugin: Arc<StatsPlugin>,
     pub(crate) direction: Direction,
     pub(crate) local: Option<LocalHeaders>,
     pub(crate) baggage: bool,
@@ -131,6 +131,24 @@ impl Telemetry {
     /// outbound for `source`, inbound for `destination` and `waypoint`. Without
     /// [`Telemetry::with_local_peer`] no header is sent.
     pub fn new(plugin: StatsPlugin) -> Self {
+        Self::shared(Arc::new(plugin))
+    }
+
+    /// [`Telemetry::new`] for a plugin shared with other recorders of the same proxy, such
+    /// as `meshtel_tokio::Meter` for its TCP connections: one plugin per registry, since a
+    /// registry takes each metric family once.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use meshtel::{LocalNode, PluginConfig, Reporter, StatsPlugin};
+    /// use meshtel_tower::Telemetry;
+    /// let registry = meshtel_metrics::Registry::default();
+    /// let plugin = Arc::new(StatsPlugin::new(LocalNode::default(), Reporter::Inbound, &PluginConfig::default(), &registry)?);
+    /// let telemetry = Telemetry::shared(Arc::clone(&plugin));
+    /// assert!(std::ptr::eq(telemetry.plugin(), &*plugin));
+    /// # Ok::<(), meshtel::ConfigError>(())
+    /// ```
+    pub fn shared(plugin: Arc<StatsPlugin>) -> Self {
         let direction = match plugin.reporter() {
             Reporter::Outbound => Direction::Outbound,
             Reporter::Inbound | Reporter::Waypoint => Direction::Inbound,
@@ -186,7 +204,7 @@ impl Telemetry {
     }
 
     /// The stats plugin.
-    pub const fn plugin(&self) -> &StatsPlugin {
+    pub fn plugin(&self) -> &StatsPlugin {
         &self.plugin
     }
 }

@@ -214,6 +214,13 @@ impl GrpcTruth {
     pub(crate) fn total(&self) -> u64 {
         self.calls.values().map(|c| c.calls).sum()
     }
+
+    /// All messages: (sent, received).
+    pub(crate) fn messages(&self) -> (u64, u64) {
+        self.calls
+            .values()
+            .fold((0, 0), |(s, r), c| (s + c.request_messages, r + c.response_messages))
+    }
 }
 
 const ECHO: &str = "/meshtel.demo.v1.Echo/";

@@ -157,6 +157,43 @@ impl Drop for InFlight {
     }
 }
 
+/// A response body that holds its request's [`InFlight`] guard until it is dropped (after
+/// its end, or when the stream is reset), so that a long stream is never idle.
+#[derive(Debug)]
+pub(crate) struct Guarded<B> {
+    inner: B,
+    _in_flight: InFlight,
+}
+
+impl<B> Guarded<B> {
+    pub(crate) const fn new(inner: B, in_flight: InFlight) -> Self {
+        Self {
+            inner,
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for Guarded<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// An I/O object that reports its reads and writes to an [`Activity`].
 #[derive(Debug)]
 pub(crate) struct Watched<IO> {

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use meshtel::{PluginConfig, Reporter};
 use meshtel_metrics::Format;
-use meshtel_wire::alpn;
+use meshtel_tokio::alpn::{AlpnList, HttpVersion};
 use serde_json::json;
 
 use self::limits::{Limits, Timeout, TimeoutCounts, parse_duration};
@@ -142,7 +142,7 @@ pub(crate) async fn start_mesh_with(limits: Limits) -> Result<Mesh, String> {
             &client_node(),
             "sidecar~127.0.0.1~productpage-v1-84975bc778-pxz2w.default~default.svc.cluster.local",
             Reporter::Outbound,
-            &pki.client.spiffe,
+            &pki.client,
             &config,
         )?
         .with_limits(limits),
@@ -152,7 +152,7 @@ pub(crate) async fn start_mesh_with(limits: Limits) -> Result<Mesh, String> {
             &server_node(),
             "sidecar~127.0.0.1~ratings-v1-5f8d.default~default.svc.cluster.local",
             Reporter::Inbound,
-            &pki.server.spiffe,
+            &pki.server,
             &config,
         )?
         .with_limits(limits),
@@ -176,9 +176,9 @@ pub(crate) async fn start_mesh_with(limits: Limits) -> Result<Mesh, String> {
 
     let upstream = Upstream {
         addr: server_addr,
-        http: pki.client_config(&pki.client, &[alpn::ISTIO_HTTP11, alpn::ISTIO, alpn::HTTP11])?,
-        h2: pki.client_config(&pki.client, &[alpn::ISTIO_H2, alpn::ISTIO, alpn::H2])?,
-        tcp: pki.client_config(&pki.client, alpn::IN_MESH_WITH_MXC)?,
+        http: pki.client_config(&pki.client, AlpnList::ClientHttp(HttpVersion::Http11).names())?,
+        h2: pki.client_config(&pki.client, AlpnList::ClientHttp(HttpVersion::H2).names())?,
+        tcp: pki.client_config(&pki.client, AlpnList::InMeshWithMxc.names())?,
     };
     let (client_http_l, client_http) = backend::bind().await.map_err(io)?;
     let (client_tcp_l, client_tcp) = backend::bind().await.map_err(io)?;
@@ -339,6 +339,15 @@ fn print_summary(mesh: &Mesh, truth: &load::Truth, elapsed: Duration, metrics_ti
     if truth.grpc.total() > 0 {
         println!();
         print_requests(&samples, "grpc", "grpc", "grpc_response_status");
+        let (sent, received) = truth.grpc.messages();
+        for (name, s) in &samples {
+            let total = |m: &str| metrics::sum_by(s, m, &[]).values().sum::<f64>();
+            println!(
+                "{name} grpc messages: request={}, response={} (load generator: sent {sent}, received {received})",
+                total("istio_request_messages_total"),
+                total("istio_response_messages_total")
+            );
+        }
     }
     println!();
     print_tcp(&samples);

@@ -127,14 +127,3 @@ impl Pki {
 pub(crate) fn server_name() -> Result<ServerName<'static>, String> {
     ServerName::try_from(SERVER_DNS).map_err(err)
 }
-
-/// The first URI SAN of a DER certificate (principals are SPIFFE URIs:
-/// `docs/reference/telemetry.md` §4.4).
-pub(crate) fn first_uri_san(der: &[u8]) -> Option<String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let san = cert.subject_alternative_name().ok()??;
-    san.value.general_names.iter().find_map(|name| match name {
-        x509_parser::extensions::GeneralName::URI(uri) => Some((*uri).to_owned()),
-        _ => None,
-    })
-}

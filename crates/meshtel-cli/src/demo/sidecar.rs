@@ -4,7 +4,7 @@
 //!   Over mTLS the negotiated ALPN decides: `istio-peer-exchange` runs the TCP prefix
 //!   exchange and proxies to the echo service; anything else is HTTP, with the peer learned
 //!   from `x-envoy-peer-metadata` request headers and the sidecar's own metadata added to
-//!   responses. Plaintext is HTTP from outside the mesh (no peer). HTTP whose
+//!   the responses of requests that carried theirs. Plaintext is HTTP from outside the mesh (no peer). HTTP whose
 //!   `content-type` starts with `application/grpc` streams to the gRPC backend (HTTP/2), the
 //!   rest goes to the HTTP backend.
 //! - The **client sidecar** (outbound reporter) accepts the application's plaintext HTTP
@@ -12,47 +12,58 @@
 //!   lists (`docs/reference/wire.md` §5): `istio-h2` first when the application spoke
 //!   HTTP/2.
 //!
-//! Every HTTP listener serves HTTP/1.1 and HTTP/2 under the limits of `limits.rs`; gRPC
-//! requests are proxied and recorded by `upstream.rs`.
+//! Every HTTP listener serves HTTP/1.1 and HTTP/2 under the limits of `limits.rs`. This
+//! file is wiring over the two async crates:
+//!
+//! - HTTP and gRPC go through a `meshtel_tower::MeshtelLayer` per connection: the peer
+//!   headers (set outbound, read and stripped inbound and from responses), bodies metered
+//!   as they stream (never buffered), gRPC message counts, response flags (`UF`, `UR`,
+//!   `DC`), recording once at the end of each stream. The inner service only forwards
+//!   (`upstream.rs`).
+//! - TCP is `meshtel_tokio`: `PeerExchange` runs the prefix exchange, `Metered` counts the
+//!   downstream's bytes and drives the plugin's TCP lifecycle (closed exactly once, drop
+//!   included), `TlsFacts` reads the negotiated ALPN and the principals from rustls.
+//!
+//! One `StatsPlugin` per sidecar serves both (`Telemetry::shared`, `Meter::new`).
 //!
 //! A misbehaving peer never brings a sidecar down: a bad frame or header makes the
 //! connection non-mesh (or closes it), and `meshtel_demo_peer_exchange_total{outcome}` says
 //! why.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use http::HeaderMap;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Body as _, Incoming};
-use hyper::service::service_fn;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use meshtel::{
-    ClusterService, ConnectionFacts, LocalNode, PluginConfig, Protocol, Reporter, RequestFacts, Routing, StatsPlugin,
-    TcpRouting, Tls,
+    ClusterService, ConnectionFacts, LocalNode, OwnedClusterService, PluginConfig, Reporter, StatsPlugin, TcpRouting,
+    Tls,
 };
 use meshtel_metrics::{CounterId, Desc, Group, Registry};
-use meshtel_wire::alpn;
-use meshtel_wire::exchange::{Exchange, PeerOutcome, Received};
-use meshtel_wire::frame::{FrameConfig, FrameErrorKind, encode_frame};
-use meshtel_wire::header::{decode_peer_metadata, encode_peer_header};
+use meshtel_tokio::tls::TlsFacts;
+use meshtel_tokio::{Meter, PeerExchange, PeerOutcome, Prefixed, Rejection, Role};
+use meshtel_tower::{MeshtelLayer, RequestBody, ResponseFlag, ResponseFlags, Route, Telemetry};
+use meshtel_wire::frame::FrameErrorKind;
+use meshtel_wire::header::decode_peer_metadata;
 use meshtel_wire::proto::Struct;
 use meshtel_wire::workload::WorkloadMetadata;
+use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, ServerConfig};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tower::Layer as _;
 
-use super::limits::{Activity, Limits, Timeout, serve_http};
-use super::pki::{first_uri_san, server_name};
-use super::upstream::{self, Body, Counted, Pending, Sender, boxed, full, http_sender, is_grpc};
+use super::limits::{Activity, Guarded, InFlight, Limits, Timeout, serve_http};
+use super::pki::{Identity, server_name};
+use super::upstream::{self, Body, Sender, full, http_sender, is_grpc};
 
 const PEER_HEADER: &str = meshtel_wire::header::PEER_METADATA;
-const PEER_ID_HEADER: &str = meshtel_wire::header::PEER_METADATA_ID;
 
 /// The service the backends stand for (the clusters' `istio.services[0]`).
 const SERVICE: ClusterService<'static> = ClusterService {
@@ -75,10 +86,11 @@ pub(crate) enum Outcome {
     HeaderInvalid,
     TlsHandshakeFailed,
     ExchangeTimeout,
+    ExchangeFailed,
 }
 
 impl Outcome {
-    const ALL: [Self; 11] = [
+    const ALL: [Self; 12] = [
         Self::Found,
         Self::NoPeer,
         Self::NotAFrame,
@@ -90,6 +102,7 @@ impl Outcome {
         Self::HeaderInvalid,
         Self::TlsHandshakeFailed,
         Self::ExchangeTimeout,
+        Self::ExchangeFailed,
     ];
 
     pub(crate) const fn label(self) -> &'static str {
@@ -105,6 +118,7 @@ impl Outcome {
             Self::HeaderInvalid => "header_invalid",
             Self::TlsHandshakeFailed => "tls_handshake_failed",
             Self::ExchangeTimeout => "exchange_timeout",
+            Self::ExchangeFailed => "exchange_failed",
         }
     }
 }
@@ -113,17 +127,22 @@ impl Outcome {
 #[derive(Debug)]
 pub(crate) struct Sidecar {
     pub(crate) registry: Registry,
-    pub(crate) plugin: StatsPlugin,
-    pub(crate) spiffe: String,
-    header: String,
-    node_id: String,
-    frame: Vec<u8>,
+    /// Drives the plugin's TCP lifecycle over metered streams.
+    meter: Meter,
+    /// The plugin, the local peer headers and the HTTP route, for the per-connection
+    /// `meshtel_tower` layers.
+    telemetry: Arc<Telemetry>,
+    /// This side of the TCP prefix exchange: its frame, the limits on the peer's frame, and
+    /// the exchange timeout.
+    exchange: PeerExchange,
+    /// The leaf certificate the sidecar presents (rustls does not hand it back): its first
+    /// URI SAN is the local principal.
+    certificate: CertificateDer<'static>,
     outcomes: Group,
     outcome_counter: CounterId,
     timeouts: Group,
     timeout_counter: CounterId,
     pub(crate) limits: Limits,
-    started: Instant,
 }
 
 impl Sidecar {
@@ -131,15 +150,28 @@ impl Sidecar {
         node: &serde_json::Value,
         node_id: &str,
         reporter: Reporter,
-        spiffe: &str,
+        identity: &Identity,
         config: &PluginConfig,
     ) -> Result<Self, String> {
         let registry = Registry::default();
         let local = LocalNode::from_json(node).with_node_id(node_id);
         let plugin = StatsPlugin::new(local, reporter, config, &registry).map_err(|e| e.to_string())?;
+        let plugin = Arc::new(plugin);
         let node: Struct = serde_json::from_value(node.clone()).map_err(|e| format!("node metadata: {e}"))?;
-        let record = WorkloadMetadata::from_node_metadata(&node, &[]).to_struct();
-        let frame = encode_frame(&record, node_id, &FrameConfig::default()).map_err(|e| e.to_string())?;
+        let record = WorkloadMetadata::from_node_metadata(&node, &[]);
+        let limits = Limits::default();
+        let exchange = PeerExchange::for_workload(&record, node_id)
+            .map_err(|e| e.to_string())?
+            .with_timeout(Some(limits.exchange));
+        let telemetry = Telemetry::shared(Arc::clone(&plugin))
+            .with_local_peer(&record, node_id)
+            .map_err(|e| e.to_string())?
+            .with_route(http_route(reporter));
+        let certificate = identity
+            .chain
+            .first()
+            .ok_or("an identity without a certificate")?
+            .clone();
         let mut group = registry.group("meshtel_demo_peer_exchange", &["outcome"]);
         let outcome_counter = group
             .counter(Desc::new(
@@ -164,23 +196,22 @@ impl Sidecar {
         }
         Ok(Self {
             registry,
-            plugin,
-            spiffe: spiffe.to_owned(),
-            header: encode_peer_header(&record),
-            node_id: node_id.to_owned(),
-            frame,
+            meter: Meter::new(plugin),
+            telemetry: Arc::new(telemetry),
+            exchange,
+            certificate,
             outcomes,
             outcome_counter,
             timeouts,
             timeout_counter,
-            limits: Limits::default(),
-            started: Instant::now(),
+            limits,
         })
     }
 
     /// The same sidecar under other bounds on slow and idle peers.
     pub(crate) fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self.exchange = self.exchange.with_timeout(Some(limits.exchange));
         self
     }
 
@@ -197,194 +228,74 @@ impl Sidecar {
             .with_series(&[outcome.label()], |s| s.inc(self.outcome_counter));
     }
 
-    fn now(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    /// The peer carried by a request's or response's headers, if any (counted).
-    fn peer_from_headers(&self, headers: &HeaderMap) -> Option<WorkloadMetadata> {
-        let value = headers.get(PEER_HEADER)?;
+    /// Counts the peer header of a request (inbound) or of an upstream response
+    /// (outbound): `header_found` if it decodes, `header_invalid` if not. The layer reads,
+    /// strips and records it; this count is the demo's own diagnostic.
+    fn count_peer_header(&self, headers: &HeaderMap) {
+        let Some(value) = headers.get(PEER_HEADER) else {
+            return;
+        };
         let mut buf = vec![0u8; value.len()];
-        if let Ok((view, _)) = decode_peer_metadata(value.as_bytes(), &mut buf) {
-            self.count(Outcome::HeaderFound);
-            Some(WorkloadMetadata::from_view(&view, &[]))
+        let outcome = if decode_peer_metadata(value.as_bytes(), &mut buf).is_ok() {
+            Outcome::HeaderFound
         } else {
-            self.count(Outcome::HeaderInvalid);
-            None
-        }
-    }
-
-    fn add_peer_headers(&self, headers: &mut HeaderMap) {
-        if let (Ok(v), Ok(id)) = (self.header.parse(), self.node_id.parse()) {
-            headers.insert(PEER_HEADER, v);
-            headers.insert(PEER_ID_HEADER, id);
-        }
+            Outcome::HeaderInvalid
+        };
+        self.count(outcome);
     }
 }
 
-fn strip_peer_headers(headers: &mut HeaderMap) {
-    headers.remove(PEER_HEADER);
-    headers.remove(PEER_ID_HEADER);
+/// The HTTP route of a sidecar's requests: `default`, to its cluster for the ratings
+/// service (inbound `inbound|9080||`, outbound `outbound|9080||ratings...`).
+fn http_route(reporter: Reporter) -> Route {
+    let cluster = match reporter {
+        Reporter::Outbound => "outbound|9080||ratings.default.svc.cluster.local",
+        _ => "inbound|9080||",
+    };
+    Route::default()
+        .with_route_name("default")
+        .with_cluster_name(cluster)
+        .with_cluster_service(OwnedClusterService::from(SERVICE))
 }
 
-/// `HTTP/1.1`, the version both start lines carry.
-const HTTP_VERSION: &str = "HTTP/1.1";
-/// `\r\n`, which ends every line of a head, and the head itself.
-const CRLF: usize = 2;
-/// `": "` between a field name and its value.
-const FIELD_SEPARATOR: usize = 2;
-
-/// Bytes of a request line, without its line end: `GET /path HTTP/1.1`.
-fn request_line_len(parts: &http::request::Parts) -> usize {
-    // The target as received: origin form (`/path`) or absolute form (`http://host/path`).
-    let target = parts.uri.to_string();
-    parts.method.as_str().len() + 1 + target.len() + 1 + HTTP_VERSION.len()
+/// Calls a tower service once it is ready: the hyper side of the sidecars' HTTP listeners
+/// calls the per-connection `Meshtel` service this way (tower's `oneshot`).
+async fn call<S, R>(service: S, req: R) -> Result<S::Response, S::Error>
+where
+    S: tower::Service<R>,
+{
+    tower::ServiceExt::oneshot(service, req).await
 }
 
-/// Bytes of a status line, without its line end: `HTTP/1.1 200 OK`.
-pub(crate) fn status_line_len(status: StatusCode) -> usize {
-    let reason = status.canonical_reason().unwrap_or("");
-    HTTP_VERSION.len() + 1 + 3 + 1 + reason.len()
+/// The response for a request whose upstream failed: a 502, with `flag` for the layer to
+/// record (`UF`: no connection; `UR`: the upstream reset the exchange).
+fn bad_gateway(flag: ResponseFlag) -> Response<Body> {
+    let mut response = Response::new(full(Bytes::from_static(b"upstream unavailable\n")));
+    *response.status_mut() = StatusCode::BAD_GATEWAY;
+    response.extensions_mut().insert(ResponseFlags::from(flag));
+    response
 }
 
-/// Bytes of an HTTP/1.1 head as it would be written: start line, fields, blank line.
-/// An estimate of what crosses the wire: the fields hyper adds itself (`date`,
-/// `content-length`) are not in `headers`, so they are not counted.
-pub(crate) fn head_len(start_line: usize, headers: &HeaderMap) -> u64 {
-    let fields: usize = headers
-        .iter()
-        .map(|(k, v)| k.as_str().len() + FIELD_SEPARATOR + v.len() + CRLF)
-        .sum();
-    (start_line + CRLF + fields + CRLF) as u64
-}
-
-fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_owned())));
-    *r.status_mut() = status;
-    r
-}
-
-/// Forwards a buffered request through `slot`; the response head and its body read whole.
+/// Forwards a request through `slot` (connecting with `connect` when it is empty or
+/// closed), its body streamed; the upstream's response streams back and holds `in_flight`
+/// until its body is dropped. The layer around it does the rest: the peer headers, sizes,
+/// gRPC messages, recording at the end of the stream.
 async fn forward<F, Fut>(
     slot: &tokio::sync::Mutex<Option<Sender>>,
     connect: F,
-    parts: &http::request::Parts,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Option<(http::response::Parts, Bytes)>
+    req: Request<RequestBody<Incoming>>,
+    in_flight: InFlight,
+) -> Response<Body>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Option<Sender>>,
 {
-    let response = upstream::send(slot, connect, parts, headers, full(body)).await?;
-    let (head, body) = response.into_parts();
-    let body = body.collect().await.ok()?.to_bytes();
-    Some((head, body))
-}
-
-pub(crate) fn request_facts<'a>(
-    parts: &'a http::request::Parts,
-    status: Option<StatusCode>,
-    elapsed: Duration,
-    bytes: (u64, u64),
-    cluster: &'a str,
-) -> RequestFacts<'a> {
-    let mut req = RequestFacts::default();
-    let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok());
-    req.protocol = Protocol::from_content_type(content_type);
-    req.host = parts
-        .headers
-        .get("host")
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| parts.uri.authority().map(http::uri::Authority::as_str));
-    req.method = Some(parts.method.as_str());
-    req.path = parts.uri.path_and_query().map(http::uri::PathAndQuery::as_str);
-    req.response_code = status.map(|s| s.as_u16());
-    req.duration_ms = Some(elapsed.as_millis() as u64);
-    req.request_bytes = Some(bytes.0);
-    req.response_bytes = Some(bytes.1);
-    req.routing = Routing {
-        route_name: Some("default"),
-        cluster_name: Some(cluster),
-        cluster_service: Some(SERVICE),
-    };
-    req
-}
-
-/// One HTTP connection's telemetry state: the plugin's connection, the peer it knows, the
-/// TLS facts.
-pub(crate) struct HttpState {
-    conn: meshtel::HttpConnection,
-    peer: Option<WorkloadMetadata>,
-    tls: Option<Tls>,
-}
-
-/// A request read whole: when it started, its head and body, its size on the wire.
-struct Exchanged {
-    start: Instant,
-    parts: http::request::Parts,
-    body: Bytes,
-    request_bytes: u64,
-}
-
-async fn read_request(req: Request<Incoming>) -> Exchanged {
-    let start = Instant::now();
     let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(http_body_util::Collected::to_bytes)
-        .unwrap_or_default();
-    let request_bytes = head_len(request_line_len(&parts), &parts.headers) + body.len() as u64;
-    Exchanged {
-        start,
-        parts,
-        body,
-        request_bytes,
+    let headers = parts.headers.clone();
+    match upstream::send(slot, connect, &parts, headers, body.boxed()).await {
+        Ok(response) => response.map(|body| Guarded::new(body, in_flight).boxed()),
+        Err(flag) => bad_gateway(flag),
     }
-}
-
-/// Records a completed request: learns a new peer first, then the request metrics.
-fn record(
-    sc: &Sidecar,
-    state: &Mutex<HttpState>,
-    ex: &Exchanged,
-    response: &Response<Full<Bytes>>,
-    peer: Option<WorkloadMetadata>,
-    cluster: &str,
-) {
-    let body_len = response.body().size_hint().exact().unwrap_or(0);
-    let response_bytes = head_len(status_line_len(response.status()), response.headers()) + body_len;
-    let req = request_facts(
-        &ex.parts,
-        Some(response.status()),
-        ex.start.elapsed(),
-        (ex.request_bytes, response_bytes),
-        cluster,
-    );
-    record_facts(sc, state, &req, peer);
-}
-
-/// Records a request whose facts are known: learns a new peer first.
-pub(crate) fn record_facts(
-    sc: &Sidecar,
-    state: &Mutex<HttpState>,
-    req: &RequestFacts<'_>,
-    peer: Option<WorkloadMetadata>,
-) {
-    let mut state = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if peer.is_some() && state.peer != peer {
-        let facts = ConnectionFacts::default()
-            .with_tls(state.tls.clone())
-            .with_peer(peer.clone());
-        state.conn.update(&sc.plugin, &facts);
-        state.peer = peer;
-    }
-    sc.plugin.record_request(&mut state.conn, req);
-}
-
-fn bad_gateway() -> Response<Full<Bytes>> {
-    text(StatusCode::BAD_GATEWAY, "upstream unavailable\n")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -437,214 +348,53 @@ async fn inbound_connection(sc: Arc<Sidecar>, stream: TcpStream, acceptor: TlsAc
             return sc.count_timeout(Timeout::Handshake);
         }
     };
-    let (_, session) = tls.get_ref();
-    let negotiated = session.alpn_protocol().map(<[u8]>::to_vec);
-    let peer_san = session
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .and_then(|c| first_uri_san(c))
-        .unwrap_or_default();
-    let facts = Tls {
-        local_san: sc.spiffe.clone(),
-        peer_san,
-    };
-    if negotiated.as_deref() == Some(alpn::ISTIO_PEER_EXCHANGE.as_bytes()) {
-        tcp_inbound(sc, tls, negotiated, facts, backends.tcp).await;
+    let facts = TlsFacts::from_server_stream(&tls, Some(&sc.certificate));
+    if facts.runs_exchange() {
+        tcp_inbound(sc, tls, &facts, backends.tcp).await;
     } else {
         // `istio-http/1.1`, `istio-h2`, `h2`, `http/1.1`: the HTTP server tells the version
         // from the first bytes.
-        http_inbound(sc, tls, Some(facts), backends).await;
+        http_inbound(sc, tls, Some(facts.tls()), backends).await;
     }
 }
 
-/// How one sidecar proxies a streamed (gRPC) request.
-#[derive(Clone, Copy)]
-struct StreamSide {
-    /// The client sidecar: adds its metadata to the request, learns the peer from the
-    /// response.
-    outbound: bool,
-    /// Over mTLS from a sidecar: the server sidecar learns the peer from the request and
-    /// adds its metadata to the response.
-    mesh: bool,
-    cluster: &'static str,
-}
-
-/// Proxies a request whose bodies stream (gRPC): frame by frame both ways, trailers
-/// included; recorded when the response body ends or is dropped.
-async fn stream_request<F, Fut>(
-    sc: Arc<Sidecar>,
-    state: Arc<Mutex<HttpState>>,
-    activity: &Arc<Activity>,
-    req: Request<Incoming>,
-    (slot, connect): (&tokio::sync::Mutex<Option<Sender>>, F),
-    side: StreamSide,
-) -> Response<Body>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Option<Sender>>,
-{
-    let in_flight = activity.request();
-    let start = Instant::now();
-    let (parts, body) = req.into_parts();
-    let mut headers = parts.headers.clone();
-    strip_peer_headers(&mut headers);
-    let mut peer = None;
-    if side.outbound {
-        sc.add_peer_headers(&mut headers);
-    } else if side.mesh {
-        peer = sc.peer_from_headers(&parts.headers);
-    }
-    let request_bytes = Arc::new(AtomicU64::new(head_len(request_line_len(&parts), &parts.headers)));
-    let body = Counted::new(body.boxed(), Arc::clone(&request_bytes)).boxed();
-    let Some(response) = upstream::send(slot, connect, &parts, headers, body).await else {
-        let response = bad_gateway();
-        let ex = Exchanged {
-            start,
-            request_bytes: request_bytes.load(Ordering::Relaxed),
-            parts,
-            body: Bytes::new(),
-        };
-        record(&sc, &state, &ex, &response, peer, side.cluster);
-        return response.map(boxed);
-    };
-    let (mut head, body) = response.into_parts();
-    if side.outbound {
-        peer = sc.peer_from_headers(&head.headers);
-    }
-    strip_peer_headers(&mut head.headers);
-    if side.mesh && !side.outbound {
-        sc.add_peer_headers(&mut head.headers);
-    }
-    let pending = Pending {
-        sc,
-        state,
-        parts,
-        start,
-        request_bytes,
-        peer,
-        cluster: side.cluster,
-        in_flight,
-    };
-    upstream::recorded(head, body, pending)
-}
-
-/// The server sidecar's HTTP: gRPC (by `content-type`) streams to the gRPC backend over
-/// HTTP/2, the rest is read whole and forwarded to the HTTP backend over HTTP/1.1.
+/// The server sidecar's HTTP, through its `meshtel_tower` layer (one per connection, with
+/// the connection's TLS facts): gRPC (by `content-type`) streams to the gRPC backend over
+/// HTTP/2, the rest to the HTTP backend over HTTP/1.1. Over mTLS the request's peer header
+/// is counted (`header_found`, `header_invalid`) before the layer reads and strips it.
 async fn http_inbound<IO>(sc: Arc<Sidecar>, io: IO, tls: Option<Tls>, backends: Backends)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    const CLUSTER: &str = "inbound|9080||";
     let mesh = tls.is_some();
-    let conn = sc.plugin.connection(&ConnectionFacts::default().with_tls(tls.clone()));
-    let state = Arc::new(Mutex::new(HttpState { conn, peer: None, tls }));
+    let layer = MeshtelLayer::new(Arc::clone(&sc.telemetry)).with_connection(ConnectionFacts::default().with_tls(tls));
     let http_upstream = Arc::new(tokio::sync::Mutex::new(None::<Sender>));
     let grpc_upstream = Arc::new(tokio::sync::Mutex::new(None::<Sender>));
     let activity = Activity::new();
-    let (sidecar, watched) = (Arc::clone(&sc), Arc::clone(&activity));
-    let service = service_fn(move |req: Request<Incoming>| {
-        let (sc, state, activity) = (Arc::clone(&sc), Arc::clone(&state), Arc::clone(&activity));
-        let (http_upstream, grpc_upstream) = (Arc::clone(&http_upstream), Arc::clone(&grpc_upstream));
+    let watched = Arc::clone(&activity);
+    let app = tower::service_fn(move |req: Request<RequestBody<Incoming>>| {
+        let in_flight = activity.request();
+        let grpc = is_grpc(req.headers());
+        let (slot, addr) = if grpc {
+            (Arc::clone(&grpc_upstream), backends.grpc)
+        } else {
+            (Arc::clone(&http_upstream), backends.http)
+        };
         async move {
-            if is_grpc(req.headers()) {
-                let connect = || async move { http_sender(upstream::connect(backends.grpc).await?, true).await };
-                let side = StreamSide {
-                    outbound: false,
-                    mesh,
-                    cluster: CLUSTER,
-                };
-                let response = stream_request(sc, state, &activity, req, (&grpc_upstream, connect), side).await;
-                return Ok::<_, std::convert::Infallible>(response);
-            }
-            let _in_flight = activity.request();
-            let ex = read_request(req).await;
-            let peer = if mesh {
-                sc.peer_from_headers(&ex.parts.headers)
-            } else {
-                None
-            };
-            let mut headers = ex.parts.headers.clone();
-            strip_peer_headers(&mut headers);
-            let connect = || async move { http_sender(upstream::connect(backends.http).await?, false).await };
-            let mut response = match forward(&http_upstream, connect, &ex.parts, headers, ex.body.clone()).await {
-                Some((head, body)) => Response::from_parts(head, Full::new(body)),
-                None => bad_gateway(),
-            };
-            if mesh {
-                sc.add_peer_headers(response.headers_mut());
-            }
-            record(&sc, &state, &ex, &response, peer, CLUSTER);
-            Ok(response.map(boxed))
+            let connect = || async move { http_sender(upstream::connect(addr).await?, grpc).await };
+            Ok::<_, Infallible>(forward(&slot, connect, req, in_flight).await)
         }
     });
-    if let Some(t) = serve_http(io, watched, sidecar.limits, service).await {
-        sidecar.count_timeout(t);
-    }
-}
-
-/// Reads the peer's frame from `rd` (`docs/reference/wire.md` §4.5); returns the peer, the
-/// application bytes that followed it, and whether the stream ended.
-async fn read_peer<R: AsyncRead + Unpin>(
-    rd: &mut R,
-    exchange: &mut Exchange<'_>,
-    sc: &Sidecar,
-) -> (Option<WorkloadMetadata>, Vec<u8>, bool) {
-    let mut held = Vec::new();
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut eof = false;
-    let mut peer = None;
-    loop {
-        let received = if eof {
-            exchange.on_end_of_stream(&held)
-        } else {
-            exchange.on_received(&held)
-        };
-        match received {
-            Received::NeedMore if eof => return (peer, held, eof),
-            Received::NeedMore => {}
-            Received::Done { consume, outcome } => {
-                let (found, outcome) = match outcome {
-                    PeerOutcome::Found { metadata: record, .. } => {
-                        (Some(WorkloadMetadata::from_view(&record, &[])), Outcome::Found)
-                    }
-                    PeerOutcome::NoPeer { .. } => (None, Outcome::NoPeer),
-                    PeerOutcome::NotAFrame => (None, Outcome::NotAFrame),
-                    PeerOutcome::Rejected(e) => (
-                        None,
-                        match e.kind {
-                            FrameErrorKind::TooLarge { .. } => Outcome::TooLarge,
-                            FrameErrorKind::UnexpectedTypeUrl => Outcome::UnexpectedTypeUrl,
-                            FrameErrorKind::Truncated { .. } => Outcome::Truncated,
-                            _ => Outcome::Malformed,
-                        },
-                    ),
-                    _ => (None, Outcome::Malformed),
-                };
-                sc.count(outcome);
-                peer = found;
-                held.drain(..consume.min(held.len()));
-                if exchange.is_finished() || eof {
-                    return (peer, held, eof);
-                }
-                // An oversize payload is being skipped: keep feeding.
-                continue;
-            }
-            Received::Discard { consume } => {
-                held.drain(..consume.min(held.len()));
-                if !held.is_empty() {
-                    continue;
-                }
-                if eof {
-                    return (peer, held, eof);
-                }
-            }
-            // Passthrough (every byte is application data), and outcomes a later version adds.
-            _ => return (peer, held, eof),
+    let service = layer.layer(app);
+    let sidecar = Arc::clone(&sc);
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        if mesh {
+            sidecar.count_peer_header(req.headers());
         }
-        match rd.read(&mut buf).await {
-            Ok(0) | Err(_) => eof = true,
-            Ok(n) => held.extend_from_slice(&buf[..n]),
-        }
+        call(service.clone(), req)
+    });
+    if let Some(t) = serve_http(io, watched, sc.limits, service).await {
+        sc.count_timeout(t);
     }
 }
 
@@ -656,138 +406,71 @@ fn tcp_routing(cluster: &str) -> TcpRouting {
     }
 }
 
-/// Runs this side of the TCP prefix exchange on an mTLS connection whose negotiated ALPN is
-/// `negotiated`: writes the sidecar's frame, reads the peer's. The peer, the application
-/// bytes after its frame, and whether the stream ended; `None` when the write failed or the
-/// exchange timed out (counted).
-async fn exchange_peer<R, W>(
-    sc: &Sidecar,
-    rd: &mut R,
-    wr: &mut W,
-    negotiated: Option<&[u8]>,
-) -> Option<(Option<WorkloadMetadata>, Vec<u8>, bool)>
+impl Sidecar {
+    /// Runs this side of the TCP prefix exchange (`meshtel_tokio::PeerExchange`) on an mTLS
+    /// stream that negotiated `alpn`, and counts how it ended. The peer and the stream to
+    /// proxy, which replays the application bytes read past the peer's frame; `None` when
+    /// the connection is to close: the exchange timed out (counted as a timeout too) or an
+    /// I/O error cut it off.
+    async fn exchange<'s, S>(
+        &self,
+        role: Role,
+        stream: &'s mut S,
+        alpn: Option<&[u8]>,
+    ) -> Option<(Option<WorkloadMetadata>, Prefixed<&'s mut S>)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let Ok(done) = self.exchange.run(role, stream, alpn).await else {
+            self.count(Outcome::ExchangeFailed);
+            return None;
+        };
+        let outcome = match &done.outcome {
+            PeerOutcome::Found(_) => Outcome::Found,
+            PeerOutcome::NoPeer { .. } => Outcome::NoPeer,
+            PeerOutcome::NotAFrame => Outcome::NotAFrame,
+            // Consumed (oversize frames are skipped): what follows is application data.
+            PeerOutcome::Rejected(Rejection::Frame(kind)) => match kind {
+                FrameErrorKind::TooLarge { .. } => Outcome::TooLarge,
+                FrameErrorKind::UnexpectedTypeUrl => Outcome::UnexpectedTypeUrl,
+                FrameErrorKind::Truncated { .. } => Outcome::Truncated,
+                _ => Outcome::Malformed,
+            },
+            PeerOutcome::Rejected(Rejection::TimedOut { .. }) => {
+                self.count(Outcome::ExchangeTimeout);
+                self.count_timeout(Timeout::Exchange);
+                return None;
+            }
+            // `Disabled` (the ALPN is not `istio-peer-exchange`: nothing was exchanged), and
+            // outcomes a later version adds.
+            _ => return Some((None, done.stream)),
+        };
+        self.count(outcome);
+        Some((done.outcome.into_peer(), done.stream))
+    }
+}
+
+/// The server sidecar's TCP: the prefix exchange on the mTLS stream, then its application
+/// bytes to the echo backend and back. The downstream is metered (`meshtel_tokio::Metered`):
+/// on every path the connection is recorded opened and closed, the close exactly once, when
+/// the stream ends both ways or is dropped.
+async fn tcp_inbound<IO>(sc: Arc<Sidecar>, mut tls: IO, facts: &TlsFacts, backend: SocketAddr)
 where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut exchange = Exchange::new(negotiated, &sc.frame, FrameConfig::default());
-    if let Some(frame) = exchange.poll_transmit() {
-        wr.write_all(frame).await.ok()?;
-    }
-    let read = timeout(sc.limits.exchange, read_peer(rd, &mut exchange, sc)).await;
-    if read.is_err() {
-        sc.count(Outcome::ExchangeTimeout);
-        sc.count_timeout(Timeout::Exchange);
-    }
-    read.ok()
-}
-
-/// Copies both ways, counting bytes received from and sent to the downstream.
-async fn pump<DR, DW, UR, UW>(
-    (mut down_r, mut down_w): (DR, DW),
-    (mut up_r, mut up_w): (UR, UW),
-    (from_down, from_up): (Vec<u8>, Vec<u8>),
-    down_eof: bool,
-    counters: Arc<(AtomicU64, AtomicU64)>,
-) where
-    DR: AsyncRead + Unpin,
-    DW: AsyncWrite + Unpin,
-    UR: AsyncRead + Unpin,
-    UW: AsyncWrite + Unpin,
-{
-    let c = Arc::clone(&counters);
-    let upward = async move {
-        if !from_down.is_empty() && up_w.write_all(&from_down).await.is_ok() {
-            c.1.fetch_add(from_down.len() as u64, Ordering::Relaxed);
-        }
-        let mut buf = vec![0u8; 16 * 1024];
-        // The downstream may already have ended during the exchange.
-        let mut open = !down_eof;
-        while open {
-            match down_r.read(&mut buf).await {
-                Ok(0) | Err(_) => open = false,
-                Ok(n) => {
-                    c.1.fetch_add(n as u64, Ordering::Relaxed);
-                    open = up_w.write_all(&buf[..n]).await.is_ok();
-                }
-            }
-        }
-        let _ = up_w.shutdown().await;
+    let routing = tcp_routing("inbound|9000||");
+    let Some((peer, stream)) = sc.exchange(Role::Server, &mut tls, facts.alpn()).await else {
+        // Timed out or cut off: recorded without a peer, and closed as it drops.
+        let mut closed = sc.meter.meter(tls, facts.connection_facts(), routing);
+        closed.resolve(None);
+        return;
     };
-    let downward = async move {
-        if !from_up.is_empty() && down_w.write_all(&from_up).await.is_ok() {
-            counters.0.fetch_add(from_up.len() as u64, Ordering::Relaxed);
-        }
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            match up_r.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if down_w.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                    counters.0.fetch_add(n as u64, Ordering::Relaxed);
-                }
-            }
-        }
-        let _ = down_w.shutdown().await;
+    let mut downstream = sc.meter.meter(stream, facts.connection_facts(), routing);
+    downstream.resolve(peer);
+    let Ok(mut upstream) = TcpStream::connect(backend).await else {
+        return downstream.set_response_flags(&["UF"]);
     };
-    tokio::join!(upward, downward);
-}
-
-/// Drives a TCP connection's telemetry while `pump` runs: byte deltas and periodic ticks,
-/// then close.
-async fn drive(
-    sc: &Sidecar,
-    mut tcp: meshtel::TcpConnection,
-    pump: impl Future<Output = ()>,
-    counters: Arc<(AtomicU64, AtomicU64)>,
-) {
-    tokio::pin!(pump);
-    let mut seen = (0u64, 0u64);
-    let mut feed = |tcp: &mut meshtel::TcpConnection| {
-        let now = (counters.0.load(Ordering::Relaxed), counters.1.load(Ordering::Relaxed));
-        tcp.add_bytes(now.0 - seen.0, now.1 - seen.1);
-        seen = now;
-    };
-    let mut interval = tokio::time::interval(Duration::from_millis(250));
-    loop {
-        tokio::select! {
-            () = &mut pump => break,
-            _ = interval.tick() => {
-                feed(&mut tcp);
-                tcp.tick(&sc.plugin, sc.now());
-            }
-        }
-    }
-    feed(&mut tcp);
-    tcp.close(&sc.plugin);
-}
-
-async fn tcp_inbound<IO>(sc: Arc<Sidecar>, tls: IO, negotiated: Option<Vec<u8>>, facts: Tls, backend: SocketAddr)
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let facts = ConnectionFacts::default().with_tls(Some(facts));
-    let mut tcp = sc.plugin.tcp_connection(facts, tcp_routing("inbound|9000||"), sc.now());
-    let (mut rd, mut wr) = tokio::io::split(tls);
-    let Some((peer, leftover, eof)) = exchange_peer(&sc, &mut rd, &mut wr, negotiated.as_deref()).await else {
-        return tcp.close(&sc.plugin);
-    };
-    tcp.resolve(&sc.plugin, peer);
-    let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
-    let Ok(upstream) = TcpStream::connect(backend).await else {
-        return tcp.close(&sc.plugin);
-    };
-    let (up_r, up_w) = upstream.into_split();
-    let pump = pump(
-        (rd, wr),
-        (up_r, up_w),
-        (leftover, Vec::new()),
-        eof,
-        Arc::clone(&counters),
-    );
-    drive(&sc, tcp, pump, counters).await;
+    let _ = tokio::io::copy_bidirectional(&mut downstream, &mut upstream).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -803,33 +486,23 @@ pub(crate) struct Upstream {
     pub(crate) tcp: Arc<ClientConfig>,
 }
 
+/// Connects to the server sidecar over mTLS (the handshake within the exchange limit);
+/// the stream and what its handshake established.
 async fn connect_tls(
+    sc: &Sidecar,
     addr: SocketAddr,
     config: Arc<ClientConfig>,
-    limit: Duration,
-) -> Option<(tokio_rustls::client::TlsStream<TcpStream>, Tls, Option<Vec<u8>>)> {
+) -> Option<(tokio_rustls::client::TlsStream<TcpStream>, TlsFacts)> {
     let stream = upstream::connect(addr).await?;
-    let tls = timeout(limit, TlsConnector::from(config).connect(server_name().ok()?, stream))
-        .await
-        .ok()?
-        .ok()?;
-    let (_, session) = tls.get_ref();
-    let peer_san = session
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .and_then(|c| first_uri_san(c))
-        .unwrap_or_default();
-    let negotiated = session.alpn_protocol().map(<[u8]>::to_vec);
-    // rustls does not hand back the certificate it presented: the caller fills in its own
-    // identity as `local_san`.
-    Some((
-        tls,
-        Tls {
-            local_san: String::new(),
-            peer_san,
-        },
-        negotiated,
-    ))
+    let tls = timeout(
+        sc.limits.exchange,
+        TlsConnector::from(config).connect(server_name().ok()?, stream),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let facts = TlsFacts::from_client_stream(&tls, Some(&sc.certificate));
+    Some((tls, facts))
 }
 
 /// Serves the application's plaintext HTTP, forwarding over mTLS.
@@ -846,72 +519,55 @@ pub(crate) async fn serve_outbound_http(sc: Arc<Sidecar>, listener: TcpListener,
 }
 
 /// Connects to the server sidecar over mTLS, offering Istio's ALPN for the downstream's
-/// HTTP version (`istio-h2`, `istio`, `h2` for HTTP/2), and notes the TLS facts in `state`.
+/// HTTP version (`istio-h2`, `istio`, `h2` for HTTP/2), and leaves the TLS facts in
+/// `learnt` for the layer (see [`outbound_http_connection`]).
 async fn connect_upstream(
+    sc: Arc<Sidecar>,
     upstream: Upstream,
     h2: bool,
-    state: Arc<Mutex<HttpState>>,
-    spiffe: String,
-    limit: Duration,
+    learnt: Arc<Mutex<Option<Tls>>>,
 ) -> Option<Sender> {
     let config = if h2 { upstream.h2 } else { upstream.http };
-    let (tls, mut facts, _) = connect_tls(upstream.addr, config, limit).await?;
-    facts.local_san = spiffe;
-    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).tls = Some(facts);
+    let (tls, facts) = connect_tls(&sc, upstream.addr, config).await?;
+    *learnt.lock().unwrap_or_else(PoisonError::into_inner) = Some(facts.tls());
     http_sender(tls, h2).await
 }
 
+/// The client sidecar's HTTP, through its `meshtel_tower` layer (one per downstream
+/// connection): every request goes to the server sidecar over one mTLS connection, opened
+/// at the first request. The layer sets the peer headers on the request, and reads and
+/// strips the server sidecar's from the response, which is counted first (`header_found`,
+/// `header_invalid`). The upstream's TLS facts reach the layer as a `ConnectionFacts`
+/// extension on the response of the request that connected.
 async fn outbound_http_connection(sc: Arc<Sidecar>, stream: TcpStream, upstream: Upstream) {
-    const CLUSTER: &str = "outbound|9080||ratings.default.svc.cluster.local";
-    let conn = sc.plugin.connection(&ConnectionFacts::default());
-    let state = Arc::new(Mutex::new(HttpState {
-        conn,
-        peer: None,
-        tls: None,
-    }));
+    let layer = MeshtelLayer::new(Arc::clone(&sc.telemetry));
     let sender = Arc::new(tokio::sync::Mutex::new(None::<Sender>));
+    let learnt = Arc::new(Mutex::new(None::<Tls>));
     let activity = Activity::new();
-    let (sidecar, watched) = (Arc::clone(&sc), Arc::clone(&activity));
-    let service = service_fn(move |req: Request<Incoming>| {
-        let (sc, state, sender, upstream) = (
-            Arc::clone(&sc),
-            Arc::clone(&state),
-            Arc::clone(&sender),
-            upstream.clone(),
-        );
-        let activity = Arc::clone(&activity);
+    let watched = Arc::clone(&activity);
+    let sidecar = Arc::clone(&sc);
+    let app = tower::service_fn(move |req: Request<RequestBody<Incoming>>| {
+        let in_flight = activity.request();
+        let h2 = req.version() == http::Version::HTTP_2;
+        let (sc, sender, learnt) = (Arc::clone(&sidecar), Arc::clone(&sender), Arc::clone(&learnt));
+        let upstream = upstream.clone();
         async move {
-            let h2 = req.version() == http::Version::HTTP_2;
-            let (tls_slot, spiffe, limit) = (Arc::clone(&state), sc.spiffe.clone(), sc.limits.exchange);
-            let connect = move || connect_upstream(upstream, h2, tls_slot, spiffe, limit);
-            if is_grpc(req.headers()) {
-                let side = StreamSide {
-                    outbound: true,
-                    mesh: true,
-                    cluster: CLUSTER,
-                };
-                let response = stream_request(sc, state, &activity, req, (&sender, connect), side).await;
-                return Ok::<_, std::convert::Infallible>(response);
+            let connect = || connect_upstream(Arc::clone(&sc), upstream, h2, Arc::clone(&learnt));
+            let mut response = forward(&sender, connect, req, in_flight).await;
+            sc.count_peer_header(response.headers());
+            let tls = learnt.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(tls) = tls {
+                response
+                    .extensions_mut()
+                    .insert(ConnectionFacts::default().with_tls(Some(tls)));
             }
-            let _in_flight = activity.request();
-            let ex = read_request(req).await;
-            let mut headers = ex.parts.headers.clone();
-            strip_peer_headers(&mut headers);
-            sc.add_peer_headers(&mut headers);
-            let (response, peer) = match forward(&sender, connect, &ex.parts, headers, ex.body.clone()).await {
-                Some((mut head, body)) => {
-                    let peer = sc.peer_from_headers(&head.headers);
-                    strip_peer_headers(&mut head.headers);
-                    (Response::from_parts(head, Full::new(body)), peer)
-                }
-                None => (bad_gateway(), None),
-            };
-            record(&sc, &state, &ex, &response, peer, CLUSTER);
-            Ok(response.map(boxed))
+            Ok::<_, Infallible>(response)
         }
     });
-    if let Some(t) = serve_http(stream, watched, sidecar.limits, service).await {
-        sidecar.count_timeout(t);
+    let service = layer.layer(app);
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| call(service.clone(), req));
+    if let Some(t) = serve_http(stream, watched, sc.limits, service).await {
+        sc.count_timeout(t);
     }
 }
 
@@ -928,31 +584,19 @@ pub(crate) async fn serve_outbound_tcp(sc: Arc<Sidecar>, listener: TcpListener, 
     }
 }
 
+/// The client sidecar's TCP: mTLS to the server sidecar, the prefix exchange, then the
+/// application's bytes both ways. The application's stream is metered (its bytes only, not
+/// the frames); the close is recorded exactly once, when it ends both ways or is dropped.
 async fn outbound_tcp_connection(sc: Arc<Sidecar>, app: TcpStream, upstream: Upstream) {
-    let Some((tls, mut facts, negotiated)) =
-        connect_tls(upstream.addr, Arc::clone(&upstream.tcp), sc.limits.exchange).await
-    else {
-        sc.count(Outcome::TlsHandshakeFailed);
-        return;
+    let Some((mut tls, facts)) = connect_tls(&sc, upstream.addr, Arc::clone(&upstream.tcp)).await else {
+        return sc.count(Outcome::TlsHandshakeFailed);
     };
-    facts.local_san = sc.spiffe.clone();
     let routing = tcp_routing("outbound|9000||ratings.default.svc.cluster.local");
-    let mut tcp = sc
-        .plugin
-        .tcp_connection(ConnectionFacts::default().with_tls(Some(facts)), routing, sc.now());
-    let (mut rd, mut wr) = tokio::io::split(tls);
-    let Some((peer, leftover, _)) = exchange_peer(&sc, &mut rd, &mut wr, negotiated.as_deref()).await else {
-        return tcp.close(&sc.plugin);
+    let mut downstream = sc.meter.meter(app, facts.connection_facts(), routing);
+    let Some((peer, mut upstream)) = sc.exchange(Role::Client, &mut tls, facts.alpn()).await else {
+        // Timed out or cut off: recorded without a peer, and closed as it drops.
+        return downstream.resolve(None);
     };
-    tcp.resolve(&sc.plugin, peer);
-    let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
-    let (app_r, app_w) = app.into_split();
-    let pump = pump(
-        (app_r, app_w),
-        (rd, wr),
-        (Vec::new(), leftover),
-        false,
-        Arc::clone(&counters),
-    );
-    drive(&sc, tcp, pump, counters).await;
+    downstream.resolve(peer);
+    let _ = tokio::io::copy_bidirectional(&mut downstream, &mut upstream).await;
 }

@@ -126,6 +126,26 @@ async fn truncated_frame_closes_the_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_cut_off_mid_frame_is_counted_and_its_connection_closed() {
+    let mesh = start_mesh().await.unwrap();
+    let mut s = tls(&mesh, alpn::IN_MESH_WITH_MXC).await;
+    s.write_all(&[0x3d, 0x23, 0x04, 0x67, 0, 0, 0, 100, 1, 2, 3])
+        .await
+        .unwrap();
+    s.flush().await.unwrap();
+    // Gone without TLS's close_notify: the exchange's read fails.
+    drop(s);
+    eventually(|| outcome(&mesh.server, "exchange_failed") == 1.0).await;
+    eventually(|| {
+        let s = metrics::samples(&mesh.server.registry.render_to_string(Format::Prometheus));
+        let tcp = |m: &str| metrics::sum_by(&s, m, &[]).values().sum::<f64>();
+        tcp("istio_tcp_connections_opened_total") == 1.0 && tcp("istio_tcp_connections_closed_total") == 1.0
+    })
+    .await;
+    still_serving(&mesh).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_header_value_makes_a_non_mesh_request() {
     let mesh = start_mesh().await.unwrap();
     let s = tls(&mesh, &[alpn::ISTIO_HTTP11, alpn::ISTIO, alpn::HTTP11]).await;
@@ -199,6 +219,11 @@ async fn the_mesh_records_what_the_load_saw() {
             grpc.iter().filter(|(k, _)| k[0] == "grpc").map(|(_, n)| n).sum::<f64>(),
             truth.grpc.total() as f64
         );
+        // gRPC messages as the tonic client counted them, exactly, both ways.
+        let (sent, received) = truth.grpc.messages();
+        let total = |m: &str| metrics::sum_by(&s, m, &[]).values().sum::<f64>();
+        assert_eq!(total("istio_request_messages_total"), sent as f64, "{reporter}");
+        assert_eq!(total("istio_response_messages_total"), received as f64, "{reporter}");
         let tcp = |m: &str| metrics::sum_by(&s, m, &[]).values().sum::<f64>();
         assert_eq!(tcp("istio_tcp_connections_opened_total"), 4.0);
         assert_eq!(tcp("istio_tcp_connections_closed_total"), 4.0);
@@ -235,9 +260,30 @@ async fn http2_between_the_sidecars_negotiates_istio_h2() {
     let response = sender.send_request(req).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.version(), hyper::Version::HTTP_2);
-    assert!(response.headers().contains_key("x-envoy-peer-metadata"));
+    // A request without the peer headers gets none back (`docs/reference/wire.md` §6.3).
+    assert!(!response.headers().contains_key("x-envoy-peer-metadata"));
     let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap();
     assert_eq!(body.to_bytes().len(), 100);
+    // With them, the response carries the server sidecar's, on the same HTTP/2 connection.
+    let mut record = meshtel_wire::workload::WorkloadMetadata::default();
+    record.workload = "productpage-v1".into();
+    let req = hyper::Request::builder()
+        .uri("http://ratings:9080/status/204")
+        .header(
+            "x-envoy-peer-metadata",
+            meshtel_wire::header::encode_peer_header(&record.to_struct()),
+        )
+        .header(
+            "x-envoy-peer-metadata-id",
+            "sidecar~127.0.0.1~productpage.default~default.svc.cluster.local",
+        )
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(req).await.unwrap();
+    assert_eq!(response.status(), 204);
+    assert!(response.headers().contains_key("x-envoy-peer-metadata"));
+    assert!(response.headers().contains_key("x-envoy-peer-metadata-id"));
+    assert_eq!(outcome(&mesh.server, "header_found"), 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,6 +331,13 @@ async fn slow_and_idle_peers_are_closed_and_counted() {
     let mut all = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), stalled.read_to_end(&mut all)).await;
     eventually(|| timeouts(&mesh.server, "exchange") == 1.0).await;
+    assert_eq!(outcome(&mesh.server, "exchange_timeout"), 1.0);
+    eventually(|| {
+        let s = metrics::samples(&mesh.server.registry.render_to_string(Format::Prometheus));
+        let tcp = |m: &str| metrics::sum_by(&s, m, &[]).values().sum::<f64>();
+        tcp("istio_tcp_connections_opened_total") == 1.0 && tcp("istio_tcp_connections_closed_total") == 1.0
+    })
+    .await;
     // A TCP peer that connects and sends nothing: no TLS handshake in time.
     let mut silent = TcpStream::connect(mesh.targets.server).await.unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut all)).await;
