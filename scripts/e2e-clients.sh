@@ -13,25 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ensure_debian h2load nghttp2-client
-ensure_debian hey hey
-python=$(ensure_venv "${VENV:-${TMPDIR:-/tmp}/meshtel-grpcvenv}" grpcio grpcio-health-checking)
-meshtel_binary
-
-work=$(mktemp -d)
-demo_pid=""
-cleanup() {
-  status=$?
-  [ -n "$demo_pid" ] && kill "$demo_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  if [ "$status" -ne 0 ]; then
-    echo "--- third-party clients check FAILED; demo output:" >&2
-    cat "$work/demo.log" >&2 || true
-  fi
-  rm -rf "$work"
-  exit "$status"
-}
-trap cleanup EXIT
+clients_demo_setup "third-party clients check"
 
 start_demo_serving
 cat "$work/endpoints.json"

@@ -16,25 +16,7 @@ source scripts/lib.sh
 
 seconds=${FAULT_SECONDS:-30}
 if [ "$seconds" -gt 60 ]; then seconds=60; fi
-ensure_debian h2load nghttp2-client
-ensure_debian hey hey
-python=$(ensure_venv "${VENV:-${TMPDIR:-/tmp}/meshtel-grpcvenv}" grpcio grpcio-health-checking)
-meshtel_binary
-
-work=$(mktemp -d)
-demo_pid=""
-cleanup() {
-  status=$?
-  [ -n "$demo_pid" ] && kill "$demo_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  if [ "$status" -ne 0 ]; then
-    echo "--- fault run FAILED; demo output:" >&2
-    cat "$work/demo.log" >&2 || true
-  fi
-  rm -rf "$work"
-  exit "$status"
-}
-trap cleanup EXIT
+clients_demo_setup "fault run"
 
 start_demo_serving --header-read-timeout 1s --idle-timeout 2s --exchange-timeout 1s --pki-dir "$work/pki"
 "$python" scripts/e2e_faults.py --endpoints "$work/endpoints.json" --pki-dir "$work/pki" --pid "$demo_pid" \

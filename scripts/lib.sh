@@ -86,3 +86,30 @@ meshtel_binary() {
   fi
   export MESHTEL
 }
+
+# The setup of a script that drives third-party clients through a serving demo: h2load and hey
+# (Debian), grpcio and grpcio-health-checking (a venv, $VENV), the binary; then a work
+# directory and an exit trap that stops the demo and, on failure, prints its output under
+# "$1 FAILED". Sets $python, $work and $demo_pid (for start_demo_serving).
+clients_demo_setup() {
+  clients_demo_name=$1
+  ensure_debian h2load nghttp2-client
+  ensure_debian hey hey
+  python=$(ensure_venv "${VENV:-${TMPDIR:-/tmp}/meshtel-grpcvenv}" grpcio grpcio-health-checking)
+  meshtel_binary
+  work=$(mktemp -d)
+  demo_pid=""
+  trap stop_clients_demo EXIT
+}
+
+stop_clients_demo() {
+  local status=$?
+  if [ -n "$demo_pid" ]; then kill "$demo_pid" 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+  if [ "$status" -ne 0 ]; then
+    echo "--- $clients_demo_name FAILED; demo output:" >&2
+    cat "$work/demo.log" >&2 || true
+  fi
+  rm -rf "$work"
+  exit "$status"
+}
