@@ -238,27 +238,7 @@ impl Program {
         if let Some(text) = self.root.read_text(bag) {
             return Ok(Value::str(text));
         }
-        match &self.root.op {
-            crate::compile::Op::Attr(_) | crate::compile::Op::AttrOr(..) => self.evaluate_attr(bag),
-            _ => self.root.eval(bag),
-        }
-    }
-
-    /// [`Program::evaluate`] of an attribute read that [`Node::read_text`] did not answer:
-    /// absent, not text, or a bag without the shortcut. Without entering the evaluator, whose
-    /// frame costs more than the read.
-    #[inline(never)]
-    fn evaluate_attr<'a, B: Bag + ?Sized>(&'a self, bag: &'a B) -> Result<Value<'a>, EvalError> {
-        match &self.root.op {
-            crate::compile::Op::AttrOr(attr, default) => match attr.lookup(bag) {
-                Some(v) if v.value_type() == attr.ty => Ok(v),
-                // A value of another type: converted, or a conversion error (rare).
-                Some(_) => attr.strict(bag, self.root.span),
-                None => default.eval(bag),
-            },
-            crate::compile::Op::Attr(attr) => attr.strict(bag, self.root.span),
-            _ => self.root.eval(bag),
-        }
+        self.root.eval(bag)
     }
 
     /// The static type of the result.
