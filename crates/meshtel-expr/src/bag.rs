@@ -66,6 +66,25 @@ pub trait Bag {
             _ => None,
         }
     }
+
+    /// The integer of `attr` when [`Bag::get`] would return an `INT64`, and `None`
+    /// otherwise; the same shortcut as [`Bag::get_text`], for `string(response.code)`.
+    ///
+    /// ```
+    /// use meshtel_expr::{Attr, Bag, Manifest, SlotBag, Value};
+    /// let manifest = Manifest::envoy();
+    /// let (id, _) = manifest.get("response.code").unwrap();
+    /// let mut bag = SlotBag::new(&manifest);
+    /// bag.set(id, Value::Int64(503));
+    /// assert_eq!(bag.get_int(Attr { id, name: "response.code" }), Some(503));
+    /// ```
+    #[inline]
+    fn get_int(&self, attr: Attr<'_>) -> Option<i64> {
+        match self.get(attr)? {
+            Value::Int64(n) => Some(n),
+            _ => None,
+        }
+    }
 }
 
 /// The shortcuts of a bag that stores [`Value`]s.
@@ -79,6 +98,13 @@ fn stored_text<'v>(value: Option<&'v Value<'_>>) -> Option<&'v str> {
 fn stored_map<'v>(value: Option<&'v Value<'_>>) -> Option<&'v dyn StringMap> {
     match value? {
         Value::StringMap(map) => Some(*map),
+        _ => None,
+    }
+}
+
+fn stored_int(value: Option<&Value<'_>>) -> Option<i64> {
+    match value? {
+        Value::Int64(n) => Some(*n),
         _ => None,
     }
 }
@@ -98,6 +124,11 @@ impl<B: Bag + ?Sized> Bag for &B {
     fn get_map(&self, attr: Attr<'_>) -> Option<&dyn StringMap> {
         (**self).get_map(attr)
     }
+
+    #[inline]
+    fn get_int(&self, attr: Attr<'_>) -> Option<i64> {
+        (**self).get_int(attr)
+    }
 }
 
 impl<K, S> Bag for std::collections::HashMap<K, Value<'_>, S>
@@ -115,6 +146,10 @@ where
 
     fn get_map(&self, attr: Attr<'_>) -> Option<&dyn StringMap> {
         stored_map(Self::get(self, attr.name))
+    }
+
+    fn get_int(&self, attr: Attr<'_>) -> Option<i64> {
+        stored_int(Self::get(self, attr.name))
     }
 }
 
@@ -134,6 +169,10 @@ where
     fn get_map(&self, attr: Attr<'_>) -> Option<&dyn StringMap> {
         stored_map(Self::get(self, attr.name))
     }
+
+    fn get_int(&self, attr: Attr<'_>) -> Option<i64> {
+        stored_int(Self::get(self, attr.name))
+    }
 }
 
 impl<K: AsRef<str>> Bag for [(K, Value<'_>)] {
@@ -149,6 +188,10 @@ impl<K: AsRef<str>> Bag for [(K, Value<'_>)] {
 
     fn get_map(&self, attr: Attr<'_>) -> Option<&dyn StringMap> {
         stored_map(self.iter().find(|(k, _)| k.as_ref() == attr.name).map(|(_, v)| v))
+    }
+
+    fn get_int(&self, attr: Attr<'_>) -> Option<i64> {
+        stored_int(self.iter().find(|(k, _)| k.as_ref() == attr.name).map(|(_, v)| v))
     }
 }
 
@@ -222,5 +265,10 @@ impl Bag for SlotBag<'_> {
     #[inline]
     fn get_map(&self, attr: Attr<'_>) -> Option<&dyn StringMap> {
         stored_map(self.slots.get(attr.id.index())?.as_ref())
+    }
+
+    #[inline]
+    fn get_int(&self, attr: Attr<'_>) -> Option<i64> {
+        stored_int(self.slots.get(attr.id.index())?.as_ref())
     }
 }

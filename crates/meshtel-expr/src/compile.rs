@@ -56,7 +56,7 @@ pub(crate) enum Const {
 }
 
 /// An attribute resolved against the manifest.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct AttrRef {
     pub(crate) id: AttrId,
     pub(crate) name: Arc<str>,

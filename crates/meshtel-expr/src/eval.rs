@@ -228,6 +228,7 @@ impl Node {
                 let branch = if n[0].test(bag)? { &n[1] } else { &n[2] };
                 branch.eval(bag)
             }
+            Op::Cel(crate::cel::CelOp::StringOfInt(attr)) => crate::cel::functions::string_of_int(attr, bag, span),
             _ => self.eval_other(bag),
         }
     }

@@ -1,5 +1,6 @@
-//! `Bag::get_text` and `Bag::get_map` are shortcuts: a bag that overrides them, one that keeps
-//! the defaults and one that answers `None` to both give every program the same result.
+//! `Bag::get_text`, `Bag::get_map` and `Bag::get_int` are shortcuts: a bag that overrides them,
+//! one that keeps the defaults and one that answers `None` to all give every program the same
+//! result.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -29,9 +30,12 @@ impl Bag for NoShortcuts<'_> {
     fn get_map(&self, _: Attr<'_>) -> Option<&dyn StringMap> {
         None
     }
+    fn get_int(&self, _: Attr<'_>) -> Option<i64> {
+        None
+    }
 }
 
-const SOURCES: [(Dialect, &str); 10] = [
+const SOURCES: [(Dialect, &str); 12] = [
     (Dialect::Mixer, r#"request.host | "unknown""#),
     (Dialect::Mixer, "request.host"),
     (Dialect::Mixer, r#"request.headers["x-user"] | "nobody""#),
@@ -45,6 +49,8 @@ const SOURCES: [(Dialect, &str); 10] = [
     (Dialect::Cel, "request.host"),
     (Dialect::Cel, "request.headers['x-user']"),
     (Dialect::Cel, r#"request.headers['x-user'] == "bob""#),
+    (Dialect::Cel, "string(response.code)"),
+    (Dialect::Cel, r#"has(response.code) ? string(response.code) : "0""#),
 ];
 
 const HEADERS: [(&str, &str); 2] = [("x-user", "bob"), ("accept", "*/*")];
@@ -71,6 +77,18 @@ fn headers(choice: u8) -> Option<Value<'static>> {
     }
 }
 
+fn code(choice: u8) -> Option<Value<'static>> {
+    match choice % 7 {
+        0 => None,
+        1 => Some(Value::Int64(200)),
+        2 => Some(Value::Int64(0)),
+        3 => Some(Value::Int64(1000)),
+        4 => Some(Value::Int64(-1)),
+        5 => Some(Value::Uint64(503)),
+        _ => Some(Value::str("200")),
+    }
+}
+
 fn outcome<B: Bag>(program: &Program, bag: &B) -> Result<String, String> {
     program
         .evaluate(bag)
@@ -80,7 +98,7 @@ fn outcome<B: Bag>(program: &Program, bag: &B) -> Result<String, String> {
 
 proptest! {
     #[test]
-    fn shortcuts_agree_with_get(which in 0..SOURCES.len(), h in any::<u8>(), m in any::<u8>()) {
+    fn shortcuts_agree_with_get(which in 0..SOURCES.len(), h in any::<u8>(), m in any::<u8>(), c in any::<u8>()) {
         let manifest = Manifest::envoy();
         let (dialect, source) = SOURCES[which];
         let Ok(program) = Program::compile(dialect, source, &manifest) else {
@@ -88,7 +106,7 @@ proptest! {
         };
         let mut slots = SlotBag::new(&manifest);
         let mut map = HashMap::new();
-        for (name, value) in [("request.host", host(h)), ("request.headers", headers(m))] {
+        for (name, value) in [("request.host", host(h)), ("request.headers", headers(m)), ("response.code", code(c))] {
             if let Some(value) = value {
                 slots.set_named(&manifest, name, value.clone());
                 map.insert(name, value);

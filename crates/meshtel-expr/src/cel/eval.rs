@@ -110,6 +110,7 @@ impl CelOp {
                 let n = operands.len().min(values.len());
                 functions::call(*function, &mut values[..n], span)
             }
+            Self::StringOfInt(attr) => functions::string_of_int(attr, bag, span),
             Self::MatchesConst { pattern, text } => {
                 let text = text.eval(bag)?;
                 let Value::String(s) = &text else {

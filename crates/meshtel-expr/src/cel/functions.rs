@@ -5,7 +5,8 @@ use alloc::borrow::Cow;
 
 use super::ops::{self, Result, no_overload};
 use super::{Accessor, Function, calendar, text};
-use crate::{EvalError, EvalErrorKind as K, Span, Timestamp, Value};
+use crate::compile::AttrRef;
+use crate::{Bag, EvalError, EvalErrorKind as K, Span, Timestamp, Value};
 
 #[cold]
 fn invalid(span: Span, message: String) -> EvalError {
@@ -58,6 +59,27 @@ pub(crate) fn call1(f: Function, operand: Value<'_>, span: Span) -> Result<Value
         return Ok(Value::str(text));
     }
     call(f, &mut [operand], span)
+}
+
+/// The text of `string(n)` when it is in the static table (a status code).
+#[inline]
+pub(crate) fn int_text(n: i64) -> Option<&'static str> {
+    u64::try_from(n).ok().and_then(text::small_decimal)
+}
+
+/// `string(a)` of an `int` attribute: the text of a status code from the static table, one
+/// bag read; any other value (absent, of another type, large) the way of [`call1`].
+#[inline]
+pub(crate) fn string_of_int<'a, B: Bag + ?Sized>(attr: &'a AttrRef, bag: &'a B, span: Span) -> Result<Value<'a>> {
+    if let Some(text) = bag.get_int(attr.as_attr()).and_then(int_text) {
+        return Ok(Value::str(text));
+    }
+    string_of_attr(attr, bag, span)
+}
+
+#[inline(never)]
+fn string_of_attr<'a, B: Bag + ?Sized>(attr: &'a AttrRef, bag: &'a B, span: Span) -> Result<Value<'a>> {
+    call1(Function::String, attr.strict(bag, span)?, span)
 }
 
 pub(crate) fn call<'a>(f: Function, operands: &mut [Value<'a>], span: Span) -> Result<Value<'a>> {

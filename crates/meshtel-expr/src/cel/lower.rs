@@ -438,6 +438,12 @@ impl<'m> Lowerer<'m> {
                 Some(V::Bool),
             ));
         }
+        if function == Function::String
+            && let [Node { op: Op::Attr(attr), .. }] = operands.as_slice()
+            && attr.ty == V::Int64
+        {
+            return Ok((cel(CelOp::StringOfInt(attr.clone()), span), ty));
+        }
         Ok((cel(CelOp::Call(function, operands.into()), span), ty))
     }
 }

@@ -126,6 +126,9 @@ pub(crate) enum CelOp {
     Map(Box<[(Node, Node)]>),
     /// A library function; operands receiver first.
     Call(Function, Box<[Node]>),
+    /// `string(a)` of an `int` attribute (`string(response.code)`): the commonest conversion
+    /// in labels, read and converted in one step.
+    StringOfInt(AttrRef),
     /// `s.matches(re)` with a constant pattern, compiled once.
     MatchesConst {
         pattern: Pattern,
