@@ -28,8 +28,8 @@ impl StatsSink for Host {
 
 fn vm() -> Vm {
     let config = FilterConfig::from_json(br#"{"role": "inbound"}"#, "meshtel").expect("config");
-    let node = meshtel_wasm::vm::node_from_json(&serde_json::json!({"WORKLOAD_NAME": "w", "NAMESPACE": "ns"}))
-        .expect("node");
+    let node =
+        meshtel_wasm::vm::node_from_json(&serde_json::json!({"WORKLOAD_NAME": "w", "NAMESPACE": "ns"})).expect("node");
     Vm::new(config, &node, "id").expect("vm")
 }
 

@@ -5,7 +5,6 @@ use std::rc::Rc;
 
 use meshtel::{ConnectionFacts, FrameCounter, GrpcStream, Protocol, RequestFacts, Routing, Tls};
 use meshtel_wire::header::{PEER_METADATA, PEER_METADATA_ID};
-use meshtel_wire::workload::WorkloadMetadata;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
@@ -24,7 +23,8 @@ struct Grpc {
 /// One HTTP stream.
 pub(super) struct Stream {
     vm: Option<Rc<Vm>>,
-    peer: Option<WorkloadMetadata>,
+    /// The peer's raw `x-envoy-peer-metadata` value.
+    peer: Option<Vec<u8>>,
     /// Inbound: whether the request carried `-id` and the metadata header.
     carried: (bool, bool),
     host: Option<String>,
@@ -61,39 +61,81 @@ impl Route {
     }
 }
 
-/// The connection facts of a stream or TCP connection, from Envoy's properties: TLS of the
-/// downstream connection (inbound) or of the upstream one (outbound).
-pub(super) fn connection_facts(role: Role, peer: Option<WorkloadMetadata>) -> ConnectionFacts {
-    let text = |path: &[&str]| property(path).and_then(|b| props::string(&b).map(str::to_owned));
-    let side = match role {
-        Role::Inbound => "connection",
-        Role::Outbound => "upstream",
-    };
-    let local_san = text(&[side, "uri_san_local_certificate"]);
-    let peer_san = text(&[side, "uri_san_peer_certificate"]);
-    let tls = (local_san.is_some() || peer_san.is_some()).then(|| Tls {
-        local_san: local_san.unwrap_or_default(),
-        peer_san: peer_san.unwrap_or_default(),
-    });
-    let port = property(&["destination", "port"])
-        .and_then(|b| props::int(&b))
-        .and_then(|p| u16::try_from(p).ok());
-    let endpoint = match role {
-        Role::Outbound => istio_metadata(&["xds", "upstream_host_metadata"]).and_then(|s| {
-            meshtel_wire::proto::StructView::parse(&s)
-                .ok()?
-                .get("workload")?
-                .as_str()
-                .map(str::to_owned)
-        }),
-        Role::Inbound => None,
-    };
-    ConnectionFacts::default()
-        .with_peer(peer)
-        .with_tls(tls)
-        .with_destination_port(port)
-        .with_requested_server_name(text(&["connection", "requested_server_name"]))
-        .with_endpoint_metadata(endpoint)
+/// The connection properties of a stream or TCP connection: TLS of the downstream
+/// connection (inbound) or of the upstream one (outbound), port, SNI, endpoint metadata.
+#[derive(Default)]
+pub(super) struct RawFacts {
+    local_san: Option<String>,
+    peer_san: Option<String>,
+    port: Option<u16>,
+    sni: Option<String>,
+    endpoint: Option<String>,
+}
+
+impl RawFacts {
+    pub(super) fn read(role: Role) -> Self {
+        let text = |path: &[&str]| property(path).and_then(|b| props::string(&b).map(str::to_owned));
+        let side = match role {
+            Role::Inbound => "connection",
+            Role::Outbound => "upstream",
+        };
+        let endpoint = match role {
+            Role::Outbound => istio_metadata(&["xds", "upstream_host_metadata"]).and_then(|s| {
+                meshtel_wire::proto::StructView::parse(&s)
+                    .ok()?
+                    .get("workload")?
+                    .as_str()
+                    .map(str::to_owned)
+            }),
+            Role::Inbound => None,
+        };
+        Self {
+            local_san: text(&[side, "uri_san_local_certificate"]),
+            peer_san: text(&[side, "uri_san_peer_certificate"]),
+            port: property(&["destination", "port"])
+                .and_then(|b| props::int(&b))
+                .and_then(|p| u16::try_from(p).ok()),
+            sni: text(&["connection", "requested_server_name"]),
+            endpoint,
+        }
+    }
+
+    /// The cache key of these facts with this raw peer header: each part length-prefixed.
+    fn key(&self, peer_header: Option<&[u8]>) -> Vec<u8> {
+        let mut key = Vec::new();
+        let port = self.port.map(u16::to_le_bytes);
+        let parts: [Option<&[u8]>; 6] = [
+            peer_header,
+            self.local_san.as_deref().map(str::as_bytes),
+            self.peer_san.as_deref().map(str::as_bytes),
+            port.as_ref().map(<[u8; 2]>::as_slice),
+            self.sni.as_deref().map(str::as_bytes),
+            self.endpoint.as_deref().map(str::as_bytes),
+        ];
+        for part in parts {
+            match part {
+                None => key.push(0),
+                Some(bytes) => {
+                    key.push(1);
+                    key.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                    key.extend_from_slice(bytes);
+                }
+            }
+        }
+        key
+    }
+
+    pub(super) fn into_facts(self) -> ConnectionFacts {
+        let tls = (self.local_san.is_some() || self.peer_san.is_some()).then(|| Tls {
+            local_san: self.local_san.unwrap_or_default(),
+            peer_san: self.peer_san.unwrap_or_default(),
+        });
+        ConnectionFacts::default()
+            .with_tls(tls)
+            .with_destination_port(self.port)
+            .with_requested_server_name(self.sni)
+            .with_endpoint_metadata(self.endpoint)
+    }
 }
 
 impl Stream {
@@ -111,10 +153,11 @@ impl Stream {
         }
     }
 
-    /// Takes the peer's headers off a request (inbound) or response (outbound).
-    fn take_peer(&mut self, vm: &Vm, value: Option<Vec<u8>>) {
+    /// Keeps the peer's header value from a request (inbound) or response (outbound); it is
+    /// decoded when the stream is first reported, once per distinct value and connection.
+    fn take_peer(&mut self, value: Option<Vec<u8>>) {
         if let Some(value) = value.filter(|v| !v.is_empty()) {
-            self.peer = vm.decode_peer_header(&value);
+            self.peer = Some(value);
         }
     }
 
@@ -141,22 +184,27 @@ impl Stream {
             req.grpc_status_header = self.grpc_status.0.as_deref();
             req.grpc_status_trailer = self.grpc_status.1.as_deref();
         }
-        let facts = connection_facts(vm.config.role, self.peer.clone());
-        let plugin = &vm.plugin;
-        let mut conn = plugin.connection(&facts);
-        match (self.grpc.take(), end) {
-            (Some(mut g), true) => {
-                g.stream.set_message_counts(g.request.messages(), g.response.messages());
-                g.stream.finish(plugin, &mut conn, &req);
-            }
-            (Some(mut g), false) => {
-                g.stream.set_message_counts(g.request.messages(), g.response.messages());
-                g.stream.tick(plugin, &mut conn, &req, now());
-                self.grpc = Some(g);
-            }
-            (None, true) => plugin.record_request(&mut conn, &req),
-            (None, false) => {}
-        }
+        let raw = RawFacts::read(vm.config.role);
+        let key = raw.key(self.peer.as_deref());
+        let grpc = &mut self.grpc;
+        vm.with_connection(
+            &key,
+            self.peer.as_deref(),
+            || raw.into_facts(),
+            |plugin, conn| match (grpc.take(), end) {
+                (Some(mut g), true) => {
+                    g.stream.set_message_counts(g.request.messages(), g.response.messages());
+                    g.stream.finish(plugin, conn, &req);
+                }
+                (Some(mut g), false) => {
+                    g.stream.set_message_counts(g.request.messages(), g.response.messages());
+                    g.stream.tick(plugin, conn, &req, now());
+                    *grpc = Some(g);
+                }
+                (None, true) => plugin.record_request(conn, &req),
+                (None, false) => {}
+            },
+        );
     }
 
     /// Feeds a gRPC body chunk to a counter; reports on the period.
@@ -194,7 +242,7 @@ impl HttpContext for Stream {
                 // The application never sees the exchange headers.
                 self.set_http_request_header(PEER_METADATA_ID, None);
                 self.set_http_request_header(PEER_METADATA, None);
-                self.take_peer(&vm, value);
+                self.take_peer(value);
             }
             Role::Outbound => {
                 self.set_http_request_header(PEER_METADATA_ID, Some(vm.local_id()));
@@ -240,7 +288,7 @@ impl HttpContext for Stream {
                 let value = self.get_http_response_header_bytes(PEER_METADATA);
                 self.set_http_response_header(PEER_METADATA_ID, None);
                 self.set_http_response_header(PEER_METADATA, None);
-                self.take_peer(&vm, value);
+                self.take_peer(value);
             }
         }
         if self.grpc.is_some() {
