@@ -317,7 +317,7 @@ mod tests {
             )),
             "a cached bad header is counted at every use: {text}"
         );
-        assert!(text.contains(&format!(r#"source_workload="ratings-v1""#)));
+        assert!(text.contains(r#"source_workload="ratings-v1""#));
     }
 
     #[test]
