@@ -1,6 +1,7 @@
 //! The HTTP filter: the `x-envoy-peer-metadata` exchange on requests and responses, and the
 //! request metrics recorded at the end of the stream (`on_log`), from Envoy's properties.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use meshtel::{ConnectionFacts, FrameCounter, GrpcStream, Protocol, RequestFacts, Routing, Tls};
@@ -45,10 +46,29 @@ struct Route {
 impl Route {
     fn read() -> Self {
         let text = |path: &[&str]| property(path).and_then(|b| props::string(&b).map(str::to_owned));
+        let cluster = text(&["xds", "cluster_name"]);
+        // A cluster's metadata is fixed by its configuration: read and parsed once per
+        // cluster name (a few dozen per VM at most), not per request.
+        let service = CLUSTERS.with(|cache| {
+            let read = || istio_metadata(&["xds", "cluster_metadata"]).and_then(|b| props::cluster_service(&b));
+            let Ok(mut cache) = cache.try_borrow_mut() else {
+                return read();
+            };
+            let name = cluster.clone().unwrap_or_default();
+            if let Some((_, service)) = cache.iter().find(|(n, _)| *n == name) {
+                return service.clone();
+            }
+            let service = read();
+            if cache.len() >= CLUSTER_CACHE {
+                cache.remove(0);
+            }
+            cache.push((name, service.clone()));
+            service
+        });
         Self {
             name: text(&["xds", "route_name"]),
-            cluster: text(&["xds", "cluster_name"]),
-            service: istio_metadata(&["xds", "cluster_metadata"]).and_then(|b| props::cluster_service(&b)),
+            cluster,
+            service,
         }
     }
 
@@ -59,6 +79,14 @@ impl Route {
             cluster_service: self.service.as_ref().map(meshtel::OwnedClusterService::as_borrowed),
         }
     }
+}
+
+/// Most clusters whose `istio.services` a VM keeps.
+const CLUSTER_CACHE: usize = 64;
+
+thread_local! {
+    /// Cluster name → its service (one VM per thread: no sharing).
+    static CLUSTERS: RefCell<Vec<(String, Option<meshtel::OwnedClusterService>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The connection properties of a stream or TCP connection: TLS of the downstream
@@ -102,7 +130,7 @@ impl RawFacts {
 
     /// The cache key of these facts with this raw peer header: each part length-prefixed.
     fn key(&self, peer_header: Option<&[u8]>) -> Vec<u8> {
-        let mut key = Vec::new();
+        let mut key = vec![b'r'];
         let port = self.port.map(u16::to_le_bytes);
         let parts: [Option<&[u8]>; 6] = [
             peer_header,
@@ -184,13 +212,24 @@ impl Stream {
             req.grpc_status_header = self.grpc_status.0.as_deref();
             req.grpc_status_trailer = self.grpc_status.1.as_deref();
         }
-        let raw = RawFacts::read(vm.config.role);
-        let key = raw.key(self.peer.as_deref());
+        // Keyed by the downstream connection and the peer header: the connection properties
+        // are read once per connection, when its state is first built.
+        let role = vm.config.role;
+        let key = match property(&["connection", "id"]).and_then(|b| props::int(&b)) {
+            Some(id) => {
+                // `c` + id + header; facts keys start with `r`: the two kinds never collide.
+                let mut key = vec![b'c'];
+                key.extend_from_slice(&id.to_le_bytes());
+                key.extend_from_slice(self.peer.as_deref().unwrap_or_default());
+                key
+            }
+            None => RawFacts::read(role).key(self.peer.as_deref()),
+        };
         let grpc = &mut self.grpc;
         vm.with_connection(
             &key,
             self.peer.as_deref(),
-            || raw.into_facts(),
+            || RawFacts::read(role).into_facts(),
             |plugin, conn| match (grpc.take(), end) {
                 (Some(mut g), true) => {
                     g.stream.set_message_counts(g.request.messages(), g.response.messages());
