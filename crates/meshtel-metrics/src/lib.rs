@@ -47,6 +47,8 @@ pub mod fuzzing;
 mod group;
 mod histogram;
 mod native;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 #[cfg(any(feature = "protobuf", feature = "remote-write"))]
 mod pb;
 mod registry;
