@@ -51,6 +51,8 @@ mod native;
 pub mod otlp;
 #[cfg(any(feature = "protobuf", feature = "remote-write"))]
 mod pb;
+#[cfg(feature = "protobuf")]
+mod protobuf;
 mod registry;
 #[cfg(feature = "remote-write")]
 pub mod remote_write;
