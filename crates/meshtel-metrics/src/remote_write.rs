@@ -118,9 +118,9 @@ impl RemoteWriteOptions {
     #[must_use]
     pub fn external_label(mut self, name: &str, value: &str) -> Self {
         if !valid_label_name(name) {
-            self.error.get_or_insert((false, name.into()));
+            self.error.get_or_insert_with(|| (false, name.into()));
         } else if self.external.iter().any(|(n, _)| &**n == name) {
-            self.error.get_or_insert((true, name.into()));
+            self.error.get_or_insert_with(|| (true, name.into()));
         }
         self.external.push((name.into(), value.into()));
         self.external.sort_by(|a, b| a.0.cmp(&b.0));
@@ -380,7 +380,11 @@ impl Writer<'_> {
         let unit = family.unit.unwrap_or_default();
         let len = pb::varint_field(1, kind)
             + pb::str_field(2, &name)
-            + if family.help.is_empty() { 0 } else { pb::str_field(4, &[family.help]) }
+            + if family.help.is_empty() {
+                0
+            } else {
+                pb::str_field(4, &[family.help])
+            }
             + if unit.is_empty() { 0 } else { pb::str_field(5, &[unit]) };
         pb::put_len(self.out, METADATA, len);
         pb::put_varint(self.out, 1, kind);
