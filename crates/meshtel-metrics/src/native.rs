@@ -636,33 +636,25 @@ mod loom_models {
         });
     }
 
-    /// Two observers in the window race a snapshot: each snapshot is
-    /// consistent (count = buckets, sum of the same observations).
+    /// Two observers in the window race each other and a snapshot: each
+    /// snapshot is consistent (count = buckets, the sum of the same
+    /// observations) and nothing is lost.
     #[test]
     fn observers_race_snapshot() {
         model(|| {
             let cfg = NativeBuckets::new(0).unwrap().max_buckets(4).unwrap();
             let c = new_cell(&cfg);
             observe(&c, &cfg, 1.0);
-            let writers: Vec<_> = [1.0, 2.0]
-                .into_iter()
-                .map(|v| {
-                    let c = Arc::clone(&c);
-                    loom::thread::spawn(move || observe(&c, &cfg, v))
-                })
-                .collect();
+            let writer = {
+                let c = Arc::clone(&c);
+                loom::thread::spawn(move || observe(&c, &cfg, 2.0))
+            };
+            observe(&c, &cfg, 1.0);
             let mut s = NativeSnapshot::default();
             snapshot_into(&c, &cfg, &mut s);
             assert_eq!(s.count, s.positive.counts.iter().sum::<u64>());
-            let sums: &[f64] = match s.count {
-                1 => &[1.0],
-                2 => &[2.0, 3.0],
-                _ => &[4.0],
-            };
-            assert!(sums.contains(&s.sum), "{s:?}");
-            for w in writers {
-                w.join().unwrap();
-            }
+            assert!((s.count, s.sum) == (2, 2.0) || (s.count, s.sum) == (3, 4.0), "{s:?}");
+            writer.join().unwrap();
             snapshot_into(&c, &cfg, &mut s);
             assert_eq!((s.count, s.sum), (3, 4.0));
         });
