@@ -37,6 +37,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(any(feature = "protobuf", feature = "remote-write", feature = "otlp"))]
+mod collect;
 mod config;
 mod desc;
 mod expo;
@@ -44,7 +46,16 @@ mod expo;
 pub mod fuzzing;
 mod group;
 mod histogram;
+mod native;
+#[cfg(feature = "otlp")]
+pub mod otlp;
+#[cfg(any(feature = "protobuf", feature = "remote-write"))]
+mod pb;
+#[cfg(feature = "protobuf")]
+mod protobuf;
 mod registry;
+#[cfg(feature = "remote-write")]
+pub mod remote_write;
 mod render;
 mod series;
 mod sync;
@@ -54,7 +65,14 @@ pub use desc::{Desc, LabelError, RegistryError};
 pub use expo::Format;
 pub use group::{CounterId, FloatGaugeId, GaugeId, Group, HistogramId, OVERFLOW_LABEL_VALUE, Series, SeriesRef};
 pub use histogram::{Buckets, BucketsError, MAX_BUCKETS};
+pub use native::{MAX_NATIVE_BUCKETS, MAX_SCHEMA, MIN_SCHEMA, NativeBuckets, NativeBucketsError};
 pub use registry::{GroupBuilder, Registry};
+
+/// The push guide (`docs/push.md`), whose examples run as doc tests with
+/// every feature on.
+#[cfg(all(doctest, feature = "remote-write", feature = "otlp", feature = "protobuf"))]
+#[doc = include_str!("../../../docs/push.md")]
+pub struct PushDoctests;
 
 /// This crate's README, whose example runs as a doc test.
 #[cfg(doctest)]
