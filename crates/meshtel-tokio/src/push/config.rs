@@ -32,6 +32,11 @@ pub struct PushConfig {
     /// for [`PushError::Status`](super::PushError::Status); a longer successful body closes
     /// the connection instead of being drained.
     pub max_response_bytes: usize,
+    /// Delay the first push by a random fraction of `interval` (off by default: the first
+    /// push is immediate). Many pushers started together (a fleet after a rollout, the
+    /// `meshtel push-sim` simulation) then reach the receiver spread over the interval
+    /// instead of all at once.
+    pub spread_first: bool,
 }
 
 impl Default for PushConfig {
@@ -42,6 +47,7 @@ impl Default for PushConfig {
             backoff: Backoff::default(),
             max_body_bytes: 16 << 20,
             max_response_bytes: 4 << 10,
+            spread_first: false,
         }
     }
 }

@@ -208,8 +208,17 @@ impl Runner {
     }
 
     /// Pushes every `interval` until `stop` changes or its sender is dropped, then flushes
-    /// once (one attempt, no retries) and returns that attempt's result.
+    /// once (one attempt, no retries) and returns that attempt's result. Stopped before
+    /// its (spread) first push, it pushes nothing.
     pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) -> Result<(), PushError> {
+        if self.config.spread_first {
+            let offset = self.config.interval.mul_f64(self.jitter.next_unit());
+            tokio::select! {
+                biased;
+                _ = stop.changed() => return Ok(()),
+                () = tokio::time::sleep(offset) => {}
+            }
+        }
         let mut ticks = tokio::time::interval(self.config.interval);
         // A push that overran the interval (retries) delays the next; none piles up.
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
