@@ -1,6 +1,7 @@
 //! Metric descriptions and their validation.
 
 use crate::Buckets;
+use crate::native::NativeBuckets;
 use crate::expo::Kind;
 
 /// Why a metric, label or group could not be registered.
@@ -101,9 +102,14 @@ pub(crate) struct FamilyDesc {
     pub(crate) unit: Option<Box<str>>,
     pub(crate) kind: Kind,
     pub(crate) float_gauge: bool,
+    /// Classic buckets (a histogram has these, native buckets, or both).
     pub(crate) buckets: Option<Buckets>,
+    /// Native (exponential) buckets.
+    pub(crate) native: Option<NativeBuckets>,
     /// Offset of the family's cell in each stripe's slab.
     pub(crate) offset: usize,
+    /// Offset of the native histogram's cell (in the shared stripe).
+    pub(crate) native_offset: usize,
 }
 
 impl FamilyDesc {
@@ -138,7 +144,9 @@ impl FamilyDesc {
             kind,
             float_gauge: false,
             buckets,
+            native: None,
             offset,
+            native_offset: 0,
         })
     }
 

@@ -13,6 +13,7 @@ use hashbrown::HashTable;
 use crate::config::Config;
 use crate::desc::{FamilyDesc, LabelError};
 use crate::histogram;
+use crate::native;
 use crate::series::{Cells, Entry, truncate};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
@@ -557,10 +558,17 @@ impl SeriesRef<'_> {
             return;
         }
         let family = &self.group.families[id.family as usize];
-        let Some(buckets) = &family.buckets else { return };
-        let bucket = buckets.index(v);
-        let len = histogram::cell_len(buckets.len());
-        self.record(false, |cells| cells.observe(id.offset as usize, len, bucket, v));
+        if let Some(buckets) = &family.buckets {
+            let bucket = buckets.index(v);
+            let len = histogram::cell_len(buckets.len());
+            self.record(false, |cells| cells.observe(id.offset as usize, len, bucket, v));
+        }
+        if let Some(cfg) = &family.native {
+            // Native cells live in the shared stripe: their rescale protocol
+            // needs every observation of a series in one cell.
+            let (offset, len) = (family.native_offset, native::cell_len(cfg.get_max_buckets()));
+            self.record(true, |cells| native::observe(&cells.words[offset..offset + len], cfg, v));
+        }
     }
 
     /// Sets an integer gauge.

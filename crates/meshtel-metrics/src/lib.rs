@@ -37,6 +37,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(any(feature = "protobuf", feature = "remote-write", feature = "otlp"))]
+mod collect;
 mod config;
 mod desc;
 mod expo;
@@ -44,7 +46,12 @@ mod expo;
 pub mod fuzzing;
 mod group;
 mod histogram;
+mod native;
+#[cfg(any(feature = "protobuf", feature = "remote-write"))]
+mod pb;
 mod registry;
+#[cfg(feature = "remote-write")]
+pub mod remote_write;
 mod render;
 mod series;
 mod sync;
@@ -54,6 +61,7 @@ pub use desc::{Desc, LabelError, RegistryError};
 pub use expo::Format;
 pub use group::{CounterId, FloatGaugeId, GaugeId, Group, HistogramId, OVERFLOW_LABEL_VALUE, Series, SeriesRef};
 pub use histogram::{Buckets, BucketsError, MAX_BUCKETS};
+pub use native::{MAX_NATIVE_BUCKETS, MAX_SCHEMA, MIN_SCHEMA, NativeBuckets, NativeBucketsError};
 pub use registry::{GroupBuilder, Registry};
 
 /// This crate's README, whose example runs as a doc test.

@@ -10,6 +10,7 @@ use crate::desc::{Desc, FamilyDesc, RegistryError, valid_label_name};
 use crate::expo::{Format, Kind};
 use crate::group::{CounterId, FloatGaugeId, GaugeId, Group, GroupInner, GroupParts, HistogramId};
 use crate::histogram::{self, Buckets};
+use crate::native::{self, NativeBuckets};
 use crate::render;
 
 #[derive(Debug)]
@@ -92,7 +93,7 @@ impl Registry {
         }
     }
 
-    fn groups(&self) -> Vec<Arc<GroupInner>> {
+    pub(crate) fn groups(&self) -> Vec<Arc<GroupInner>> {
         self.inner.groups.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
@@ -219,12 +220,64 @@ impl GroupBuilder {
     /// # Errors
     /// As [`GroupBuilder::counter`]; also a label named `le`.
     pub fn histogram(&mut self, desc: Desc, buckets: Buckets) -> Result<HistogramId, RegistryError> {
+        self.add_histogram(desc, Some(buckets), None)
+    }
+
+    /// Adds a native histogram family (exponential buckets, see
+    /// [`NativeBuckets`]): exposed by [`Format::Protobuf`](crate::Format)
+    /// (feature `protobuf`), remote write and OTLP; the text formats show
+    /// only its `+Inf` bucket, sum and count.
+    ///
+    /// ```
+    /// use meshtel_metrics::{Desc, NativeBuckets, Registry};
+    /// let registry = Registry::default();
+    /// let mut g = registry.group("rpc", &["method"]);
+    /// let latency = g.native_histogram(Desc::new("rpc_seconds", "Latency."), NativeBuckets::new(3)?)?;
+    /// let g = g.build()?;
+    /// g.with_series(&["get"], |s| s.observe(latency, 0.25))?;
+    /// assert!(registry.render_to_string(Default::default()).contains("rpc_seconds_count{method=\"get\"} 1\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`GroupBuilder::histogram`].
+    pub fn native_histogram(&mut self, desc: Desc, native: NativeBuckets) -> Result<HistogramId, RegistryError> {
+        self.add_histogram(desc, None, Some(native))
+    }
+
+    /// Adds a histogram family with classic buckets and native buckets side
+    /// by side (as the Prometheus clients allow): each observation counts in
+    /// both; the text formats show the classic buckets, the protobuf
+    /// exposition both, remote write and OTLP each as its own series.
+    ///
+    /// # Errors
+    /// As [`GroupBuilder::histogram`].
+    pub fn histogram_with_native(
+        &mut self,
+        desc: Desc,
+        buckets: Buckets,
+        native: NativeBuckets,
+    ) -> Result<HistogramId, RegistryError> {
+        self.add_histogram(desc, Some(buckets), Some(native))
+    }
+
+    fn add_histogram(
+        &mut self,
+        desc: Desc,
+        buckets: Option<Buckets>,
+        native: Option<NativeBuckets>,
+    ) -> Result<HistogramId, RegistryError> {
         if self.labels.iter().any(|l| &**l == "le") {
             return Err(RegistryError::InvalidLabelName("le".into()));
         }
-        let words = histogram::cell_len(buckets.len());
+        let classic_words = buckets.as_ref().map_or(0, |b| histogram::cell_len(b.len()));
+        let native_words = native.as_ref().map_or(0, |n| native::cell_len(n.get_max_buckets()));
         let family = self.families.len() as u32;
-        let offset = self.add(desc, Kind::Histogram, Some(buckets), words)?;
+        let offset = self.add(desc, Kind::Histogram, buckets, classic_words + native_words)?;
+        if let Some(f) = self.families.last_mut() {
+            f.native = native;
+            f.native_offset = offset as usize + classic_words;
+        }
         Ok(HistogramId {
             group: self.id,
             offset,

@@ -8,6 +8,7 @@ use crate::desc::FamilyDesc;
 use crate::expo::{self, Format, Kind};
 use crate::group::GroupInner;
 use crate::histogram::{self, Snapshot};
+use crate::native::{self, NativeSnapshot};
 use crate::series::Entry;
 use crate::sync::Ordering;
 
@@ -81,6 +82,7 @@ fn write_family_series(buf: &mut String, family: &FamilyDesc, entry: &Entry, sna
         }
         Kind::Histogram => {
             let (Some(buckets), Some(snap)) = (&family.buckets, snap) else {
+                write_native_summary(buf, family, entry);
                 return;
             };
             snap.clear();
@@ -102,18 +104,67 @@ fn write_family_series(buf: &mut String, family: &FamilyDesc, entry: &Entry, sna
     }
 }
 
+/// A native-only histogram in the text formats: its `+Inf` bucket, sum and
+/// count (as the Prometheus Go client renders one).
+fn write_native_summary(buf: &mut String, family: &FamilyDesc, entry: &Entry) {
+    let mut snap = NativeSnapshot::default();
+    native_snapshot(family, entry, &mut snap);
+    let name = &family.base;
+    expo::write_series(buf, name, "_bucket", &entry.block, Some("+Inf"));
+    expo::write_u64(buf, snap.count);
+    expo::write_series(buf, name, "_sum", &entry.block, None);
+    expo::write_f64(buf, snap.sum);
+    expo::write_series(buf, name, "_count", &entry.block, None);
+    expo::write_u64(buf, snap.count);
+}
+
+/// A snapshot of `entry`'s native histogram of `family` into `out` (empty
+/// when the series never recorded into it).
+pub(crate) fn native_snapshot(family: &FamilyDesc, entry: &Entry, out: &mut NativeSnapshot) {
+    let Some(cfg) = &family.native else { return };
+    let len = native::cell_len(cfg.get_max_buckets());
+    if let Some(words) = entry.shared_words() {
+        native::snapshot_into(&words[family.native_offset..family.native_offset + len], cfg, out);
+    } else {
+        *out = NativeSnapshot {
+            schema: cfg.schema(),
+            zero_threshold: cfg.get_zero_threshold(),
+            ..NativeSnapshot::default()
+        };
+    }
+}
+
 /// A self-metric: name, help, and how to read it from a group.
-type SelfMetric = (&'static str, &'static str, fn(&GroupInner) -> u64);
+pub(crate) type SelfMetric = (&'static str, &'static str, fn(&GroupInner) -> u64);
+
+/// The registry's own gauges, per group.
+pub(crate) const SELF_GAUGES: [SelfMetric; 1] = [("meshtel_metrics_series", "Series in the group's table.", |g| {
+    g.series_count() as u64
+})];
+
+/// The registry's own counters (base names), per group.
+pub(crate) const SELF_COUNTERS: [SelfMetric; 3] = [
+    (
+        "meshtel_metrics_overflow_records",
+        "Records sent to the overflow series because the group was at its series limit.",
+        |g| g.stats.overflowed.load(Ordering::Relaxed),
+    ),
+    (
+        "meshtel_metrics_truncated_label_values",
+        "Label values cut to the length limit.",
+        |g| g.stats.truncated.load(Ordering::Relaxed),
+    ),
+    ("meshtel_metrics_evicted_series", "Series removed by expiry.", |g| {
+        g.stats.evicted.load(Ordering::Relaxed)
+    }),
+];
 
 /// `meshtel_metrics_*`: the registry's own observations, per group.
 fn write_self_metrics(buf: &mut String, format: Format, groups: &[Arc<GroupInner>]) {
     if groups.is_empty() {
         return;
     }
-    let series: [SelfMetric; 1] = [("meshtel_metrics_series", "Series in the group's table.", |g| {
-        g.series_count() as u64
-    })];
-    for (name, help, value) in series {
+    for (name, help, value) in SELF_GAUGES {
         expo::write_help(buf, format, name, help);
         expo::write_type(buf, name, Kind::Gauge);
         for g in groups {
@@ -122,22 +173,7 @@ fn write_self_metrics(buf: &mut String, format: Format, groups: &[Arc<GroupInner
             expo::write_u64(buf, value(g));
         }
     }
-    let counters: [SelfMetric; 3] = [
-        (
-            "meshtel_metrics_overflow_records",
-            "Records sent to the overflow series because the group was at its series limit.",
-            |g| g.stats.overflowed.load(Ordering::Relaxed),
-        ),
-        (
-            "meshtel_metrics_truncated_label_values",
-            "Label values cut to the length limit.",
-            |g| g.stats.truncated.load(Ordering::Relaxed),
-        ),
-        ("meshtel_metrics_evicted_series", "Series removed by expiry.", |g| {
-            g.stats.evicted.load(Ordering::Relaxed)
-        }),
-    ];
-    for (base, help, value) in counters {
+    for (base, help, value) in SELF_COUNTERS {
         let family = expo::family_name(format, Kind::Counter, base);
         expo::write_help(buf, format, &family, help);
         expo::write_type(buf, &family, Kind::Counter);

@@ -336,31 +336,25 @@ impl Entry {
         true
     }
 
+    /// Label value `i`, unescaped: borrowed unless it needed escaping.
+    pub(crate) fn value(&self, i: usize) -> std::borrow::Cow<'_, str> {
+        let (start, end) = self.spans[i];
+        let stored = &self.block[start as usize..end as usize];
+        if self.escaped && stored.contains('\\') {
+            std::borrow::Cow::Owned(unescape(stored))
+        } else {
+            std::borrow::Cow::Borrowed(stored)
+        }
+    }
+
+    /// Number of label values.
+    pub(crate) fn len(&self) -> usize {
+        self.spans.len()
+    }
+
     /// The label values, unescaped (slow path only).
     pub(crate) fn values(&self) -> Vec<String> {
-        self.spans
-            .iter()
-            .map(|&(start, end)| {
-                let stored = &self.block[start as usize..end as usize];
-                if !self.escaped {
-                    return stored.to_owned();
-                }
-                let mut out = String::with_capacity(stored.len());
-                let mut chars = stored.chars();
-                while let Some(c) = chars.next() {
-                    if c == '\\' {
-                        match chars.next() {
-                            Some('n') => out.push('\n'),
-                            Some(other) => out.push(other),
-                            None => {}
-                        }
-                    } else {
-                        out.push(c);
-                    }
-                }
-                out
-            })
-            .collect()
+        (0..self.len()).map(|i| self.value(i).into_owned()).collect()
     }
 
     /// Approximate heap bytes held by this series.
@@ -371,6 +365,24 @@ impl Entry {
             + self.stripes.len() * size_of::<OnceLock<Stripe>>()
             + self.stripes().count() * stripe
     }
+}
+
+/// `stored` with the exposition escapes undone.
+fn unescape(stored: &str) -> String {
+    let mut out = String::with_capacity(stored.len());
+    let mut chars = stored.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Byte equality without a call into `memcmp` for the short strings label
