@@ -30,6 +30,7 @@ pub(crate) struct Family<'a> {
     /// Classic buckets, for a histogram that has them.
     pub(crate) buckets: Option<&'a Buckets>,
     /// Whether a histogram has native buckets.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     pub(crate) native: bool,
 }
 

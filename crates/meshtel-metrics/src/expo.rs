@@ -13,6 +13,11 @@ pub enum Format {
     Prometheus,
     /// OpenMetrics 1.0.0 text.
     OpenMetrics,
+    /// The Prometheus protobuf exposition: length-delimited
+    /// `io.prometheus.client.MetricFamily` messages, with native histograms.
+    /// Binary: render it with [`Registry::render`](crate::Registry::render).
+    #[cfg(feature = "protobuf")]
+    Protobuf,
 }
 
 impl Format {
@@ -27,6 +32,8 @@ impl Format {
         match self {
             Self::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
             Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            #[cfg(feature = "protobuf")]
+            Self::Protobuf => PROTOBUF_CONTENT_TYPE,
         }
     }
 
@@ -34,6 +41,11 @@ impl Format {
     /// client accepts `application/openmetrics-text` (version 1.0.0 or
     /// unversioned) with a quality at least that of any text/plain or
     /// wildcard range; Prometheus text otherwise, and without a header.
+    /// With the `protobuf` feature, [`Format::Protobuf`] when the client
+    /// accepts `application/vnd.google.protobuf` with
+    /// `proto=io.prometheus.client.MetricFamily` and `encoding=delimited` at
+    /// a quality at least that of every other range it accepts (as
+    /// Prometheus with native histograms enabled asks).
     ///
     /// ```
     /// use meshtel_metrics::Format;
@@ -45,26 +57,36 @@ impl Format {
     #[must_use]
     pub fn from_accept(accept: Option<&str>) -> Self {
         let Some(accept) = accept else { return Self::Prometheus };
-        let (mut om, mut text) = (0.0f32, 0.0f32);
+        let (mut om, mut text, mut proto) = (0.0f32, 0.0f32, 0.0f32);
         for range in accept.split(',') {
             let mut parts = range.split(';').map(str::trim);
             let media = parts.next().unwrap_or_default().to_ascii_lowercase();
             let mut q = 1.0f32;
             let mut version_ok = true;
+            let (mut proto_ok, mut delimited) = (false, false);
             for param in parts {
                 let (k, v) = param.split_once('=').unwrap_or((param, ""));
                 match k.trim().to_ascii_lowercase().as_str() {
                     "q" => q = v.trim().parse().unwrap_or(0.0),
                     "version" => version_ok = v.trim() == "1.0.0",
+                    "proto" => proto_ok = v.trim() == "io.prometheus.client.MetricFamily",
+                    "encoding" => delimited = v.trim() == "delimited",
                     _ => {}
                 }
             }
             match media.as_str() {
                 "application/openmetrics-text" if version_ok => om = om.max(q),
                 "text/plain" | "*/*" | "text/*" => text = text.max(q),
+                "application/vnd.google.protobuf" if proto_ok && delimited => proto = proto.max(q),
                 _ => {}
             }
         }
+        #[cfg(feature = "protobuf")]
+        if proto > 0.0 && proto >= om && proto >= text {
+            return Self::Protobuf;
+        }
+        #[cfg(not(feature = "protobuf"))]
+        let _ = proto;
         if om > 0.0 && om >= text {
             Self::OpenMetrics
         } else {
@@ -72,6 +94,11 @@ impl Format {
         }
     }
 }
+
+/// The `Content-Type` of [`Format::Protobuf`].
+#[cfg(feature = "protobuf")]
+pub(crate) const PROTOBUF_CONTENT_TYPE: &str =
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
 
 /// The kind of a metric family, as the `# TYPE` line names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

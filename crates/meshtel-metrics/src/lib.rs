@@ -47,8 +47,12 @@ pub mod fuzzing;
 mod group;
 mod histogram;
 mod native;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 #[cfg(any(feature = "protobuf", feature = "remote-write"))]
 mod pb;
+#[cfg(feature = "protobuf")]
+mod protobuf;
 mod registry;
 #[cfg(feature = "remote-write")]
 pub mod remote_write;

@@ -353,6 +353,7 @@ pub(crate) struct Side {
     pub(crate) counts: Vec<u64>,
 }
 
+#[cfg(any(test, feature = "protobuf", feature = "remote-write"))]
 impl Side {
     /// Runs of populated buckets: `(gap from the previous run's end, or the
     /// first index for the first run, length)`, the Prometheus span form.

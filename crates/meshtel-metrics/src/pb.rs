@@ -88,6 +88,7 @@ pub(crate) fn put_side(out: &mut Vec<u8>, spans_field: u32, deltas_field: u32, s
 }
 
 /// Bytes [`put_side`] writes.
+#[cfg(feature = "remote-write")]
 pub(crate) fn side_len(spans_field: u32, deltas_field: u32, side: &crate::native::Side) -> usize {
     let spans: usize = side.spans().map(|(o, l)| len_field(spans_field, span(o, l))).sum();
     let packed: usize = side.deltas().map(|d| encoded_len_varint(zigzag(d))).sum();

@@ -102,18 +102,27 @@ impl Registry {
     /// # Errors
     /// Only those of `out`.
     pub fn render(&self, format: Format, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        #[cfg(feature = "protobuf")]
+        if format == Format::Protobuf {
+            return crate::protobuf::render(self, out);
+        }
         self.render_with(format, &mut |chunk: &str| out.write_all(chunk.as_bytes()))
     }
 
-    /// [`Registry::render`] into a `core::fmt::Write`.
+    /// [`Registry::render`] into a `core::fmt::Write`, for the text formats.
     ///
     /// # Errors
-    /// Only those of `out`.
+    /// Those of `out`; `core::fmt::Error` for the binary [`Format::Protobuf`].
     pub fn render_fmt(&self, format: Format, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        #[cfg(feature = "protobuf")]
+        if format == Format::Protobuf {
+            return Err(core::fmt::Error);
+        }
         self.render_with(format, &mut |chunk: &str| out.write_str(chunk))
     }
 
-    /// Renders into a new string.
+    /// Renders a text format into a new string (empty for the binary
+    /// [`Format::Protobuf`]; render that with [`Registry::render`]).
     #[must_use]
     pub fn render_to_string(&self, format: Format) -> String {
         let mut out = String::new();
