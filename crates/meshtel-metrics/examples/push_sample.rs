@@ -27,10 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Desc::new("push_duration_milliseconds", "Duration.").unit("milliseconds"),
         Buckets::new(&[10.0, 25.0, 50.0, 100.0])?,
     )?;
-    let latency = g.native_histogram(
-        Desc::new("push_latency_seconds", "Latency."),
-        NativeBuckets::new(3)?,
-    )?;
+    let latency = g.native_histogram(Desc::new("push_latency_seconds", "Latency."), NativeBuckets::new(3)?)?;
     let g = g.build()?;
     g.with_series(&["source", "200"], |s| {
         s.add(requests, 42);

@@ -51,7 +51,10 @@ pub(crate) enum Point<'a> {
 /// One series' labels, in schema order.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Labels<'a> {
-    Series { names: &'a [Box<str>], entry: &'a Entry },
+    Series {
+        names: &'a [Box<str>],
+        entry: &'a Entry,
+    },
     /// A self-metric's single `group` label.
     Group(&'a str),
 }

@@ -1,8 +1,8 @@
 //! Metric descriptions and their validation.
 
 use crate::Buckets;
-use crate::native::NativeBuckets;
 use crate::expo::Kind;
+use crate::native::NativeBuckets;
 
 /// Why a metric, label or group could not be registered.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -567,7 +567,9 @@ impl SeriesRef<'_> {
             // Native cells live in the shared stripe: their rescale protocol
             // needs every observation of a series in one cell.
             let (offset, len) = (family.native_offset, native::cell_len(cfg.get_max_buckets()));
-            self.record(true, |cells| native::observe(&cells.words[offset..offset + len], cfg, v));
+            self.record(true, |cells| {
+                native::observe(&cells.words[offset..offset + len], cfg, v)
+            });
         }
     }
 

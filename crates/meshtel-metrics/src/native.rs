@@ -527,7 +527,12 @@ mod tests {
 
     #[test]
     fn the_coarsest_schema_clamps_to_the_edges() {
-        let cfg = NativeBuckets::new(-4).unwrap().zero_threshold(0.0).unwrap().max_buckets(2).unwrap();
+        let cfg = NativeBuckets::new(-4)
+            .unwrap()
+            .zero_threshold(0.0)
+            .unwrap()
+            .max_buckets(2)
+            .unwrap();
         let c = cell(&cfg);
         for v in [1e-300, 1.0, 1e300] {
             observe(&c, &cfg, v);

@@ -43,9 +43,9 @@ use prost::Message;
 use proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use proto::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use proto::metrics::v1::{
-    AggregationTemporality, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram,
-    HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
-    exponential_histogram_data_point, metric, number_data_point,
+    AggregationTemporality, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint,
+    Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, exponential_histogram_data_point, metric,
+    number_data_point,
 };
 use proto::resource::v1::Resource;
 
@@ -264,7 +264,9 @@ impl Visitor for Builder {
             }),
             (Point::Histogram { .. }, _) => return,
         };
-        let Some(Metric { data: Some(data), .. }) = &mut self.current else { return };
+        let Some(Metric { data: Some(data), .. }) = &mut self.current else {
+            return;
+        };
         match (data, point) {
             (metric::Data::Sum(s), Pt::Number(p)) => s.data_points.push(p),
             (metric::Data::Gauge(g), Pt::Number(p)) => g.data_points.push(p),

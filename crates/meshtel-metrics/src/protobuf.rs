@@ -111,7 +111,11 @@ impl<W: Write> Visitor for Writer<'_, W> {
         }
         let mut prefix = Vec::with_capacity(10);
         prost::encoding::encode_varint(self.family.len() as u64, &mut prefix);
-        if let Err(e) = self.out.write_all(&prefix).and_then(|()| self.out.write_all(&self.family)) {
+        if let Err(e) = self
+            .out
+            .write_all(&prefix)
+            .and_then(|()| self.out.write_all(&self.family))
+        {
             self.error = Some(e);
         }
     }

@@ -380,7 +380,11 @@ impl Writer<'_> {
         let unit = family.unit.unwrap_or_default();
         let len = pb::varint_field(1, kind)
             + pb::str_field(2, &name)
-            + if family.help.is_empty() { 0 } else { pb::str_field(4, &[family.help]) }
+            + if family.help.is_empty() {
+                0
+            } else {
+                pb::str_field(4, &[family.help])
+            }
             + if unit.is_empty() { 0 } else { pb::str_field(5, &[unit]) };
         pb::put_len(self.out, METADATA, len);
         pb::put_varint(self.out, 1, kind);

@@ -84,9 +84,14 @@ fn values_attributes_and_resource_survive() {
     );
     let metrics = &rm.scope_metrics[0].metrics;
     assert_eq!(metrics.len(), 5);
-    let labels = vec![("reporter".to_string(), "source".to_string()), ("path".into(), "/a\"b\\c".into())];
+    let labels = vec![
+        ("reporter".to_string(), "source".to_string()),
+        ("path".into(), "/a\"b\\c".into()),
+    ];
 
-    let metric::Data::Sum(sum) = metric(metrics, "requests") else { panic!("not a sum") };
+    let metric::Data::Sum(sum) = metric(metrics, "requests") else {
+        panic!("not a sum")
+    };
     assert!(sum.is_monotonic);
     assert_eq!(sum.aggregation_temporality, 2, "cumulative");
     let p = &sum.data_points[0];
@@ -94,12 +99,21 @@ fn values_attributes_and_resource_survive() {
     assert_eq!((p.start_time_unix_nano, p.time_unix_nano), (T - 1_000, T));
     assert_eq!(p.value, Some(number_data_point::Value::AsInt(7)));
 
-    let metric::Data::Gauge(gauge) = metric(metrics, "active") else { panic!("not a gauge") };
+    let metric::Data::Gauge(gauge) = metric(metrics, "active") else {
+        panic!("not a gauge")
+    };
     assert_eq!(gauge.data_points[0].value, Some(number_data_point::Value::AsInt(-3)));
-    let metric::Data::Gauge(gauge) = metric(metrics, "ratio") else { panic!("not a gauge") };
-    assert_eq!(gauge.data_points[0].value, Some(number_data_point::Value::AsDouble(0.25)));
+    let metric::Data::Gauge(gauge) = metric(metrics, "ratio") else {
+        panic!("not a gauge")
+    };
+    assert_eq!(
+        gauge.data_points[0].value,
+        Some(number_data_point::Value::AsDouble(0.25))
+    );
 
-    let metric::Data::Histogram(h) = metric(metrics, "duration_milliseconds") else { panic!("not a histogram") };
+    let metric::Data::Histogram(h) = metric(metrics, "duration_milliseconds") else {
+        panic!("not a histogram")
+    };
     let unit = &metrics.iter().find(|m| m.name == "duration_milliseconds").unwrap().unit;
     assert_eq!(unit, "milliseconds");
     let p = &h.data_points[0];

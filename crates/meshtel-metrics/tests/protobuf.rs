@@ -120,7 +120,9 @@ fn families_labels_and_values_survive() {
             NativeBuckets::new(0).unwrap().zero_threshold(0.001).unwrap(),
         )
         .unwrap();
-    let native_only = g.native_histogram(Desc::new("size_bytes", "Size."), NativeBuckets::default()).unwrap();
+    let native_only = g
+        .native_histogram(Desc::new("size_bytes", "Size."), NativeBuckets::default())
+        .unwrap();
     let g = g.build().unwrap();
     g.with_series(&["200", "/a\"b"], |s| {
         s.add(requests, 7);
@@ -145,7 +147,10 @@ fn families_labels_and_values_survive() {
         .collect();
     assert_eq!(labels, [("code", "200"), ("path", "/a\"b")]);
     assert_eq!(m.counter.as_ref().unwrap().value, Some(7.0));
-    assert_eq!(family(&fams, "ratio").metric[0].gauge.as_ref().unwrap().value, Some(0.25));
+    assert_eq!(
+        family(&fams, "ratio").metric[0].gauge.as_ref().unwrap().value,
+        Some(0.25)
+    );
 
     let f = family(&fams, "duration_milliseconds");
     assert_eq!((f.kind, f.unit.as_deref()), (Some(4), Some("milliseconds")));
@@ -162,7 +167,10 @@ fn families_labels_and_values_survive() {
     let h = family(&fams, "latency_seconds").metric[0].histogram.clone().unwrap();
     assert_eq!((h.sample_count, h.sample_sum), (Some(7), Some(9.75)));
     assert_eq!(h.bucket.len(), 1, "classic side by side");
-    assert_eq!((h.schema, h.zero_threshold, h.zero_count), (Some(0), Some(0.001), Some(1)));
+    assert_eq!(
+        (h.schema, h.zero_threshold, h.zero_count),
+        (Some(0), Some(0.001), Some(1))
+    );
     assert_eq!(
         h.positive_span,
         [BucketSpan {
@@ -181,7 +189,11 @@ fn families_labels_and_values_survive() {
     assert_eq!(h.positive_span.len(), 1);
     let _ = native_only;
     assert_eq!(
-        family(&fams, "meshtel_metrics_series").metric[0].gauge.as_ref().unwrap().value,
+        family(&fams, "meshtel_metrics_series").metric[0]
+            .gauge
+            .as_ref()
+            .unwrap()
+            .value,
         Some(1.0)
     );
 }
@@ -192,11 +204,15 @@ fn negotiation_and_text_rendering() {
     let native = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
     assert_eq!(Format::from_accept(Some(native)), Format::Protobuf);
     assert_eq!(
-        Format::from_accept(Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text")),
+        Format::from_accept(Some(
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text"
+        )),
         Format::Prometheus
     );
     assert_eq!(
-        Format::from_accept(Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,text/plain")),
+        Format::from_accept(Some(
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,text/plain"
+        )),
         Format::Prometheus
     );
     assert_eq!(

@@ -167,7 +167,10 @@ fn values_and_labels_survive() {
         got["Alpha=\"first\",__name__=\"requests_total\",cluster=\"c1\",reporter=\"destination\",response_code=\"503\""],
         1.0
     );
-    assert_eq!(got["Alpha=\"first\",__name__=\"meshtel_metrics_series\",cluster=\"c1\",group=\"http\",reporter=\"ignored: the series has its own\""], 2.0);
+    assert_eq!(
+        got["Alpha=\"first\",__name__=\"meshtel_metrics_series\",cluster=\"c1\",group=\"http\",reporter=\"ignored: the series has its own\""],
+        2.0
+    );
     let meta: Vec<(i32, &str, &str)> = req
         .metadata
         .iter()
@@ -195,11 +198,17 @@ fn native_histograms_are_sent_as_histograms() {
         }
     })
     .unwrap();
-    let req = decode(&[&registry], &RemoteWriteOptions::new().metadata(false).self_metrics(false));
+    let req = decode(
+        &[&registry],
+        &RemoteWriteOptions::new().metadata(false).self_metrics(false),
+    );
     assert!(req.metadata.is_empty());
     let classic = by_series(&req);
     assert_eq!(classic["__name__=\"latency_seconds_count\",method=\"get\""], 7.0);
-    assert_eq!(classic["__name__=\"latency_seconds_bucket\",le=\"1\",method=\"get\""], 3.0);
+    assert_eq!(
+        classic["__name__=\"latency_seconds_bucket\",le=\"1\",method=\"get\""],
+        3.0
+    );
     let native: Vec<&TimeSeries> = req.timeseries.iter().filter(|t| !t.histograms.is_empty()).collect();
     assert_eq!(native.len(), 1);
     assert_eq!(native[0].labels[0].value, "latency_seconds");
@@ -238,7 +247,9 @@ fn appended_requests_merge_and_bad_labels_are_errors() {
         remote_write::encode(&[&a], &bad, TS, &mut out),
         Err(RemoteWriteError::InvalidLabelName(n)) if n == "__name__"
     ));
-    let dup = RemoteWriteOptions::new().external_label("pod", "a").external_label("pod", "b");
+    let dup = RemoteWriteOptions::new()
+        .external_label("pod", "a")
+        .external_label("pod", "b");
     assert!(matches!(
         remote_write::encode(&[&a], &dup, TS, &mut out),
         Err(RemoteWriteError::DuplicateLabel(_))

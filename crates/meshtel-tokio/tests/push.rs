@@ -51,7 +51,9 @@ async fn serve(script: Vec<Answer>) -> (SocketAddr, Arc<Script>) {
     let shared = Arc::clone(&state);
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let state = Arc::clone(&shared);
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| answer(Arc::clone(&state), req));
@@ -144,7 +146,10 @@ async fn remote_write_headers_and_body_on_the_wire() {
         assert_eq!(first.headers["host"], addr.to_string());
         assert_eq!(&first.body[..], b"42");
     }
-    wait_for("the success to be counted", || sample(&health, "meshtel_push_successes_total{target=\"rw\"}") == 1.0).await;
+    wait_for("the success to be counted", || {
+        sample(&health, "meshtel_push_successes_total{target=\"rw\"}") == 1.0
+    })
+    .await;
     assert!(sample(&health, "meshtel_push_last_success_timestamp_seconds{target=\"rw\"}") > 1.7e9);
     assert_eq!(sample(&health, "meshtel_push_sent_bytes_total{target=\"rw\"}"), 2.0);
     counter.store(43, Ordering::SeqCst);
@@ -190,15 +195,27 @@ async fn retries_re_encode_the_latest_snapshot_after_5xx_drops_and_timeouts() {
     })
     .await;
     assert_eq!(sample(&health, "meshtel_push_attempts_total{target=\"rw\"}"), 4.0);
-    for (reason, n) in [("server_error", 1.0), ("transport", 1.0), ("timeout", 1.0), ("client_error", 0.0)] {
-        let got = sample(&health, &format!("meshtel_push_failures_total{{target=\"rw\",reason=\"{reason}\"}}"));
+    for (reason, n) in [
+        ("server_error", 1.0),
+        ("transport", 1.0),
+        ("timeout", 1.0),
+        ("client_error", 0.0),
+    ] {
+        let got = sample(
+            &health,
+            &format!("meshtel_push_failures_total{{target=\"rw\",reason=\"{reason}\"}}"),
+        );
         assert_eq!(got, n, "{reason}");
     }
     assert_eq!(sample(&health, "meshtel_push_gave_up_total{target=\"rw\"}"), 0.0);
     drop(handle.shutdown().await);
     let seen = script.seen.lock().unwrap();
     let bodies: Vec<&[u8]> = seen.iter().map(|s| &s.body[..]).collect();
-    assert_eq!(bodies, [&b"0"[..], b"1", b"2", b"3", b"4"], "each attempt a fresh snapshot, then the flush");
+    assert_eq!(
+        bodies,
+        [&b"0"[..], b"1", b"2", b"3", b"4"],
+        "each attempt a fresh snapshot, then the flush"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,10 +225,16 @@ async fn a_4xx_is_permanent_and_counted() {
     let counter = Arc::new(AtomicI64::new(7));
     let target = PushTarget::remote_write("rw", &format!("http://{addr}/w"), counter_encoder(&counter)).unwrap();
     let handle = Pusher::new(config(), &health).unwrap().target(target).spawn();
-    wait_for("the push to be given up", || sample(&health, "meshtel_push_gave_up_total{target=\"rw\"}") == 1.0).await;
+    wait_for("the push to be given up", || {
+        sample(&health, "meshtel_push_gave_up_total{target=\"rw\"}") == 1.0
+    })
+    .await;
     assert_eq!(sample(&health, "meshtel_push_attempts_total{target=\"rw\"}"), 1.0);
     assert_eq!(
-        sample(&health, "meshtel_push_failures_total{target=\"rw\",reason=\"client_error\"}"),
+        sample(
+            &health,
+            "meshtel_push_failures_total{target=\"rw\",reason=\"client_error\"}"
+        ),
         1.0
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -229,9 +252,19 @@ async fn refused_connections_retry_a_bounded_number_of_times() {
     let counter = Arc::new(AtomicI64::new(7));
     let target = PushTarget::remote_write("rw", &format!("http://{addr}/w"), counter_encoder(&counter)).unwrap();
     let handle = Pusher::new(config(), &health).unwrap().target(target).spawn();
-    wait_for("the push to be given up", || sample(&health, "meshtel_push_gave_up_total{target=\"rw\"}") == 1.0).await;
-    assert_eq!(sample(&health, "meshtel_push_attempts_total{target=\"rw\"}"), 4.0, "1 + max_retries");
-    assert_eq!(sample(&health, "meshtel_push_failures_total{target=\"rw\",reason=\"connect\"}"), 4.0);
+    wait_for("the push to be given up", || {
+        sample(&health, "meshtel_push_gave_up_total{target=\"rw\"}") == 1.0
+    })
+    .await;
+    assert_eq!(
+        sample(&health, "meshtel_push_attempts_total{target=\"rw\"}"),
+        4.0,
+        "1 + max_retries"
+    );
+    assert_eq!(
+        sample(&health, "meshtel_push_failures_total{target=\"rw\",reason=\"connect\"}"),
+        4.0
+    );
     let flushed = handle.shutdown().await;
     assert!(matches!(&flushed[0].1, Err(PushError::Connect { .. })), "{flushed:?}");
 }
@@ -250,11 +283,27 @@ async fn a_body_over_the_limit_is_not_sent() {
         ..config()
     };
     let handle = Pusher::new(config, &health).unwrap().target(target).spawn();
-    wait_for("the push to be given up", || sample(&health, "meshtel_push_gave_up_total{target=\"rw\"}") == 1.0).await;
-    assert_eq!(sample(&health, "meshtel_push_failures_total{target=\"rw\",reason=\"too_large\"}"), 1.0);
+    wait_for("the push to be given up", || {
+        sample(&health, "meshtel_push_gave_up_total{target=\"rw\"}") == 1.0
+    })
+    .await;
+    assert_eq!(
+        sample(
+            &health,
+            "meshtel_push_failures_total{target=\"rw\",reason=\"too_large\"}"
+        ),
+        1.0
+    );
     let flushed = handle.shutdown().await;
     assert!(
-        matches!(&flushed[0].1, Err(PushError::TooLarge { size: 2048, limit: 1024, .. })),
+        matches!(
+            &flushed[0].1,
+            Err(PushError::TooLarge {
+                size: 2048,
+                limit: 1024,
+                ..
+            })
+        ),
         "{flushed:?}"
     );
     assert!(script.seen.lock().unwrap().is_empty());

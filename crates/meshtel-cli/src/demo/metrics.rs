@@ -39,9 +39,13 @@ pub(crate) async fn serve(
                         Some((_, registry)) => {
                             let accept = req.headers().get("accept").and_then(|v| v.to_str().ok());
                             let format = Format::from_accept(accept);
+                            // Text or protobuf (native histograms), into one buffer; writing
+                            // to a Vec cannot fail.
+                            let mut body = Vec::new();
+                            let _ = registry.render(format, &mut body);
                             Response::builder()
                                 .header("content-type", format.content_type())
-                                .body(Full::new(Bytes::from(registry.render_to_string(format))))
+                                .body(Full::new(Bytes::from(body)))
                         }
                         None => Response::builder()
                             .status(StatusCode::NOT_FOUND)

@@ -110,9 +110,9 @@ impl Jitter {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         // FNV-1a of the name, so that targets started in the same nanosecond differ.
-        let name_hash = name
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        let name_hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
         Self(now ^ name_hash)
     }
 
@@ -140,7 +140,11 @@ mod tests {
             assert!((0.0..1.0).contains(&unit));
             let d = b.delay(retry, unit);
             let full = (b.initial * 2u32.pow(retry.min(20))).min(b.max);
-            assert!(d >= full / 2 && d <= full, "retry {retry}: {d:?} outside [{:?}, {full:?}]", full / 2);
+            assert!(
+                d >= full / 2 && d <= full,
+                "retry {retry}: {d:?} outside [{:?}, {full:?}]",
+                full / 2
+            );
         }
     }
 }

@@ -61,7 +61,9 @@ impl Health {
             )
             .unit("seconds"),
             // Loopback pushes take well under a millisecond; remote ones up to the timeout.
-            Buckets::new(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])?,
+            Buckets::new(&[
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])?,
         )?;
         let by_target = g.build()?;
         let mut g = registry.group("meshtel_push_failures", &["target", "reason"]);

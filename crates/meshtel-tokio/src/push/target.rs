@@ -97,7 +97,12 @@ impl PushTarget {
     ///
     /// # Errors
     /// [`UrlError`] when `url` is not an `http` URL with a host.
-    pub fn new(name: impl Into<String>, protocol: Protocol, url: &str, encoder: impl Encoder) -> Result<Self, UrlError> {
+    pub fn new(
+        name: impl Into<String>,
+        protocol: Protocol,
+        url: &str,
+        encoder: impl Encoder,
+    ) -> Result<Self, UrlError> {
         Ok(Self {
             name: name.into(),
             endpoint: parse_url(url, protocol)?,
@@ -147,10 +152,12 @@ impl PushTarget {
 }
 
 fn parse_url(url: &str, protocol: Protocol) -> Result<Endpoint, UrlError> {
-    let uri: Uri = url.parse().map_err(|e: hyper::http::uri::InvalidUri| UrlError::Invalid {
-        url: url.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let uri: Uri = url
+        .parse()
+        .map_err(|e: hyper::http::uri::InvalidUri| UrlError::Invalid {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
     let scheme = uri.scheme_str().unwrap_or_default();
     if scheme != "http" {
         return Err(UrlError::Scheme {
@@ -158,7 +165,10 @@ fn parse_url(url: &str, protocol: Protocol) -> Result<Endpoint, UrlError> {
             scheme: scheme.to_owned(),
         });
     }
-    let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| UrlError::NoHost { url: url.to_owned() })?;
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| UrlError::NoHost { url: url.to_owned() })?;
     let authority = format!("{host}:{}", uri.port_u16().unwrap_or(80));
     let path = match uri.path_and_query().map(hyper::http::uri::PathAndQuery::as_str) {
         None | Some("" | "/") if protocol == Protocol::Otlp => "/v1/metrics",
@@ -175,7 +185,9 @@ fn parse_url(url: &str, protocol: Protocol) -> Result<Endpoint, UrlError> {
         reason: e.to_string(),
     })?;
     Ok(Endpoint {
-        uri: format!("http://{}{path}", host_header.to_str().unwrap_or(host)).parse().map_err(invalid)?,
+        uri: format!("http://{}{path}", host_header.to_str().unwrap_or(host))
+            .parse()
+            .map_err(invalid)?,
         // HTTP/1.1 requests to an origin server carry the origin form (RFC 9112 §3.2.1).
         path: path.parse().map_err(invalid)?,
         host: host_header,
@@ -290,7 +302,10 @@ impl Runner {
         let request = self.request(bytes.clone());
         let started = Instant::now();
         let limits = (self.config.timeout, self.config.max_response_bytes);
-        let answer = self.connection.exchange(name, &self.target.endpoint, request, limits).await;
+        let answer = self
+            .connection
+            .exchange(name, &self.target.endpoint, request, limits)
+            .await;
         let elapsed = started.elapsed().as_secs_f64();
         // hyper has dropped its handle on the body by now (unless a timeout cut the
         // exchange short): take the allocation back for the next snapshot.
