@@ -270,6 +270,37 @@ async fn refused_connections_retry_a_bounded_number_of_times() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_cuts_a_backoff_short_and_flushes_once() {
+    let addr = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let health = Registry::default();
+    let counter = Arc::new(AtomicI64::new(7));
+    let target = PushTarget::remote_write("rw", &format!("http://{addr}/w"), counter_encoder(&counter)).unwrap();
+    let config = PushConfig {
+        interval: Duration::from_millis(50),
+        backoff: Backoff {
+            initial: Duration::from_secs(60),
+            max: Duration::from_secs(60),
+            max_retries: 5,
+        },
+        ..config()
+    };
+    let handle = Pusher::new(config, &health).unwrap().target(target).spawn();
+    wait_for("the first failure", || {
+        sample(&health, "meshtel_push_failures_total{target=\"rw\",reason=\"connect\"}") == 1.0
+    })
+    .await;
+    // The pusher now waits 30-60 s before its retry: shutdown must not.
+    let flushed = tokio::time::timeout(Duration::from_secs(5), handle.shutdown())
+        .await
+        .expect("shutdown waited for the backoff");
+    assert!(matches!(&flushed[0].1, Err(PushError::Connect { .. })), "{flushed:?}");
+    assert_eq!(sample(&health, "meshtel_push_attempts_total{target=\"rw\"}"), 2.0, "the attempt and the flush");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_over_the_limit_is_not_sent() {
     let (addr, script) = serve(vec![]).await;
     let health = Registry::default();

@@ -242,6 +242,10 @@ impl Runner {
                     // Failures are counted in `meshtel_push_failures_total`; the next tick
                     // pushes a newer snapshot.
                     let _ = self.push(&mut stop).await;
+                    // A stop during the push's backoff consumed the change notification.
+                    if stopped(&stop) {
+                        break;
+                    }
                 }
             }
         }
@@ -346,6 +350,11 @@ impl Runner {
         }
         request
     }
+}
+
+/// Whether the handle asked to stop or is gone.
+fn stopped(stop: &watch::Receiver<bool>) -> bool {
+    *stop.borrow() || stop.has_changed().is_err()
 }
 
 fn unix_millis() -> i64 {
