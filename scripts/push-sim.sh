@@ -51,10 +51,18 @@ printf 'global:\n  evaluation_interval: 15s\n' > "$work/prometheus.yml"
 # Prometheus' own counters, as JSON: samples appended, remote-write answers by code, CPU, RSS.
 own_metrics() {
   python3 - "$1" <<'PY'
-import json, sys, urllib.request
+import json, sys, time, urllib.request
 from prometheus_client.parser import text_string_to_metric_families
-with urllib.request.urlopen(f"{sys.argv[1]}/metrics", timeout=10) as r:
-    fams = list(text_string_to_metric_families(r.read().decode()))
+# An overloaded receiver answers its own /metrics late too: wait for it, a bounded time.
+for attempt in range(6):
+    try:
+        with urllib.request.urlopen(f"{sys.argv[1]}/metrics", timeout=30) as r:
+            fams = list(text_string_to_metric_families(r.read().decode()))
+        break
+    except OSError:
+        if attempt == 5:
+            raise
+        time.sleep(2)
 out = {"appended": 0.0, "codes": {}, "cpu": 0.0, "rss": 0.0, "series": 0.0}
 for f in fams:
     for s in f.samples:
@@ -100,17 +108,18 @@ python3 - "${results[@]}" <<'PY'
 import json, sys
 rows = [json.load(open(p)) for p in sys.argv[1:]]
 print()
-print("| sidecars | samples/push/sidecar | offered samples/s | accepted samples/s (Prometheus) | rejected pushes | bytes/sample (wire) | push-sim CPU/push | push-sim memory/sidecar | Prometheus CPU | Prometheus RSS | head series |")
+print("| sidecars | samples/push/sidecar | offered samples/s | appended samples/s (Prometheus) | non-204 answers | bytes/sample (wire) | push-sim CPU/push | push-sim memory/sidecar | Prometheus CPU | Prometheus RSS | head series |")
 print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in rows:
     s, b, a = r["sim"], r["before"], r["after"]
     accepted = (a["appended"] - b["appended"]) / s["duration_s"]
     ok = a["codes"].get("204", 0) - b["codes"].get("204", 0)
-    rejected = sum(v for c, v in a["codes"].items() if c != "204") - sum(v for c, v in b["codes"].items() if c != "204")
+    codes = {c: v - b["codes"].get(c, 0) for c, v in a["codes"].items() if v - b["codes"].get(c, 0) > 0}
+    rejected = sum(v for c, v in codes.items() if c != "204")
     offered = s["samples_per_round"] / s["interval_s"]
     cpu = (a["cpu"] - b["cpu"]) / r["elapsed"]
     assert ok > 0, r
-    print(f"| {s['sidecars']} | {s['samples_per_sidecar']:.0f} | {offered:,.0f} | {accepted:,.0f} | {rejected:g} of {ok + rejected:g} "
+    print(f"| {s['sidecars']} | {s['samples_per_sidecar']:.0f} | {offered:,.0f} | {accepted:,.0f} | {rejected:g} of {ok + rejected:g} {dict(sorted(codes.items()))} "
           f"| {s['bytes_per_sample']:.3f} | {s['cpu_ms_per_push']:.3f} ms | {s['bytes_per_sidecar'] / 1024:.1f} KiB "
           f"({s['registry_bytes_per_sidecar'] / 1024:.1f} KiB registry) | {cpu * 100:.0f}% of a core | {a['rss'] / 2**20:,.0f} MiB | {a['series']:,.0f} |")
 PY

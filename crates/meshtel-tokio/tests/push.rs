@@ -297,7 +297,11 @@ async fn shutdown_cuts_a_backoff_short_and_flushes_once() {
         .await
         .expect("shutdown waited for the backoff");
     assert!(matches!(&flushed[0].1, Err(PushError::Connect { .. })), "{flushed:?}");
-    assert_eq!(sample(&health, "meshtel_push_attempts_total{target=\"rw\"}"), 2.0, "the attempt and the flush");
+    assert_eq!(
+        sample(&health, "meshtel_push_attempts_total{target=\"rw\"}"),
+        2.0,
+        "the attempt and the flush"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
