@@ -8,14 +8,16 @@
 # (served as a file with the `MetricFamily` content type by a few lines of Python). Then
 # checks through the query API, for the pushed series (`cluster="c1"`) and the scraped ones
 # (`job="pb"`): the counter totals, `histogram_quantile` over the classic buckets, and the
-# native histogram's count, sum and `histogram_quantile`. Stops what it started.
+# native histogram's count, sum and `histogram_quantile`. Last, decodes the example's OTLP
+# request with the official Python `opentelemetry-proto` package (PyPI, in a venv under
+# target/) and compares metrics, values, buckets and attributes. Stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source scripts/lib.sh
 ensure_prometheus_tools
 
-cargo build --locked -q -p meshtel-metrics --features remote-write,protobuf --example push_sample
+cargo build --locked -q -p meshtel-metrics --features remote-write,protobuf,otlp --example push_sample
 
 work=$(mktemp -d)
 pids=()
@@ -111,3 +113,32 @@ for q, want, how in checks:
         sys.exit(f"expected {want}")
 PY
 echo "push encoders: Prometheus decoded the remote write request and scraped the protobuf exposition"
+
+python=$(ensure_venv target/venv-otlp opentelemetry-proto)
+"$python" - "$work/otlp.bin" <<'PY'
+import sys
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+req = ExportMetricsServiceRequest()
+req.ParseFromString(open(sys.argv[1], "rb").read())
+rm = req.resource_metrics[0]
+resource = {kv.key: kv.value.string_value for kv in rm.resource.attributes}
+assert resource == {"service.name": "push-sample", "k8s.namespace.name": "default"}, resource
+metrics = {m.name: m for m in rm.scope_metrics[0].metrics}
+def attrs(p):
+    return {kv.key: kv.value.string_value for kv in p.attributes}
+sums = {attrs(p)["reporter"]: p.as_int for p in metrics["push_requests"].sum.data_points}
+assert metrics["push_requests"].sum.is_monotonic and metrics["push_requests"].sum.aggregation_temporality == 2
+assert sums == {"source": 42, "destination": 5}, sums
+h = next(p for p in metrics["push_duration_milliseconds"].histogram.data_points if attrs(p)["code"] == "200")
+assert (h.count, h.sum, list(h.explicit_bounds), list(h.bucket_counts)) == (100, 5050.0, [10, 25, 50, 100], [10, 15, 25, 50, 0]), h
+e = next(p for p in metrics["push_latency_seconds"].exponential_histogram.data_points if attrs(p)["code"] == "200")
+assert (e.count, e.scale, e.zero_count) == (1000, 3, 0), e
+assert abs(e.sum - 500.5) < 1e-9 and sum(e.positive.bucket_counts) == 1000
+# Bucket i of scale s holds (2^(i/2^s), 2^((i+1)/2^s)]: check every value is where it
+# belongs (log2 is exact at the powers of two, the only bounds a value v/1000 can equal).
+import collections, math
+want = collections.Counter(math.ceil(math.log2(v / 1000) * 2 ** e.scale) - 1 for v in range(1, 1001))
+got = {e.positive.offset + i: n for i, n in enumerate(e.positive.bucket_counts) if n}
+assert got == dict(want), (got, want)
+print(f"otlp: opentelemetry-proto decoded {len(metrics)} metrics; sums, histogram and exponential histogram match")
+PY

@@ -3,13 +3,15 @@
 //! exposition of a sample registry with a counter, a classic histogram and
 //! a native histogram.
 //!
-//! `cargo run -p meshtel-metrics --features remote-write,protobuf --example push_sample -- DIR TIMESTAMP_MS`
-//! writes `DIR/remote_write.bin` (snappy) and `DIR/metrics.pb` (delimited
-//! `MetricFamily` messages).
+//! `cargo run -p meshtel-metrics --features remote-write,protobuf,otlp --example push_sample -- DIR TIMESTAMP_MS`
+//! writes `DIR/remote_write.bin` (snappy), `DIR/metrics.pb` (delimited
+//! `MetricFamily` messages) and `DIR/otlp.bin` (an OTLP
+//! `ExportMetricsServiceRequest`).
 
 use std::fs;
 use std::path::PathBuf;
 
+use meshtel_metrics::otlp::{self, OtlpOptions};
 use meshtel_metrics::remote_write::{self, RemoteWriteOptions};
 use meshtel_metrics::{Buckets, Desc, Format, NativeBuckets, Registry};
 
@@ -49,6 +51,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut pb = Vec::new();
     registry.render(Format::Protobuf, &mut pb)?;
     fs::write(dir.join("metrics.pb"), &pb)?;
-    println!("remote_write.bin {} bytes, metrics.pb {} bytes", body.len(), pb.len());
+    let opts = OtlpOptions::new()
+        .resource_attribute("service.name", "push-sample")
+        .resource_attribute("k8s.namespace.name", "default")
+        .start_time_unix_nano(timestamp_ms as u64 * 1_000_000 - 1_000_000_000);
+    let mut otlp_body = Vec::new();
+    otlp::encode(&[&registry], &opts, timestamp_ms as u64 * 1_000_000, &mut otlp_body);
+    fs::write(dir.join("otlp.bin"), &otlp_body)?;
+    println!(
+        "remote_write.bin {} bytes, metrics.pb {} bytes, otlp.bin {} bytes",
+        body.len(),
+        pb.len(),
+        otlp_body.len()
+    );
     Ok(())
 }

@@ -83,6 +83,7 @@ impl<'a> Labels<'a> {
     }
 
     /// `(name, value)` pairs in schema order.
+    #[cfg(any(feature = "protobuf", feature = "otlp"))]
     pub(crate) fn pairs(&self) -> impl Iterator<Item = (&'a str, Cow<'a, str>)> + '_ {
         (0..self.len()).map(|i| (self.name(i), self.value(i)))
     }

@@ -41,7 +41,7 @@ impl Format {
     /// client accepts `application/openmetrics-text` (version 1.0.0 or
     /// unversioned) with a quality at least that of any text/plain or
     /// wildcard range; Prometheus text otherwise, and without a header.
-    /// With the `protobuf` feature, [`Format::Protobuf`] when the client
+    /// With the `protobuf` feature, `Format::Protobuf` when the client
     /// accepts `application/vnd.google.protobuf` with
     /// `proto=io.prometheus.client.MetricFamily` and `encoding=delimited` at
     /// a quality at least that of every other range it accepts (as

@@ -568,7 +568,7 @@ impl SeriesRef<'_> {
             // needs every observation of a series in one cell.
             let (offset, len) = (family.native_offset, native::cell_len(cfg.get_max_buckets()));
             self.record(true, |cells| {
-                native::observe(&cells.words[offset..offset + len], cfg, v)
+                native::observe(&cells.words[offset..offset + len], cfg, v);
             });
         }
     }

@@ -68,6 +68,12 @@ pub use histogram::{Buckets, BucketsError, MAX_BUCKETS};
 pub use native::{MAX_NATIVE_BUCKETS, MAX_SCHEMA, MIN_SCHEMA, NativeBuckets, NativeBucketsError};
 pub use registry::{GroupBuilder, Registry};
 
+/// The push guide (`docs/push.md`), whose examples run as doc tests with
+/// every feature on.
+#[cfg(all(doctest, feature = "remote-write", feature = "otlp", feature = "protobuf"))]
+#[doc = include_str!("../../../docs/push.md")]
+pub struct PushDoctests;
+
 /// This crate's README, whose example runs as a doc test.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

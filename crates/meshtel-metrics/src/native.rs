@@ -9,7 +9,8 @@
 //! window moves, and where the populated range does not fit, the schema drops
 //! by one (merging pairs of buckets, `i -> ceil(i / 2)`) until it does, down
 //! to schema -4. At -4 every finite `f64` spans 132 indices; with fewer
-//! buckets, the outermost values count in the window's edge buckets.
+//! buckets, once the populated range outgrows the window there, the window
+//! stops moving and values beyond it count in its edge buckets.
 //!
 //! Concurrency. The cell lives in a series' shared stripe (any thread records
 //! with atomic read-modify-writes). Word 0 is a gate: its low bits count
@@ -182,12 +183,14 @@ pub(crate) fn reduce(index: i32, from: i8, to: i8) -> i32 {
     (index + (1 << k) - 1) >> k
 }
 
-/// The window: schema, first index, and whether anything was recorded yet.
+/// The window: schema, first index, whether anything was recorded yet, and
+/// whether the populated range outgrew the window at the coarsest schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Layout {
     schema: i8,
     offset: i32,
     set: bool,
+    full: bool,
 }
 
 impl Layout {
@@ -196,6 +199,7 @@ impl Layout {
         Self {
             schema: ((w & 0xff) as i8).wrapping_add(MIN_SCHEMA),
             set: w & 0x100 != 0,
+            full: w & 0x200 != 0,
             offset: (w >> 32) as u32 as i32,
         }
     }
@@ -203,12 +207,14 @@ impl Layout {
     fn store(self, cell: &[AtomicU64]) {
         let w = u64::from(self.schema.wrapping_sub(MIN_SCHEMA) as u8)
             | if self.set { 0x100 } else { 0 }
+            | if self.full { 0x200 } else { 0 }
             | (u64::from(self.offset as u32) << 32);
         cell[LAYOUT].store(w, Ordering::Relaxed);
     }
 
-    /// The window slot of schema-8 index `i8`, if in the window; at the
-    /// coarsest schema the edge slot for indices beyond it.
+    /// The window slot of schema-8 index `i8`, if in the window; once the
+    /// window is full at the coarsest schema, the edge slot for indices
+    /// beyond it.
     fn slot(self, index: i32, n: usize) -> Option<usize> {
         if !self.set {
             return None;
@@ -216,7 +222,7 @@ impl Layout {
         let at = i64::from(reduce(index, MAX_SCHEMA, self.schema)) - i64::from(self.offset);
         if (0..n as i64).contains(&at) {
             Some(at as usize)
-        } else if self.schema == MIN_SCHEMA {
+        } else if self.full {
             Some(at.clamp(0, n as i64 - 1) as usize)
         } else {
             None
@@ -336,6 +342,7 @@ fn rescale(cell: &[AtomicU64], cfg: &NativeBuckets, index: i32) {
         schema,
         offset: (i64::from(lo) - slack / 2) as i32,
         set: true,
+        full: i64::from(hi) - i64::from(lo) >= n as i64,
     };
     for (sign, p, c) in populated {
         let at = i64::from(reduce(p, from, schema)) - i64::from(layout.offset);
@@ -435,7 +442,7 @@ pub(crate) fn snapshot_into(cell: &[AtomicU64], cfg: &NativeBuckets, out: &mut N
 }
 
 /// The upper bound of bucket `index` at `schema`: `2^(index * 2^-schema)`.
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(crate) fn upper_bound(index: i32, schema: i8) -> f64 {
     (f64::from(index) * (-f64::from(schema)).exp2()).exp2()
 }
@@ -543,6 +550,27 @@ mod tests {
     }
 
     #[test]
+    fn the_coarsest_schema_still_moves_its_window() {
+        let cfg = NativeBuckets::new(-4)
+            .unwrap()
+            .zero_threshold(0.0)
+            .unwrap()
+            .max_buckets(2)
+            .unwrap();
+        // 1e-5 is in bucket -1 of schema -4 ((2^-32, 2^-16]), 1.0 in bucket 0: the
+        // window moves to cover both, each in its own bucket.
+        let c = cell(&cfg);
+        observe(&c, &cfg, 1e-5);
+        observe(&c, &cfg, 1.0);
+        let s = snap(&c, &cfg);
+        assert_eq!((s.positive.offset, s.positive.counts.as_slice()), (-1, &[1, 1][..]));
+        // 2^20 (bucket 2) no longer fits: the window is full, and it counts at the edge.
+        observe(&c, &cfg, 1_048_576.0);
+        let s = snap(&c, &cfg);
+        assert_eq!((s.positive.offset, s.positive.counts.as_slice()), (-1, &[1, 2][..]));
+    }
+
+    #[test]
     fn spans_skip_empty_runs() {
         let side = Side {
             offset: -3,
@@ -600,31 +628,63 @@ mod loom_models {
     use super::*;
     use loom::sync::Arc;
 
-    /// Two observers, one forcing a rescale, race a snapshot: the snapshot
-    /// is consistent (count = buckets, sum matches), nothing is lost.
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        // The gate's waits are spin loops, each iteration a branch.
+        let mut builder = loom::model::Builder::new();
+        builder.max_branches = 20_000;
+        builder.check(f);
+    }
+
+    fn new_cell(cfg: &NativeBuckets) -> Arc<Vec<AtomicU64>> {
+        Arc::new((0..cell_len(cfg.max_buckets)).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    /// An observation that forces a rescale (a window of 2 buckets, values
+    /// 2^10 apart) races a snapshot: the snapshot sees it entirely or not at
+    /// all, and nothing is lost.
     #[test]
-    fn observe_and_rescale_race_snapshot() {
-        loom::model(|| {
+    fn rescale_races_snapshot() {
+        model(|| {
             let cfg = NativeBuckets::new(0).unwrap().max_buckets(2).unwrap();
-            let c: Arc<Vec<AtomicU64>> = Arc::new((0..cell_len(2)).map(|_| AtomicU64::new(0)).collect());
-            let a = {
+            let c = new_cell(&cfg);
+            observe(&c, &cfg, 1.0);
+            let writer = {
                 let c = Arc::clone(&c);
-                loom::thread::spawn(move || observe(&c, &cfg, 1.0))
-            };
-            let b = {
-                let c = Arc::clone(&c);
-                loom::thread::spawn(move || observe(&c, &cfg, 1000.0))
+                loom::thread::spawn(move || observe(&c, &cfg, 1024.0))
             };
             let mut s = NativeSnapshot::default();
             snapshot_into(&c, &cfg, &mut s);
             assert_eq!(s.count, s.positive.counts.iter().sum::<u64>());
-            assert!(s.sum == 0.0 || s.sum == 1.0 || s.sum == 1000.0 || s.sum == 1001.0);
-            a.join().unwrap();
-            b.join().unwrap();
+            assert!((s.count, s.sum) == (1, 1.0) || (s.count, s.sum) == (2, 1025.0), "{s:?}");
+            writer.join().unwrap();
             snapshot_into(&c, &cfg, &mut s);
-            assert_eq!(s.count, 2);
+            assert_eq!((s.count, s.sum), (2, 1025.0));
             assert_eq!(s.positive.counts.iter().sum::<u64>(), 2);
-            assert_eq!(s.sum, 1001.0);
+            assert!(s.schema < 0, "the schema coarsened");
+        });
+    }
+
+    /// Two observers in the window race each other and a snapshot: each
+    /// snapshot is consistent (count = buckets, the sum of the same
+    /// observations) and nothing is lost.
+    #[test]
+    fn observers_race_snapshot() {
+        model(|| {
+            let cfg = NativeBuckets::new(0).unwrap().max_buckets(4).unwrap();
+            let c = new_cell(&cfg);
+            observe(&c, &cfg, 1.0);
+            let writer = {
+                let c = Arc::clone(&c);
+                loom::thread::spawn(move || observe(&c, &cfg, 2.0))
+            };
+            observe(&c, &cfg, 1.0);
+            let mut s = NativeSnapshot::default();
+            snapshot_into(&c, &cfg, &mut s);
+            assert_eq!(s.count, s.positive.counts.iter().sum::<u64>());
+            assert!((s.count, s.sum) == (2, 2.0) || (s.count, s.sum) == (3, 4.0), "{s:?}");
+            writer.join().unwrap();
+            snapshot_into(&c, &cfg, &mut s);
+            assert_eq!((s.count, s.sum), (3, 4.0));
         });
     }
 }

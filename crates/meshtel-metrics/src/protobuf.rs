@@ -127,10 +127,10 @@ fn put_value(m: &mut Vec<u8>, field: u32, v: f64) {
     pb::put_double(m, 1, v);
 }
 
-/// The native fields of `Histogram`: schema 5, zero_threshold 6, zero_count
-/// 7, negative spans 9 / deltas 10, positive spans 12 / deltas 13; with
-/// `with_totals` also sample_count 1 and sample_sum 2 (a classic part
-/// already wrote them).
+/// The native fields of `Histogram`: `schema` 5, `zero_threshold` 6,
+/// `zero_count` 7, negative spans 9 / deltas 10, positive spans 12 / deltas
+/// 13; with `with_totals` also `sample_count` 1 and `sample_sum` 2 (a
+/// classic part already wrote them).
 fn put_native(h: &mut Vec<u8>, n: &NativeSnapshot, with_totals: bool) {
     if with_totals {
         pb::put_varint(h, 1, n.count);

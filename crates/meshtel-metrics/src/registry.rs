@@ -112,7 +112,8 @@ impl Registry {
     /// [`Registry::render`] into a `core::fmt::Write`, for the text formats.
     ///
     /// # Errors
-    /// Those of `out`; `core::fmt::Error` for the binary [`Format::Protobuf`].
+    /// Those of `out`; `core::fmt::Error` for the binary `Format::Protobuf`
+    /// (feature `protobuf`).
     pub fn render_fmt(&self, format: Format, out: &mut impl core::fmt::Write) -> core::fmt::Result {
         #[cfg(feature = "protobuf")]
         if format == Format::Protobuf {
@@ -122,7 +123,7 @@ impl Registry {
     }
 
     /// Renders a text format into a new string (empty for the binary
-    /// [`Format::Protobuf`]; render that with [`Registry::render`]).
+    /// `Format::Protobuf`; render that with [`Registry::render`]).
     #[must_use]
     pub fn render_to_string(&self, format: Format) -> String {
         let mut out = String::new();

@@ -118,9 +118,9 @@ impl RemoteWriteOptions {
     #[must_use]
     pub fn external_label(mut self, name: &str, value: &str) -> Self {
         if !valid_label_name(name) {
-            self.error.get_or_insert((false, name.into()));
+            self.error.get_or_insert_with(|| (false, name.into()));
         } else if self.external.iter().any(|(n, _)| &**n == name) {
-            self.error.get_or_insert((true, name.into()));
+            self.error.get_or_insert_with(|| (true, name.into()));
         }
         self.external.push((name.into(), value.into()));
         self.external.sort_by(|a, b| a.0.cmp(&b.0));

@@ -255,3 +255,82 @@ fn appended_requests_merge_and_bad_labels_are_errors() {
         Err(RemoteWriteError::DuplicateLabel(_))
     ));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any label values (quotes, backslashes, newlines, any Unicode) and
+        /// counter values come back exactly; empty values are left out.
+        #[test]
+        fn any_labels_and_counts_round_trip(
+            series in proptest::collection::btree_map(
+                (any::<String>(), "[a-z\"\\\\\n]{0,6}"),
+                0u64..1 << 53,
+                1..20,
+            )
+        ) {
+            let registry = Registry::default();
+            let mut g = registry.group("g", &["a", "b"]);
+            let c = g.counter(Desc::new("c_total", "")).unwrap();
+            let g = g.build().unwrap();
+            for ((a, b), n) in &series {
+                g.with_series(&[a, b], |s| s.add(c, *n)).unwrap();
+            }
+            let req = decode(&[&registry], &RemoteWriteOptions::new().metadata(false).self_metrics(false));
+            let mut got = BTreeMap::new();
+            for ts in &req.timeseries {
+                let label = |n: &str| ts.labels.iter().find(|l| l.name == n).map_or(String::new(), |l| l.value.clone());
+                prop_assert!(ts.labels.iter().all(|l| !l.value.is_empty()));
+                *got.entry((label("a"), label("b"))).or_insert(0u64) += ts.samples[0].value as u64;
+            }
+            // Values longer than the registry's limit would be cut; these are short.
+            let want: BTreeMap<(String, String), u64> = series.into_iter().collect();
+            prop_assert_eq!(got, want);
+        }
+
+        /// Any observations: the native histogram sent counts each value
+        /// once, in the bucket its value belongs to at the schema sent.
+        #[test]
+        fn native_buckets_hold_their_values(values in proptest::collection::vec(-1e6f64..1e6, 1..200)) {
+            let registry = Registry::default();
+            let mut g = registry.group("g", &[]);
+            let h = g.native_histogram(Desc::new("h", ""), NativeBuckets::new(8).unwrap().max_buckets(30).unwrap()).unwrap();
+            let g = g.build().unwrap();
+            g.with_series(&[], |s| values.iter().for_each(|v| s.observe(h, *v))).unwrap();
+            let req = decode(&[&registry], &RemoteWriteOptions::new().metadata(false).self_metrics(false));
+            let hist = &req.timeseries.iter().find(|t| !t.histograms.is_empty()).unwrap().histograms[0];
+            prop_assert_eq!(hist.count_int, values.len() as u64);
+            let base = (-f64::from(hist.schema)).exp2().exp2();
+            let expand = |spans: &[BucketSpan], deltas: &[i64]| {
+                let (mut index, mut count, mut d) = (0i32, 0i64, deltas.iter());
+                let mut out = Vec::new();
+                for s in spans {
+                    index += s.offset;
+                    for _ in 0..s.length {
+                        count += d.next().unwrap();
+                        out.push((index, count as u64));
+                        index += 1;
+                    }
+                }
+                out
+            };
+            let mut total = hist.zero_count_int;
+            for (sign, spans, deltas) in [(1.0, &hist.positive_spans, &hist.positive_deltas), (-1.0, &hist.negative_spans, &hist.negative_deltas)] {
+                for (i, n) in expand(spans, deltas) {
+                    let (lo, hi) = (base.powi(i - 1), base.powi(i));
+                    let inside = values
+                        .iter()
+                        .filter(|v| **v * sign > 0.0 && (**v).abs() > lo * (1.0 - 1e-9) && (**v).abs() <= hi * (1.0 + 1e-9))
+                        .count() as u64;
+                    prop_assert!(inside >= n, "bucket {} ({}, {}] holds {} but {} values fit", i, lo, hi, n, inside);
+                    total += n;
+                }
+            }
+            prop_assert_eq!(total, values.len() as u64);
+        }
+    }
+}

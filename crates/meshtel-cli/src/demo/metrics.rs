@@ -39,8 +39,8 @@ pub(crate) async fn serve(
                         Some((_, registry)) => {
                             let accept = req.headers().get("accept").and_then(|v| v.to_str().ok());
                             let format = Format::from_accept(accept);
-                            // Text or protobuf (native histograms), into one buffer; writing
-                            // to a Vec cannot fail.
+                            // Bytes, not a string: the protobuf exposition (meshtel-metrics'
+                            // `protobuf` feature) is binary. Writing to a Vec cannot fail.
                             let mut body = Vec::new();
                             let _ = registry.render(format, &mut body);
                             Response::builder()
