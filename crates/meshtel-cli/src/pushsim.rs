@@ -38,7 +38,7 @@ pub(crate) struct PushSimArgs {
     /// How long to push.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     duration: Duration,
-    /// The Prometheus remote-write URL (http://HOST:PORT/api/v1/write).
+    /// The Prometheus remote-write URL (`http://HOST:PORT/api/v1/write`).
     #[arg(long, value_name = "URL")]
     remote_write: String,
     /// Also write the figures as JSON.
@@ -301,7 +301,7 @@ fn rss_bytes() -> u64 {
 }
 
 /// User plus system CPU time of the process from `/proc/self/stat`, in seconds (0 where
-/// there is none). The fields count USER_HZ ticks, 100 per second on Linux.
+/// there is none). The fields count `USER_HZ` ticks, 100 per second on Linux.
 fn cpu_seconds() -> f64 {
     std::fs::read_to_string("/proc/self/stat")
         .ok()

@@ -80,11 +80,11 @@ pub(crate) struct DemoArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     exchange_timeout: Duration,
     /// Push both sidecars' registries to this Prometheus remote-write URL
-    /// (http://HOST:PORT/api/v1/write); external labels job, pod, namespace, cluster tell
+    /// (`http://HOST:PORT/api/v1/write`); external labels job, pod, namespace, cluster tell
     /// them apart.
     #[arg(long, value_name = "URL")]
     remote_write: Option<String>,
-    /// Push both sidecars' registries to this OTLP/HTTP URL (http://HOST:4318, /v1/metrics
+    /// Push both sidecars' registries to this OTLP/HTTP URL (`http://HOST:4318`, /v1/metrics
     /// by default); resource attributes service.name, k8s.pod.name, ... tell them apart.
     #[arg(long, value_name = "URL")]
     otlp: Option<String>,

@@ -95,7 +95,8 @@ impl Backoff {
         let factor = 2u32.saturating_pow(retry.min(31));
         let full = self.initial.saturating_mul(factor).min(self.max);
         let half = full / 2;
-        half + Duration::from_secs_f64((full - half).as_secs_f64() * unit.clamp(0.0, 1.0))
+        // `full - half` is `half` rounded up: never negative, so saturating loses nothing.
+        half + full.saturating_sub(half).mul_f64(unit.clamp(0.0, 1.0))
     }
 }
 
