@@ -315,3 +315,23 @@ fn cpu_seconds() -> f64 {
         })
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_label_set_is_67_series_over_17_fixed_ones() {
+        let config = PluginConfig::default();
+        for (label_sets, series) in [(1, 84), (8, 553), (10, 687)] {
+            let registry = sidecar(3, label_sets, &config).unwrap();
+            assert_eq!(samples_per_push(&registry), series, "{label_sets} label sets");
+        }
+    }
+
+    #[test]
+    fn the_resident_set_is_read_from_proc() {
+        // Any process has a few hundred KiB resident; 0 would mean the parse failed.
+        assert!(rss_bytes() > 256 << 10, "{}", rss_bytes());
+    }
+}
