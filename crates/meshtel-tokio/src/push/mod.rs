@@ -138,7 +138,9 @@ impl PushHandle {
     /// Stops every target's task after one last attempt (no retries) with the newest
     /// snapshot, and returns each target's name with the result of that attempt.
     /// A push in progress finishes its current attempt (bounded by
-    /// [`PushConfig::timeout`]) first; a backoff wait is cut short.
+    /// [`PushConfig::timeout`]) first; a backoff wait is cut short. A target still
+    /// waiting for its spread first push ([`PushConfig::spread_first`]) pushes nothing and
+    /// reports `Ok(())`.
     pub async fn shutdown(self) -> Vec<(String, Result<(), PushError>)> {
         let _ = self.stop.send(true);
         let mut results = Vec::with_capacity(self.tasks.len());
