@@ -1,7 +1,10 @@
-"""Checks the demo mesh through a live Prometheus server (called by e2e-prometheus.sh)."""
+"""Checks the demo mesh through a live Prometheus server (called by e2e-prometheus.sh, which
+has Prometheus scrape the demo, and by e2e-remote-write.sh, where the demo pushes to it with
+`--remote-write` and `--pushed` is given: no `up` series then, everything else the same)."""
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -41,12 +44,77 @@ def wait_for(what, check, seconds):
     raise SystemExit(f"timed out waiting for {what}; last: {last}")
 
 
+def prometheus_quantile(q, buckets):
+    """histogram_quantile as Prometheus computes it (promql/quantile.go bucketQuantile) over
+    [(upper bound, cumulative count)] sorted by bound, +Inf last."""
+    if len(buckets) < 2 or buckets[-1][0] != math.inf or buckets[-1][1] == 0:
+        return math.nan
+    rank = q * buckets[-1][1]
+    b = next((i for i in range(len(buckets) - 1) if buckets[i][1] >= rank), len(buckets) - 1)
+    if b == len(buckets) - 1:
+        return buckets[-2][0]
+    if b == 0 and buckets[0][0] <= 0:
+        return buckets[0][0]
+    start, count = 0.0, buckets[b][1]
+    if b > 0:
+        start = buckets[b - 1][0]
+        count -= buckets[b - 1][1]
+        rank -= buckets[b - 1][1]
+    return start + (buckets[b][0] - start) * (rank / count)
+
+
+def exposition_histograms(metrics, family):
+    """{reporter: {"buckets": [(le, cumulative)], "count": n, "sum": s}} summed over both
+    sidecars' live text expositions."""
+    out = {}
+    for side in ("client", "server"):
+        _, text = fetch(f"{metrics}/{side}/metrics")
+        for fam in parse_prometheus(text):
+            if fam.name != family:
+                continue
+            for sample in fam.samples:
+                h = out.setdefault(sample.labels["reporter"], {"le": {}, "count": 0.0, "sum": 0.0})
+                if sample.name.endswith("_bucket"):
+                    le = float(sample.labels["le"])
+                    h["le"][le] = h["le"].get(le, 0.0) + sample.value
+                elif sample.name.endswith("_count"):
+                    h["count"] += sample.value
+                elif sample.name.endswith("_sum"):
+                    h["sum"] += sample.value
+    for h in out.values():
+        h["buckets"] = sorted(h.pop("le").items())
+    return out
+
+
+def check_histograms(prometheus, metrics):
+    """The request-duration histogram as Prometheus stored it (scraped or pushed) against the
+    demo's own exposition: _count and _sum exactly, histogram_quantile to the last digit."""
+    family = "istio_request_duration_milliseconds"
+    want = exposition_histograms(metrics, family)
+    for part in ("count", "sum"):
+        def match(part=part):
+            got = query(prometheus, f"sum by (reporter) ({family}_{part})")
+            got = {dict(k)["reporter"]: v for k, v in got.items()}
+            return got == {r: h[part] for r, h in want.items()}, got
+        got = wait_for(f"{family}_{part}", match, 30)
+        print(f"sum by (reporter) ({family}_{part}): {got}")
+    for q in (0.5, 0.9, 0.99):
+        expr = f"histogram_quantile({q}, sum by (le, reporter) ({family}_bucket))"
+        got = {dict(k)["reporter"]: v for k, v in query(prometheus, expr).items()}
+        expected = {r: prometheus_quantile(q, h["buckets"]) for r, h in want.items()}
+        assert got.keys() == expected.keys(), (expr, got, expected)
+        for r in got:
+            assert math.isclose(got[r], expected[r], rel_tol=1e-12), (expr, r, got[r], expected[r])
+        print(f"{expr}: {got} (from the demo's exposition: {expected})")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--prometheus", required=True)
     ap.add_argument("--metrics", required=True)
     ap.add_argument("--truth", required=True)
     ap.add_argument("--work", required=True)
+    ap.add_argument("--pushed", action="store_true", help="the demo pushes (remote write): no scrape, no `up`")
     args = ap.parse_args()
 
     wait_for("Prometheus to be ready", lambda: (fetch(f"{args.prometheus}/-/ready")[1] != "", "ready"), 60)
@@ -110,8 +178,9 @@ def main():
         "sum by (reporter) (istio_tcp_connections_closed_total)": {"source": n, "destination": n},
         "sum by (reporter) (istio_tcp_sent_bytes_total)": {"source": b, "destination": b},
         "sum by (reporter) (istio_tcp_received_bytes_total)": {"source": b, "destination": b},
-        "sum by (job) (up)": None,
     }
+    if not args.pushed:
+        checks["sum by (job) (up)"] = None
     for expr, want in checks.items():
         def match(expr=expr, want=want):
             got = query(args.prometheus, expr)
@@ -122,6 +191,8 @@ def main():
             return got == want, got
         got = wait_for(expr, match, 30)
         print(f"{expr}: {got}")
+
+    check_histograms(args.prometheus, args.metrics)
 
     build = query(args.prometheus, "istio_build")
     assert len(build) == 2 and all(v == 1.0 for v in build.values()), build

@@ -8,6 +8,8 @@ mod expr;
 mod json;
 mod labels;
 mod peer;
+mod push;
+mod pushsim;
 
 use std::process::ExitCode;
 
@@ -36,6 +38,8 @@ enum Command {
     Labels(labels::LabelsArgs),
     /// A two-sidecar mesh on loopback with mTLS, peer exchange, metrics and load.
     Demo(demo::DemoArgs),
+    /// Many simulated sidecars pushing Istio's metrics to one remote-write receiver.
+    PushSim(pushsim::PushSimArgs),
     /// Plugin configuration: what istiod generates from Istio's Telemetry API.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
         Command::Expr(cmd) => return expr::run(cmd),
         Command::Labels(args) => labels::run(&args).map_err(peer::Failure::from),
         Command::Demo(args) => demo::run(&args).map_err(peer::Failure::from),
+        Command::PushSim(args) => pushsim::run(&args).map_err(peer::Failure::from),
         Command::Config(cmd) => config::run(cmd).map_err(peer::Failure::from),
         Command::Envoy(cmd) => envoy::run(cmd).map_err(peer::Failure::from),
     };

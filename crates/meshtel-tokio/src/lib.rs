@@ -13,6 +13,9 @@
 //!   closed exactly once (end of stream, error, reset or drop).
 //! - [`alpn`]: Istio's ALPN lists ready for rustls; [`tls`] (feature `rustls`): connection
 //!   facts (ALPN, SPIFFE principals, mutual TLS) from a rustls connection.
+//! - [`push`] (feature `push`): a registry snapshot on an interval to a Prometheus
+//!   remote-write or OTLP/HTTP receiver, with retries, bounded memory and its own health
+//!   metrics.
 //!
 //! # Example
 //!
@@ -62,6 +65,8 @@ pub mod alpn;
 mod exchange;
 mod metered;
 mod prefixed;
+#[cfg(feature = "push")]
+pub mod push;
 #[cfg(feature = "rustls")]
 pub mod tls;
 

@@ -17,6 +17,7 @@ mod limits;
 mod load;
 mod metrics;
 mod pki;
+mod push;
 mod sidecar;
 mod upstream;
 
@@ -31,7 +32,8 @@ use meshtel_metrics::Format;
 use meshtel_tokio::alpn::{AlpnList, HttpVersion};
 use serde_json::json;
 
-use self::limits::{Limits, Timeout, TimeoutCounts, parse_duration};
+pub(crate) use self::limits::parse_duration;
+use self::limits::{Limits, Timeout, TimeoutCounts};
 use self::load::Targets;
 use self::sidecar::{Backends, Sidecar, Upstream};
 
@@ -77,6 +79,27 @@ pub(crate) struct DemoArgs {
     /// Close a connection whose TLS handshake or TCP prefix exchange takes longer.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     exchange_timeout: Duration,
+    /// Push both sidecars' registries to this Prometheus remote-write URL
+    /// (`http://HOST:PORT/api/v1/write`); external labels job, pod, namespace, cluster tell
+    /// them apart.
+    #[arg(long, value_name = "URL")]
+    remote_write: Option<String>,
+    /// Push both sidecars' registries to this OTLP/HTTP URL (`http://HOST:4318`, /v1/metrics
+    /// by default); resource attributes service.name, k8s.pod.name, ... tell them apart.
+    #[arg(long, value_name = "URL")]
+    otlp: Option<String>,
+    /// Give the sidecars' `meshtel_demo_upstream_duration_seconds` native (exponential)
+    /// buckets besides the classic ones: the protobuf exposition (a Prometheus with
+    /// `--enable-feature=native-histograms` asks for it), remote write and OTLP carry them.
+    /// A receiver without native-histogram support refuses remote-write requests that carry them.
+    #[arg(long)]
+    native_histograms: bool,
+    /// Time between pushes.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    push_interval: Duration,
+    /// Bound on one push attempt (connect, send, response).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    push_timeout: Duration,
 }
 
 impl DemoArgs {
@@ -129,11 +152,12 @@ fn io(e: std::io::Error) -> String {
 /// Starts backends and sidecars on ephemeral loopback ports, with the default limits.
 #[cfg(test)]
 pub(crate) async fn start_mesh() -> Result<Mesh, String> {
-    start_mesh_with(Limits::default()).await
+    start_mesh_with(Limits::default(), false).await
 }
 
-/// Starts backends and sidecars on ephemeral loopback ports.
-pub(crate) async fn start_mesh_with(limits: Limits) -> Result<Mesh, String> {
+/// Starts backends and sidecars on ephemeral loopback ports; `native` adds native buckets
+/// to the sidecars' `meshtel_demo_upstream_duration_seconds` histograms.
+pub(crate) async fn start_mesh_with(limits: Limits, native: bool) -> Result<Mesh, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let pki = Arc::new(pki::generate()?);
     let config = PluginConfig::from_json(r#"{"tcp_reporting_duration": "1s"}"#).map_err(|e| e.to_string())?;
@@ -144,6 +168,7 @@ pub(crate) async fn start_mesh_with(limits: Limits) -> Result<Mesh, String> {
             Reporter::Outbound,
             &pki.client,
             &config,
+            native,
         )?
         .with_limits(limits),
     );
@@ -154,6 +179,7 @@ pub(crate) async fn start_mesh_with(limits: Limits) -> Result<Mesh, String> {
             Reporter::Inbound,
             &pki.server,
             &config,
+            native,
         )?
         .with_limits(limits),
     );
@@ -211,15 +237,20 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), String> {
 }
 
 async fn demo(args: &DemoArgs) -> Result<(), String> {
-    let mesh = start_mesh_with(args.limits()).await?;
+    let mesh = start_mesh_with(args.limits(), args.native_histograms).await?;
     let metrics_listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .map_err(|e| format!("binding --metrics-addr {}: {e}", args.metrics_addr))?;
     let metrics_addr = metrics_listener.local_addr().map_err(io)?;
-    let registries = Arc::new(vec![
+    let pushing = push::start(args, &mesh)?;
+    let mut registries = vec![
         ("client", mesh.client.registry.clone()),
         ("server", mesh.server.registry.clone()),
-    ]);
+    ];
+    if let Some(p) = &pushing {
+        registries.push(("push", p.health.clone()));
+    }
+    let registries = Arc::new(registries);
     let metrics_timeouts = Arc::new(TimeoutCounts::default());
     tokio::spawn(metrics::serve(
         metrics_listener,
@@ -243,6 +274,12 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
     );
     println!("  metrics         http://{metrics_addr}/client/metrics");
     println!("                  http://{metrics_addr}/server/metrics");
+    if let Some(p) = &pushing {
+        for target in &p.targets {
+            println!("  push            {target}");
+        }
+        println!("                  health at http://{metrics_addr}/push/metrics");
+    }
     let limits = args.limits();
     println!(
         "  limits          header read {:?}, idle {:?}, exchange {:?}",
@@ -274,6 +311,10 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
     if args.serve {
         println!("\nserving the mesh and the metrics until interrupted (Ctrl-C)");
         std::future::pending::<()>().await;
+    }
+    if let Some(pushing) = pushing {
+        println!();
+        push::finish(pushing).await;
     }
     Ok(())
 }

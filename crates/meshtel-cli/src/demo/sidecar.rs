@@ -33,6 +33,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -43,7 +44,7 @@ use meshtel::{
     ClusterService, ConnectionFacts, LocalNode, OwnedClusterService, PluginConfig, Reporter, StatsPlugin, TcpRouting,
     Tls,
 };
-use meshtel_metrics::{CounterId, Desc, Group, Registry};
+use meshtel_metrics::{Buckets, CounterId, Desc, Group, HistogramId, NativeBuckets, Registry};
 use meshtel_tokio::tls::TlsFacts;
 use meshtel_tokio::{Meter, PeerExchange, PeerOutcome, Prefixed, Rejection, Role};
 use meshtel_tower::{MeshtelLayer, RequestBody, ResponseFlag, ResponseFlags, Route, Telemetry};
@@ -142,6 +143,8 @@ pub(crate) struct Sidecar {
     outcome_counter: CounterId,
     timeouts: Group,
     timeout_counter: CounterId,
+    upstream: Group,
+    upstream_duration: HistogramId,
     pub(crate) limits: Limits,
 }
 
@@ -152,6 +155,7 @@ impl Sidecar {
         reporter: Reporter,
         identity: &Identity,
         config: &PluginConfig,
+        native: bool,
     ) -> Result<Self, String> {
         let registry = Registry::default();
         let local = LocalNode::from_json(node).with_node_id(node_id);
@@ -194,6 +198,7 @@ impl Sidecar {
         for t in Timeout::ALL {
             let _ = timeouts.with_series(&[t.label()], |s| s.add(timeout_counter, 0));
         }
+        let (upstream, upstream_duration) = upstream_histogram(&registry, native)?;
         Ok(Self {
             registry,
             meter: Meter::new(plugin),
@@ -204,8 +209,18 @@ impl Sidecar {
             outcome_counter,
             timeouts,
             timeout_counter,
+            upstream,
+            upstream_duration,
             limits,
         })
+    }
+
+    /// Records how long the upstream took to answer a request's headers.
+    fn observe_upstream(&self, grpc: bool, seconds: f64) {
+        let protocol = if grpc { "grpc" } else { "http" };
+        let _ = self
+            .upstream
+            .with_series(&[protocol], |s| s.observe(self.upstream_duration, seconds));
     }
 
     /// The same sidecar under other bounds on slow and idle peers.
@@ -245,6 +260,29 @@ impl Sidecar {
     }
 }
 
+/// `meshtel_demo_upstream_duration_seconds`: classic buckets, and with `native` native
+/// buckets side by side, so that a Prometheus scraping the protobuf exposition with
+/// `--enable-feature=native-histograms` stores a native histogram (istio/istio#49950 asks
+/// for them on Istio's own metrics).
+fn upstream_histogram(registry: &Registry, native: bool) -> Result<(Group, HistogramId), String> {
+    let mut group = registry.group("meshtel_demo_upstream", &["protocol"]);
+    let classic = Buckets::new(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0])
+        .map_err(|e| e.to_string())?;
+    let desc = Desc::new(
+        "meshtel_demo_upstream_duration_seconds",
+        "Time from forwarding a request upstream to its response headers, by protocol.",
+    )
+    .unit("seconds");
+    let duration = if native {
+        let buckets = NativeBuckets::new(3).map_err(|e| e.to_string())?;
+        group.histogram_with_native(desc, classic, buckets)
+    } else {
+        group.histogram(desc, classic)
+    }
+    .map_err(|e| e.to_string())?;
+    Ok((group.build().map_err(|e| e.to_string())?, duration))
+}
+
 /// The HTTP route of a sidecar's requests: `default`, to its cluster for the ratings
 /// service (inbound `inbound|9080||`, outbound `outbound|9080||ratings...`).
 fn http_route(reporter: Reporter) -> Route {
@@ -281,6 +319,7 @@ fn bad_gateway(flag: ResponseFlag) -> Response<Body> {
 /// until its body is dropped. The layer around it does the rest: the peer headers, sizes,
 /// gRPC messages, recording at the end of the stream.
 async fn forward<F, Fut>(
+    sc: &Sidecar,
     slot: &tokio::sync::Mutex<Option<Sender>>,
     connect: F,
     req: Request<RequestBody<Incoming>>,
@@ -292,7 +331,11 @@ where
 {
     let (parts, body) = req.into_parts();
     let headers = parts.headers.clone();
-    match upstream::send(slot, connect, &parts, headers, body.boxed()).await {
+    let grpc = is_grpc(&headers);
+    let started = Instant::now();
+    let sent = upstream::send(slot, connect, &parts, headers, body.boxed()).await;
+    sc.observe_upstream(grpc, started.elapsed().as_secs_f64());
+    match sent {
         Ok(response) => response.map(|body| Guarded::new(body, in_flight).boxed()),
         Err(flag) => bad_gateway(flag),
     }
@@ -372,9 +415,11 @@ where
     let grpc_upstream = Arc::new(tokio::sync::Mutex::new(None::<Sender>));
     let activity = Activity::new();
     let watched = Arc::clone(&activity);
+    let forwarding = Arc::clone(&sc);
     let app = tower::service_fn(move |req: Request<RequestBody<Incoming>>| {
         let in_flight = activity.request();
         let grpc = is_grpc(req.headers());
+        let sc = Arc::clone(&forwarding);
         let (slot, addr) = if grpc {
             (Arc::clone(&grpc_upstream), backends.grpc)
         } else {
@@ -382,7 +427,7 @@ where
         };
         async move {
             let connect = || async move { http_sender(upstream::connect(addr).await?, grpc).await };
-            Ok::<_, Infallible>(forward(&slot, connect, req, in_flight).await)
+            Ok::<_, Infallible>(forward(&sc, &slot, connect, req, in_flight).await)
         }
     });
     let service = layer.layer(app);
@@ -553,7 +598,7 @@ async fn outbound_http_connection(sc: Arc<Sidecar>, stream: TcpStream, upstream:
         let upstream = upstream.clone();
         async move {
             let connect = || connect_upstream(Arc::clone(&sc), upstream, h2, Arc::clone(&learnt));
-            let mut response = forward(&sender, connect, req, in_flight).await;
+            let mut response = forward(&sc, &sender, connect, req, in_flight).await;
             sc.count_peer_header(response.headers());
             let tls = learnt.lock().unwrap_or_else(PoisonError::into_inner).take();
             if let Some(tls) = tls {
