@@ -20,6 +20,7 @@ Without the module (--no-meshtel) only Envoy's own counters are checked.
 
 import argparse
 import json
+import os
 import re
 import signal
 import socket
@@ -100,6 +101,8 @@ class Procs:
 
 
 def mesh(procs, name, args, extra):
+    # The scripts build nothing when $MESHTEL names the binary.
+    os.environ["MESHTEL"] = args.meshtel
     endpoints = procs.work / f"{name}.json"
     cmd = ["bash", "scripts/envoy-mesh.sh", "--endpoints", str(endpoints), "--work", str(procs.work / name), *extra]
     if args.no_meshtel:
