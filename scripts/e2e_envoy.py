@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """End to end through Envoy sidecars (run by scripts/e2e-envoy.sh; docs/envoy-mesh.md).
 
+Phase "native": the meshtel-tower sidecar pair (`meshtel demo --serve`) under the same
+traffic, its labels checked against `meshtel labels` the same way: the baseline.
+
 Phase "mesh": scripts/envoy-mesh.sh (two Envoys with the meshtel module), a real Prometheus
 scraping both Envoy admins' /stats/prometheus every second, and traffic through the client
 Envoy: hey (HTTP/1.1), h2load (HTTP/2, h2c) and TCP echo connections. Requires that the
@@ -309,7 +312,7 @@ def by_job(prometheus, expr, label):
 
 
 def phase_mesh(procs, args):
-    print("\n=== two Envoys with the meshtel module, scraped by Prometheus ===", flush=True)
+    print(f"\n=== two Envoys ({'without' if args.no_meshtel else 'with'} the meshtel module), scraped by Prometheus ===", flush=True)
     m = mesh(procs, "mesh", args, [])
     prom_port = em.free_port()
     prom = f"http://127.0.0.1:{prom_port}"
@@ -371,6 +374,23 @@ def print_request_lines(m):
                     print(f"  {who} Envoy: {line}")
 
 
+def phase_native(procs, args):
+    """The meshtel-tower pair under the same traffic: the baseline the Envoys must equal."""
+    print("\n=== baseline: the meshtel-tower sidecar pair, the same traffic ===", flush=True)
+    t = demo(procs, "native", args, [])
+    codes, conns, tcp_bytes = drive(t["client_http"], t["client_tcp"])
+    for who, url, reporter, direction in (("tower client", t["client_metrics"], "source", "outbound"),
+                                          ("tower server", t["server_metrics"], "destination", "inbound")):
+        wait_until(f"{who}: istio_requests_total{{reporter={reporter!r}}} by response_code",
+                   lambda url=url, reporter=reporter: sum_by(scrape(url), "istio_requests_total", "response_code",
+                                                             {"reporter": reporter}), codes)
+        wait_until(f"{who}: TCP connections closed and bytes received",
+                   lambda url=url: (sum_by(scrape(url), "istio_tcp_connections_closed_total", None).get("", 0),
+                                    sum_by(scrape(url), "istio_tcp_received_bytes_total", None).get("", 0)),
+                   (conns, tcp_bytes))
+        check_labels(who, scrape(url), args.meshtel, direction, codes)
+
+
 def phase_interop(procs, args):
     print("\n=== interop: Envoy client -> meshtel-tower server; meshtel-tower client -> Envoy server ===", flush=True)
     pki = procs.work / "interop-pki"
@@ -427,12 +447,15 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--meshtel", default=str(ROOT / "target/release/meshtel"))
     p.add_argument("--no-meshtel", action="store_true", help="Envoy without the module: Envoy's own counters only")
-    p.add_argument("--phase", choices=["mesh", "interop", "all"], default="all")
+    p.add_argument("--phase", choices=["native", "mesh", "interop", "all"], default="all")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="e2e-envoy-"))
     procs = Procs(work)
     started = time.monotonic()
     try:
+        if args.phase in ("native", "all"):
+            phase_native(procs, args)
+            procs.stop()
         if args.phase in ("mesh", "all"):
             phase_mesh(procs, args)
             procs.stop()
