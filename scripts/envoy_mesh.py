@@ -178,6 +178,8 @@ def bootstrap(node_id, cluster_name, node_meta, admin_port, listeners, clusters,
     cfg = {
         "node": {"id": node_id, "cluster": cluster_name, "metadata": node_meta},
         "admin": {"address": sock(admin_port)},
+        # Histograms reach /stats/prometheus when merged, at each flush: every second here.
+        "stats_flush_interval": "1s",
         "static_resources": {"listeners": listeners, "clusters": clusters},
     }
     if meshtel:
