@@ -3,6 +3,7 @@
 
 mod config;
 mod demo;
+mod envoy;
 mod expr;
 mod json;
 mod labels;
@@ -38,6 +39,9 @@ enum Command {
     /// Plugin configuration: what istiod generates from Istio's Telemetry API.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Envoy with the meshtel proxy-wasm module: the bootstrap snippet for a role and node.
+    #[command(subcommand)]
+    Envoy(envoy::EnvoyCommand),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Command::Labels(args) => labels::run(&args).map_err(peer::Failure::from),
         Command::Demo(args) => demo::run(&args).map_err(peer::Failure::from),
         Command::Config(cmd) => config::run(cmd).map_err(peer::Failure::from),
+        Command::Envoy(cmd) => envoy::run(cmd).map_err(peer::Failure::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -40,7 +40,6 @@ mod body;
 mod error;
 mod flags;
 mod future;
-mod grpc;
 mod layer;
 mod peer;
 mod service;
@@ -51,8 +50,9 @@ pub use body::{RequestBody, ResponseBody};
 pub use error::BuildError;
 pub use flags::{BoxError, ResponseFlag, ResponseFlags, UpstreamError};
 pub use future::ResponseFuture;
-pub use grpc::FrameCounter;
+// Moved to `meshtel` so the proxy-wasm module counts messages with the same code.
 pub use layer::{Direction, MeshtelLayer, Route, Telemetry};
+pub use meshtel::FrameCounter;
 pub use service::Meshtel;
 
 /// The crate README's examples, compiled and run as doctests.

@@ -15,10 +15,10 @@ use meshtel::{GrpcStream, Protocol, RequestFacts};
 use tokio::time::{Instant, Sleep};
 
 use crate::flags::{ResponseFlag, ResponseFlags};
-use crate::grpc::FrameCounter;
 use crate::layer::Connection;
 use crate::peer::{Carrier, Peer, PeerCache};
 use crate::size;
+use meshtel::FrameCounter;
 
 const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
 

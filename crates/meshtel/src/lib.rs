@@ -23,6 +23,7 @@
 mod attrs;
 mod config;
 mod facts;
+mod frames;
 #[cfg(fuzzing)]
 pub mod fuzzing;
 mod metric;
@@ -36,6 +37,7 @@ pub use facts::{
     ClusterService, ConnectionFacts, LocalNode, Principals, Protocol, Reporter, RequestFacts, Routing, Tls,
     grpc_response_status, spiffe_namespace,
 };
+pub use frames::FrameCounter;
 pub use metric::{DEFAULT_EXPRESSIONS, ISTIO_DEFAULT_BUCKETS, STANDARD_TAGS, StandardMetric, default_buckets};
 pub use plugin::{GrpcStream, HttpConnection, OwnedClusterService, StatsPlugin, TcpConnection, TcpRouting};
 

@@ -6,7 +6,7 @@
 /// complete, as Envoy's gRPC message counter does; the payload is skipped, never held.
 ///
 /// ```
-/// use meshtel_tower::FrameCounter;
+/// use meshtel::FrameCounter;
 /// let mut counter = FrameCounter::default();
 /// // Two messages ("hi" and ""), split inside the first prefix and the first payload.
 /// let bytes = [0, 0, 0, 0, 2, b'h', b'i', 0, 0, 0, 0, 0];
