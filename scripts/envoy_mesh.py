@@ -232,7 +232,9 @@ def meshtel_pieces(args, role, node_file):
     """The module's filters and stats_config for `role`, from `meshtel envoy bootstrap`."""
     import yaml  # noqa: PLC0415 - only the module's runs need PyYAML
 
-    text = run([args.meshtel, "envoy", "bootstrap", "--role", role, "--node", node_file, "--wasm", args.wasm])
+    node_id = CLIENT_NODE_ID if role == "outbound" else SERVER_NODE_ID
+    text = run([args.meshtel, "envoy", "bootstrap", "--role", role, "--node", node_file, "--node-id", node_id,
+                "--wasm", str(Path(args.wasm).resolve())])
     doc = yaml.safe_load(text)
     try:
         return {"stats_config": doc["stats_config"], "http_filter": doc["http_filter"],

@@ -165,3 +165,44 @@ impl Pki {
 pub(crate) fn server_name() -> Result<ServerName<'static>, String> {
     ServerName::try_from(SERVER_DNS).map_err(err)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes a generated PKI the way `--pki-from` reads it.
+    fn write_all(pki: &Pki, dir: &std::path::Path) {
+        pki.write_der(dir).unwrap();
+        std::fs::write(dir.join("server.der"), &pki.server.chain[0]).unwrap();
+        std::fs::write(dir.join("server.key.der"), &pki.server.key).unwrap();
+    }
+
+    #[test]
+    fn load_der_reads_what_was_made_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = generate().unwrap();
+        write_all(&made, dir.path());
+        let loaded = load_der(dir.path()).unwrap();
+        assert_eq!(loaded.client.spiffe, "spiffe://cluster.local/ns/default/sa/productpage");
+        assert_eq!(loaded.server.spiffe, "spiffe://cluster.local/ns/default/sa/ratings");
+        assert_eq!(loaded.ca, made.ca);
+        // The loaded identities make working rustls configurations.
+        loaded.server_config().unwrap();
+        loaded.client_config(&loaded.client, &["istio-h2"]).unwrap();
+    }
+
+    #[test]
+    fn load_der_names_what_is_missing_or_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = generate().unwrap();
+        write_all(&made, dir.path());
+        std::fs::remove_file(dir.path().join("server.key.der")).unwrap();
+        let err = load_der(dir.path()).unwrap_err();
+        assert!(err.contains("server.key.der"), "{err}");
+        // A certificate without a URI SAN (the CA's) is no identity.
+        write_all(&made, dir.path());
+        std::fs::write(dir.path().join("client.der"), &made.ca).unwrap();
+        let err = load_der(dir.path()).unwrap_err();
+        assert!(err.contains("client.der") && err.contains("URI SAN"), "{err}");
+    }
+}
