@@ -300,6 +300,16 @@ def check_labels(who, samples, meshtel, direction, codes, tcp=True):
             print(f"    want {labels}")
 
 
+def check_buckets(who, samples, meshtel, direction):
+    """Envoy's istio_request_duration_milliseconds buckets are the plugin's (Istio's)."""
+    def bounds(series):
+        return sorted({float(dict(labels)["le"]) for labels in series if dict(labels).get("le") not in (None, "+Inf")})
+    exp = expected_series(meshtel, scenario(direction, "http", 200))
+    want = bounds(exp["istio_request_duration_milliseconds_bucket"])
+    got = bounds(labels for name, labels, _ in samples if name == "istio_request_duration_milliseconds_bucket")
+    check(f"{who} istio_request_duration_milliseconds bucket bounds", got, want)
+
+
 # ---------------------------------------------------------------------------------------
 # Phases
 
@@ -370,6 +380,7 @@ def phase_mesh(procs, args):
         samples = scrape(f"http://{m[who + '_admin']}/stats/prometheus")
         check_labels(f"client Envoy ({direction})" if who == "client" else f"server Envoy ({direction})",
                      samples, args.meshtel, direction, codes)
+        check_buckets(f"{who} Envoy", samples, args.meshtel, direction)
     print_request_lines(m)
 
 
