@@ -43,6 +43,8 @@ pub struct BootstrapInput {
     pub node: Json,
     /// The node id (`node.id`).
     pub node_id: String,
+    /// The node's cluster (`node.cluster`; Envoy needs one for dynamic resources).
+    pub node_cluster: String,
     /// The plugin configuration (`PluginConfig` JSON), if any.
     pub plugin: Option<Json>,
     /// The module's path, as Envoy will read it.
@@ -52,8 +54,8 @@ pub struct BootstrapInput {
 }
 
 impl BootstrapInput {
-    /// Input for `role` and `node` with defaults: node id derived from the node's name and
-    /// namespace, no plugin configuration, the release build's path, the V8 runtime.
+    /// Input for `role` and `node` with defaults: node id and cluster derived from the node's
+    /// name, workload and namespace as Istio derives them, no plugin configuration, the release build's path, the V8 runtime.
     #[must_use]
     pub fn new(role: Role, node: Json) -> Self {
         let text = |k: &str| node.get(k).and_then(Json::as_str).unwrap_or("unknown").to_owned();
@@ -63,10 +65,12 @@ impl BootstrapInput {
             text("NAMESPACE"),
             text("NAMESPACE")
         );
+        let node_cluster = format!("{}.{}", text("WORKLOAD_NAME"), text("NAMESPACE"));
         Self {
             role,
             node,
             node_id,
+            node_cluster,
             plugin: None,
             wasm_path: "target/wasm32-wasip1/release/meshtel_wasm.wasm".to_owned(),
             runtime: "envoy.wasm.runtime.v8".to_owned(),
@@ -127,10 +131,12 @@ fn read_families(text: &str) -> Vec<Family> {
         let labels = label_names(line);
         match out.last_mut() {
             Some(f) if &f.name == name => {
-                if let (Some(b), Some(le)) = (f.buckets.as_mut(), le_value(line)) {
-                    if f.labels == labels && le.is_finite() && b.last().is_none_or(|l| *l < le) {
-                        b.push(le);
-                    }
+                if let (Some(b), Some(le)) = (f.buckets.as_mut(), le_value(line))
+                    && f.labels == labels
+                    && le.is_finite()
+                    && b.last().is_none_or(|l| *l < le)
+                {
+                    b.push(le);
                 }
             }
             _ => out.push(Family {
@@ -243,7 +249,7 @@ pub fn render(input: &BootstrapInput) -> Result<String, BootstrapError> {
         })
     };
     let doc = json!({
-        "node": {"id": input.node_id, "metadata": input.node},
+        "node": {"id": input.node_id, "cluster": input.node_cluster, "metadata": input.node},
         "stats_config": {"stats_tags": stats_tags, "histogram_bucket_settings": buckets},
         "http_filter": filter("http", "http"),
         "network_filter": filter("network", "network"),

@@ -71,9 +71,9 @@ mod tests {
         for name in names {
             let prefix = format!(";.;{name}=.=");
             if let Some(at) = rest.find(&prefix) {
-                let start = at + prefix.len();
-                let end = rest[start..].find(SEGMENT).map_or(rest.len(), |e| start + e);
-                tags.push(((*name).to_owned(), rest[start..end].to_owned()));
+                let from = at + prefix.len();
+                let end = rest[from..].find(SEGMENT).map_or(rest.len(), |e| from + e);
+                tags.push(((*name).to_owned(), rest[from..end].to_owned()));
                 rest.replace_range(at..end, "");
             }
         }

@@ -90,6 +90,9 @@ impl Root {
         let root_id = property(&["plugin_root_id"])
             .and_then(|b| String::from_utf8(b).ok())
             .unwrap_or_default();
+        // Known before the configuration is read, so that even a root whose configuration
+        // fails answers `get_type` with the kind its filter expects.
+        self.kind = Some(FilterKind::from_root_id(&root_id));
         let bytes = self.get_plugin_configuration().unwrap_or_default();
         let config = FilterConfig::from_json(&bytes, &root_id).map_err(|e| e.to_string())?;
         self.kind = Some(config.filter);

@@ -132,6 +132,9 @@ impl Connection {
         let mut start = 0;
         let keep = loop {
             let held = self.pending.get(start..).unwrap_or_default();
+            if held.is_empty() && start > 0 {
+                break true;
+            }
             let received = if end_of_stream {
                 exchange.on_end_of_stream(held)
             } else {
@@ -139,7 +142,12 @@ impl Connection {
             };
             match received {
                 Received::NeedMore => break false,
-                Received::Discard { consume } => start += consume.max(1),
+                Received::Discard { consume } => {
+                    start += consume;
+                    if consume == 0 {
+                        break true;
+                    }
+                }
                 Received::Done { consume, outcome } => {
                     start += consume;
                     peer = Some(match outcome {
@@ -150,7 +158,10 @@ impl Connection {
                         }
                         _ => None,
                     });
-                    break true;
+                    // An oversize frame's payload is still to be skipped: go on discarding.
+                    if exchange.is_finished() {
+                        break true;
+                    }
                 }
                 // `Passthrough`, and any outcome a later version adds: the rest is data.
                 _ => break true,
