@@ -563,3 +563,45 @@ fn demo_rejects_a_bad_duration() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a duration"));
 }
+
+#[test]
+fn envoy_bootstrap_tags_follow_the_labels_the_plugin_records() {
+    let node = write_node();
+    let out = meshtel(
+        &[
+            "envoy",
+            "bootstrap",
+            "--role",
+            "outbound",
+            "--node",
+            node.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    let tags: Vec<&str> = yaml
+        .lines()
+        .filter_map(|l| l.trim().trim_start_matches("- ").strip_prefix("tag_name: "))
+        .collect();
+    // The label names of `meshtel labels` for an HTTP request, in order, lead the rules.
+    let text = scenario("client-outbound.json");
+    let line = text.lines().find(|l| l.starts_with("istio_requests_total{")).unwrap();
+    let body = &line[line.find('{').unwrap() + 1..line.rfind('}').unwrap()];
+    let names: Vec<&str> = body.split("\",").map(|kv| kv.split('=').next().unwrap()).collect();
+    assert_eq!(&tags[..names.len()], &names[..], "{yaml}");
+    assert!(yaml.contains(r"regex: (;\.;reporter=\.=(.*?))(?:;\.;|$)"), "{yaml}");
+    assert!(yaml.contains("'@type': type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm"));
+    assert!(
+        yaml.contains(r#"value: '{"filter":"http","role":"outbound"}'"#),
+        "{yaml}"
+    );
+    assert!(yaml.contains("WORKLOAD_NAME: w"));
+
+    let out = meshtel(
+        &["envoy", "bootstrap", "--role", "inbound", "--node", "/nonexistent.json"],
+        b"",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.json"));
+}

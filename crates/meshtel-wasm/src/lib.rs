@@ -40,3 +40,8 @@ pub mod vm;
 pub use config::{ConfigError, FilterConfig, FilterKind, Role};
 pub use mirror::{Mirror, StatsSink};
 pub use vm::{Vm, VmError};
+
+/// The crate README's example, run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -7,7 +7,7 @@
 //! Wasm stats plugin did.
 
 /// Separates segments: it cannot occur in a family or label name, and is removed from
-/// label values ([`push_value`]).
+/// label values (a `;` in a value becomes `_`).
 pub const SEGMENT: &str = ";.;";
 /// Separates a label name from its value inside a segment.
 pub const ASSIGN: &str = "=.=";

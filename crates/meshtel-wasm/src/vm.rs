@@ -3,7 +3,10 @@
 //! the host calls, so the CLI (`meshtel envoy bootstrap`) and host-side tests build the same
 //! thing the module does.
 
-use meshtel::{LocalNode, StatsPlugin};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+
+use meshtel::{ConnectionFacts, HttpConnection, LocalNode, StatsPlugin};
 use meshtel_metrics::{CounterId, Desc, Group, Registry};
 use meshtel_wire::frame::{FrameConfig, encode_frame};
 use meshtel_wire::header::{decode_peer_metadata, encode_peer_header, max_decoded_len};
@@ -77,6 +80,16 @@ pub struct Vm {
     frame_config: FrameConfig,
     rejected: Group,
     rejected_total: CounterId,
+    connections: RefCell<VecDeque<CachedConnection>>,
+}
+
+/// A plugin connection state kept for the facts it was computed from.
+#[derive(Debug)]
+struct CachedConnection {
+    key: Vec<u8>,
+    conn: HttpConnection,
+    /// The peer header in the key could not be read (counted again at each use).
+    rejected: bool,
 }
 
 /// Node metadata given as JSON (a node file, `examples/ratings-node.json`), serialized as the
@@ -120,6 +133,7 @@ impl Vm {
             frame_config,
             rejected: group.build()?,
             rejected_total,
+            connections: RefCell::new(VecDeque::new()),
             registry,
             plugin,
             config,
@@ -153,12 +167,79 @@ impl Vm {
     /// The peer an `x-envoy-peer-metadata` value carries; an unreadable value is counted
     /// (`meshtel_peer_metadata_rejected_total{carrier="header"}`) and ignored.
     pub fn decode_peer_header(&self, value: &[u8]) -> Option<WorkloadMetadata> {
-        let mut buf = vec![0u8; max_decoded_len(value.len())];
-        if let Ok((view, _)) = decode_peer_metadata(value, &mut buf) {
-            Some(WorkloadMetadata::from_view(&view, &[]))
-        } else {
+        let peer = read_peer_header(value);
+        if peer.is_none() {
             self.count_rejected(Carrier::Header);
-            None
+        }
+        peer
+    }
+
+    /// Most plugin connection states [`Vm::with_connection`] keeps.
+    pub const CONNECTION_CACHE: usize = 64;
+
+    /// Runs `f` on the plugin's connection state for these facts. `key` identifies the facts
+    /// (the raw peer header and connection properties, `facts` builds them with `peer_header`
+    /// as the peer): a state computed for the same key is reused, so connection-scoped
+    /// labels are evaluated and the peer header decoded once per distinct key, not per
+    /// request. At most [`Vm::CONNECTION_CACHE`] states are kept, the least recently used
+    /// going first.
+    ///
+    /// ```
+    /// # let config = meshtel_wasm::FilterConfig::from_json(br#"{"role": "inbound"}"#, "m")?;
+    /// # let node = meshtel_wasm::vm::node_from_json(&serde_json::json!({"WORKLOAD_NAME": "w"}))?;
+    /// # let vm = meshtel_wasm::Vm::new(config, &node, "id")?;
+    /// let header = vm.local_header().as_bytes().to_vec();
+    /// for _ in 0..3 {
+    ///     vm.with_connection(&header, Some(&header), meshtel::ConnectionFacts::default, |plugin, conn| {
+    ///         plugin.record_request(conn, &meshtel::RequestFacts::http("ratings", 200));
+    ///     });
+    /// }
+    /// let text = vm.registry.render_to_string(meshtel_metrics::Format::Prometheus);
+    /// assert!(text.contains(r#"source_workload="w""#) && text.contains("} 3\n"));
+    /// # Ok::<(), meshtel_wasm::VmError>(())
+    /// ```
+    pub fn with_connection<R>(
+        &self,
+        key: &[u8],
+        peer_header: Option<&[u8]>,
+        facts: impl FnOnce() -> ConnectionFacts,
+        f: impl FnOnce(&StatsPlugin, &mut HttpConnection) -> R,
+    ) -> R {
+        let build = |facts: ConnectionFacts| {
+            let peer = peer_header.filter(|v| !v.is_empty()).map(read_peer_header);
+            let rejected = matches!(peer, Some(None));
+            let conn = self.plugin.connection(&facts.with_peer(peer.flatten()));
+            (conn, rejected)
+        };
+        let Ok(mut cache) = self.connections.try_borrow_mut() else {
+            // Re-entered (never expected): an uncached state.
+            let (mut conn, rejected) = build(facts());
+            self.count_if(rejected);
+            return f(&self.plugin, &mut conn);
+        };
+        let cached = cache.iter().position(|c| c.key == key).and_then(|i| cache.remove(i));
+        let mut entry = if let Some(entry) = cached {
+            entry
+        } else {
+            let (conn, rejected) = build(facts());
+            CachedConnection {
+                key: key.to_vec(),
+                conn,
+                rejected,
+            }
+        };
+        self.count_if(entry.rejected);
+        let out = f(&self.plugin, &mut entry.conn);
+        if cache.len() >= Self::CONNECTION_CACHE {
+            cache.pop_front();
+        }
+        cache.push_back(entry);
+        out
+    }
+
+    fn count_if(&self, rejected: bool) {
+        if rejected {
+            self.count_rejected(Carrier::Header);
         }
     }
 
@@ -168,6 +249,13 @@ impl Vm {
             .rejected
             .with_series(&[carrier.as_str()], |s| s.inc(self.rejected_total));
     }
+}
+
+/// The peer an `x-envoy-peer-metadata` value carries, if it can be read.
+fn read_peer_header(value: &[u8]) -> Option<WorkloadMetadata> {
+    let mut buf = vec![0u8; max_decoded_len(value.len())];
+    let (view, _) = decode_peer_metadata(value, &mut buf).ok()?;
+    Some(WorkloadMetadata::from_view(&view, &[]))
 }
 
 #[cfg(test)]
@@ -205,6 +293,31 @@ mod tests {
             text.contains("meshtel_peer_metadata_rejected_total{carrier=\"header\"} 5"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn connection_states_are_reused_per_key_and_bounded() {
+        let vm = vm("inbound");
+        let header = vm.local_header().as_bytes().to_vec();
+        let record = |key: &[u8], header: &[u8]| {
+            vm.with_connection(key, Some(header), ConnectionFacts::default, |plugin, conn| {
+                plugin.record_request(conn, &meshtel::RequestFacts::http("h", 200));
+            });
+        };
+        for i in 0..(Vm::CONNECTION_CACHE + 10) {
+            record(format!("k{i}").as_bytes(), &header);
+            record(b"bad", b"!!!");
+        }
+        assert!(vm.connections.borrow().len() <= Vm::CONNECTION_CACHE);
+        let text = vm.registry.render_to_string(meshtel_metrics::Format::Prometheus);
+        let n = Vm::CONNECTION_CACHE + 10;
+        assert!(
+            text.contains(&format!(
+                "meshtel_peer_metadata_rejected_total{{carrier=\"header\"}} {n}"
+            )),
+            "a cached bad header is counted at every use: {text}"
+        );
+        assert!(text.contains(r#"source_workload="ratings-v1""#));
     }
 
     #[test]

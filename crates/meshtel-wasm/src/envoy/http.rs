@@ -1,11 +1,11 @@
 //! The HTTP filter: the `x-envoy-peer-metadata` exchange on requests and responses, and the
 //! request metrics recorded at the end of the stream (`on_log`), from Envoy's properties.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use meshtel::{ConnectionFacts, FrameCounter, GrpcStream, Protocol, RequestFacts, Routing, Tls};
 use meshtel_wire::header::{PEER_METADATA, PEER_METADATA_ID};
-use meshtel_wire::workload::WorkloadMetadata;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
@@ -24,7 +24,8 @@ struct Grpc {
 /// One HTTP stream.
 pub(super) struct Stream {
     vm: Option<Rc<Vm>>,
-    peer: Option<WorkloadMetadata>,
+    /// The peer's raw `x-envoy-peer-metadata` value.
+    peer: Option<Vec<u8>>,
     /// Inbound: whether the request carried `-id` and the metadata header.
     carried: (bool, bool),
     host: Option<String>,
@@ -45,10 +46,29 @@ struct Route {
 impl Route {
     fn read() -> Self {
         let text = |path: &[&str]| property(path).and_then(|b| props::string(&b).map(str::to_owned));
+        let cluster = text(&["xds", "cluster_name"]);
+        // A cluster's metadata is fixed by its configuration: read and parsed once per
+        // cluster name (a few dozen per VM at most), not per request.
+        let service = CLUSTERS.with(|cache| {
+            let read = || istio_metadata(&["xds", "cluster_metadata"]).and_then(|b| props::cluster_service(&b));
+            let Ok(mut cache) = cache.try_borrow_mut() else {
+                return read();
+            };
+            let name = cluster.clone().unwrap_or_default();
+            if let Some((_, service)) = cache.iter().find(|(n, _)| *n == name) {
+                return service.clone();
+            }
+            let service = read();
+            if cache.len() >= CLUSTER_CACHE {
+                cache.remove(0);
+            }
+            cache.push((name, service.clone()));
+            service
+        });
         Self {
             name: text(&["xds", "route_name"]),
-            cluster: text(&["xds", "cluster_name"]),
-            service: istio_metadata(&["xds", "cluster_metadata"]).and_then(|b| props::cluster_service(&b)),
+            cluster,
+            service,
         }
     }
 
@@ -61,39 +81,89 @@ impl Route {
     }
 }
 
-/// The connection facts of a stream or TCP connection, from Envoy's properties: TLS of the
-/// downstream connection (inbound) or of the upstream one (outbound).
-pub(super) fn connection_facts(role: Role, peer: Option<WorkloadMetadata>) -> ConnectionFacts {
-    let text = |path: &[&str]| property(path).and_then(|b| props::string(&b).map(str::to_owned));
-    let side = match role {
-        Role::Inbound => "connection",
-        Role::Outbound => "upstream",
-    };
-    let local_san = text(&[side, "uri_san_local_certificate"]);
-    let peer_san = text(&[side, "uri_san_peer_certificate"]);
-    let tls = (local_san.is_some() || peer_san.is_some()).then(|| Tls {
-        local_san: local_san.unwrap_or_default(),
-        peer_san: peer_san.unwrap_or_default(),
-    });
-    let port = property(&["destination", "port"])
-        .and_then(|b| props::int(&b))
-        .and_then(|p| u16::try_from(p).ok());
-    let endpoint = match role {
-        Role::Outbound => istio_metadata(&["xds", "upstream_host_metadata"]).and_then(|s| {
-            meshtel_wire::proto::StructView::parse(&s)
-                .ok()?
-                .get("workload")?
-                .as_str()
-                .map(str::to_owned)
-        }),
-        Role::Inbound => None,
-    };
-    ConnectionFacts::default()
-        .with_peer(peer)
-        .with_tls(tls)
-        .with_destination_port(port)
-        .with_requested_server_name(text(&["connection", "requested_server_name"]))
-        .with_endpoint_metadata(endpoint)
+/// Most clusters whose `istio.services` a VM keeps.
+const CLUSTER_CACHE: usize = 64;
+
+thread_local! {
+    /// Cluster name → its service (one VM per thread: no sharing).
+    static CLUSTERS: RefCell<Vec<(String, Option<meshtel::OwnedClusterService>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The connection properties of a stream or TCP connection: TLS of the downstream
+/// connection (inbound) or of the upstream one (outbound), port, SNI, endpoint metadata.
+#[derive(Default)]
+pub(super) struct RawFacts {
+    local_san: Option<String>,
+    peer_san: Option<String>,
+    port: Option<u16>,
+    sni: Option<String>,
+    endpoint: Option<String>,
+}
+
+impl RawFacts {
+    pub(super) fn read(role: Role) -> Self {
+        let text = |path: &[&str]| property(path).and_then(|b| props::string(&b).map(str::to_owned));
+        let side = match role {
+            Role::Inbound => "connection",
+            Role::Outbound => "upstream",
+        };
+        let endpoint = match role {
+            Role::Outbound => istio_metadata(&["xds", "upstream_host_metadata"]).and_then(|s| {
+                meshtel_wire::proto::StructView::parse(&s)
+                    .ok()?
+                    .get("workload")?
+                    .as_str()
+                    .map(str::to_owned)
+            }),
+            Role::Inbound => None,
+        };
+        Self {
+            local_san: text(&[side, "uri_san_local_certificate"]),
+            peer_san: text(&[side, "uri_san_peer_certificate"]),
+            port: property(&["destination", "port"])
+                .and_then(|b| props::int(&b))
+                .and_then(|p| u16::try_from(p).ok()),
+            sni: text(&["connection", "requested_server_name"]),
+            endpoint,
+        }
+    }
+
+    /// The cache key of these facts with this raw peer header: each part length-prefixed.
+    fn key(&self, peer_header: Option<&[u8]>) -> Vec<u8> {
+        let mut key = vec![b'r'];
+        let port = self.port.map(u16::to_le_bytes);
+        let parts: [Option<&[u8]>; 6] = [
+            peer_header,
+            self.local_san.as_deref().map(str::as_bytes),
+            self.peer_san.as_deref().map(str::as_bytes),
+            port.as_ref().map(<[u8; 2]>::as_slice),
+            self.sni.as_deref().map(str::as_bytes),
+            self.endpoint.as_deref().map(str::as_bytes),
+        ];
+        for part in parts {
+            match part {
+                None => key.push(0),
+                Some(bytes) => {
+                    key.push(1);
+                    key.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                    key.extend_from_slice(bytes);
+                }
+            }
+        }
+        key
+    }
+
+    pub(super) fn into_facts(self) -> ConnectionFacts {
+        let tls = (self.local_san.is_some() || self.peer_san.is_some()).then(|| Tls {
+            local_san: self.local_san.unwrap_or_default(),
+            peer_san: self.peer_san.unwrap_or_default(),
+        });
+        ConnectionFacts::default()
+            .with_tls(tls)
+            .with_destination_port(self.port)
+            .with_requested_server_name(self.sni)
+            .with_endpoint_metadata(self.endpoint)
+    }
 }
 
 impl Stream {
@@ -111,10 +181,11 @@ impl Stream {
         }
     }
 
-    /// Takes the peer's headers off a request (inbound) or response (outbound).
-    fn take_peer(&mut self, vm: &Vm, value: Option<Vec<u8>>) {
+    /// Keeps the peer's header value from a request (inbound) or response (outbound); it is
+    /// decoded when the stream is first reported, once per distinct value and connection.
+    fn take_peer(&mut self, value: Option<Vec<u8>>) {
         if let Some(value) = value.filter(|v| !v.is_empty()) {
-            self.peer = vm.decode_peer_header(&value);
+            self.peer = Some(value);
         }
     }
 
@@ -141,22 +212,38 @@ impl Stream {
             req.grpc_status_header = self.grpc_status.0.as_deref();
             req.grpc_status_trailer = self.grpc_status.1.as_deref();
         }
-        let facts = connection_facts(vm.config.role, self.peer.clone());
-        let plugin = &vm.plugin;
-        let mut conn = plugin.connection(&facts);
-        match (self.grpc.take(), end) {
-            (Some(mut g), true) => {
-                g.stream.set_message_counts(g.request.messages(), g.response.messages());
-                g.stream.finish(plugin, &mut conn, &req);
+        // Keyed by the downstream connection and the peer header: the connection properties
+        // are read once per connection, when its state is first built.
+        let role = vm.config.role;
+        let key = match property(&["connection", "id"]).and_then(|b| props::int(&b)) {
+            Some(id) => {
+                // `c` + id + header; facts keys start with `r`: the two kinds never collide.
+                let mut key = vec![b'c'];
+                key.extend_from_slice(&id.to_le_bytes());
+                key.extend_from_slice(self.peer.as_deref().unwrap_or_default());
+                key
             }
-            (Some(mut g), false) => {
-                g.stream.set_message_counts(g.request.messages(), g.response.messages());
-                g.stream.tick(plugin, &mut conn, &req, now());
-                self.grpc = Some(g);
-            }
-            (None, true) => plugin.record_request(&mut conn, &req),
-            (None, false) => {}
-        }
+            None => RawFacts::read(role).key(self.peer.as_deref()),
+        };
+        let grpc = &mut self.grpc;
+        vm.with_connection(
+            &key,
+            self.peer.as_deref(),
+            || RawFacts::read(role).into_facts(),
+            |plugin, conn| match (grpc.take(), end) {
+                (Some(mut g), true) => {
+                    g.stream.set_message_counts(g.request.messages(), g.response.messages());
+                    g.stream.finish(plugin, conn, &req);
+                }
+                (Some(mut g), false) => {
+                    g.stream.set_message_counts(g.request.messages(), g.response.messages());
+                    g.stream.tick(plugin, conn, &req, now());
+                    *grpc = Some(g);
+                }
+                (None, true) => plugin.record_request(conn, &req),
+                (None, false) => {}
+            },
+        );
     }
 
     /// Feeds a gRPC body chunk to a counter; reports on the period.
@@ -194,7 +281,7 @@ impl HttpContext for Stream {
                 // The application never sees the exchange headers.
                 self.set_http_request_header(PEER_METADATA_ID, None);
                 self.set_http_request_header(PEER_METADATA, None);
-                self.take_peer(&vm, value);
+                self.take_peer(value);
             }
             Role::Outbound => {
                 self.set_http_request_header(PEER_METADATA_ID, Some(vm.local_id()));
@@ -240,7 +327,7 @@ impl HttpContext for Stream {
                 let value = self.get_http_response_header_bytes(PEER_METADATA);
                 self.set_http_response_header(PEER_METADATA_ID, None);
                 self.set_http_response_header(PEER_METADATA, None);
-                self.take_peer(&vm, value);
+                self.take_peer(value);
             }
         }
         if self.grpc.is_some() {

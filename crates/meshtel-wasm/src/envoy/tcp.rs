@@ -15,7 +15,7 @@ use meshtel_wire::workload::WorkloadMetadata;
 use proxy_wasm::traits::{Context, StreamContext};
 use proxy_wasm::types::{Action, PeerType};
 
-use super::http::connection_facts;
+use super::http::RawFacts;
 use super::{istio_metadata, now, property};
 use crate::config::Role;
 use crate::props;
@@ -82,7 +82,7 @@ impl Connection {
             };
             let mut tcp = vm
                 .plugin
-                .tcp_connection(connection_facts(vm.config.role, None), routing, now());
+                .tcp_connection(RawFacts::read(vm.config.role).into_facts(), routing, now());
             if !vm.config.prefix_exchange {
                 tcp.resolve(&vm.plugin, None);
             }
