@@ -6,6 +6,7 @@
 #     peer's and the local node's labels, in the native plugin's label order, with Istio's
 #     histogram buckets; the exchange headers are removed before the backend; a bad header is
 #     counted and ignored;
+#   - gRPC, inbound: request_protocol="grpc", grpc_response_status, message counts;
 #   - HTTP, outbound -> inbound through the same Envoy: the outbound filter sets the headers
 #     and learns the destination from the response;
 #   - TCP, outbound -> inbound: the prefix frames are exchanged and stripped (an echo backend

@@ -74,8 +74,24 @@ class Recorder(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self):
+        """A gRPC-shaped answer: two length-prefixed messages and `grpc-status: 0`."""
+        Recorder.seen.append({k.lower(): v for k, v in self.headers.items()})
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        body = grpc_frames([b"first", b"second"])
+        self.send_response(200)
+        self.send_header("content-type", "application/grpc")
+        self.send_header("grpc-status", "0")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, *args):
         pass
+
+
+def grpc_frames(messages):
+    return b"".join(b"\0" + len(m).to_bytes(4, "big") + m for m in messages)
 
 
 class Echo(BaseRequestHandler):
@@ -335,6 +351,31 @@ def check_http(ports, header, order):
           "outbound: destination learned from the response's exchange header")
     check(total(s, "istio_requests_total", reporter="destination", source_workload="ratings-v1") == 2,
           "inbound hop of the outbound requests: source from the outbound filter's header")
+    check_grpc(ports, peer_headers)
+
+
+def check_grpc(ports, peer_headers):
+    body = os.path.join(tempfile.mkdtemp(prefix="meshtel-grpc-"), "body")
+    with open(body, "wb") as f:
+        f.write(grpc_frames([b"a", b"bb", b"c" * 300]))
+    cmd = ["curl", "-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+           "-H", "content-type: application/grpc", "--data-binary", f"@{body}",
+           f"http://127.0.0.1:{ports['http_in']}/ratings.Ratings/Get"]
+    for k, v in peer_headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    code = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    shutil.rmtree(os.path.dirname(body), ignore_errors=True)
+    check(code == "200", "gRPC-shaped request answered 200")
+
+    def recorded():
+        s = scrape(ports["admin"])
+        want = dict(reporter="destination", source_workload="productpage-v1")
+        ok = (total(s, "istio_requests_total", request_protocol="grpc", grpc_response_status="0", **want) == 1
+              and total(s, "istio_request_messages_total", **want) == 3
+              and total(s, "istio_response_messages_total", **want) == 2)
+        return s if ok else None
+    wait_for("the gRPC metrics (1 request, grpc-status 0, 3 and 2 messages)", recorded)
+    print("ok: gRPC: request_protocol=grpc, grpc_response_status=0, 3 request and 2 response messages counted")
 
 
 def check_tcp(ports):
