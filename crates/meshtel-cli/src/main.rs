@@ -37,7 +37,7 @@ enum Command {
     /// Every sample Istio's stats plugin records for one request or connection.
     Labels(labels::LabelsArgs),
     /// A two-sidecar mesh on loopback with mTLS, peer exchange, metrics and load.
-    Demo(demo::DemoArgs),
+    Demo(Box<demo::DemoArgs>),
     /// Many simulated sidecars pushing Istio's metrics to one remote-write receiver.
     PushSim(pushsim::PushSimArgs),
     /// Plugin configuration: what istiod generates from Istio's Telemetry API.

@@ -70,6 +70,15 @@ pub(crate) struct DemoArgs {
     /// that outside peers can speak mTLS to the server sidecar.
     #[arg(long, value_name = "DIR")]
     pki_dir: Option<PathBuf>,
+    /// Use the mesh CA and both sidecars' certificates and keys in DIR (DER: `ca.der`,
+    /// `client.der`, `client.key.der`, `server.der`, `server.key.der`) instead of generating
+    /// them, to share a trust root with outside sidecars.
+    #[arg(long, value_name = "DIR")]
+    pki_from: Option<PathBuf>,
+    /// Send the client sidecar's mTLS traffic to ADDR (another mesh's server sidecar, such
+    /// as an Envoy) instead of this demo's server sidecar, which keeps serving.
+    #[arg(long, value_name = "ADDR")]
+    upstream: Option<SocketAddr>,
     /// Close a connection whose HTTP/1 request head does not arrive in time (500ms, 2s, 2.5).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     header_read_timeout: Duration,
@@ -110,6 +119,30 @@ impl DemoArgs {
             exchange: self.exchange_timeout,
         }
     }
+
+    fn options(&self) -> Result<MeshOptions, String> {
+        let pki = self.pki_from.as_deref().map(pki::load_der).transpose()?;
+        Ok(MeshOptions {
+            limits: self.limits(),
+            pki,
+            upstream: self.upstream,
+            native: self.native_histograms,
+        })
+    }
+}
+
+/// How [`start_mesh_with`] starts the mesh.
+#[derive(Debug, Default)]
+pub(crate) struct MeshOptions {
+    /// Bounds on slow and idle peers.
+    pub(crate) limits: Limits,
+    /// The certificates (`--pki-from`); generated when absent.
+    pub(crate) pki: Option<pki::Pki>,
+    /// Where the client sidecar's mTLS goes (`--upstream`); the server sidecar when absent.
+    pub(crate) upstream: Option<SocketAddr>,
+    /// Native buckets on the sidecars' `meshtel_demo_upstream_duration_seconds` histograms
+    /// (`--native-histograms`).
+    pub(crate) native: bool,
 }
 
 fn client_node() -> serde_json::Value {
@@ -152,14 +185,17 @@ fn io(e: std::io::Error) -> String {
 /// Starts backends and sidecars on ephemeral loopback ports, with the default limits.
 #[cfg(test)]
 pub(crate) async fn start_mesh() -> Result<Mesh, String> {
-    start_mesh_with(Limits::default(), false).await
+    start_mesh_with(MeshOptions::default()).await
 }
 
-/// Starts backends and sidecars on ephemeral loopback ports; `native` adds native buckets
-/// to the sidecars' `meshtel_demo_upstream_duration_seconds` histograms.
-pub(crate) async fn start_mesh_with(limits: Limits, native: bool) -> Result<Mesh, String> {
+/// Starts backends and sidecars on ephemeral loopback ports.
+pub(crate) async fn start_mesh_with(options: MeshOptions) -> Result<Mesh, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let pki = Arc::new(pki::generate()?);
+    let limits = options.limits;
+    let pki = Arc::new(match options.pki {
+        Some(pki) => pki,
+        None => pki::generate()?,
+    });
     let config = PluginConfig::from_json(r#"{"tcp_reporting_duration": "1s"}"#).map_err(|e| e.to_string())?;
     let client = Arc::new(
         Sidecar::new(
@@ -168,7 +204,7 @@ pub(crate) async fn start_mesh_with(limits: Limits, native: bool) -> Result<Mesh
             Reporter::Outbound,
             &pki.client,
             &config,
-            native,
+            options.native,
         )?
         .with_limits(limits),
     );
@@ -179,7 +215,7 @@ pub(crate) async fn start_mesh_with(limits: Limits, native: bool) -> Result<Mesh
             Reporter::Inbound,
             &pki.server,
             &config,
-            native,
+            options.native,
         )?
         .with_limits(limits),
     );
@@ -201,7 +237,7 @@ pub(crate) async fn start_mesh_with(limits: Limits, native: bool) -> Result<Mesh
     ));
 
     let upstream = Upstream {
-        addr: server_addr,
+        addr: options.upstream.unwrap_or(server_addr),
         http: pki.client_config(&pki.client, AlpnList::ClientHttp(HttpVersion::Http11).names())?,
         h2: pki.client_config(&pki.client, AlpnList::ClientHttp(HttpVersion::H2).names())?,
         tcp: pki.client_config(&pki.client, AlpnList::InMeshWithMxc.names())?,
@@ -237,7 +273,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), String> {
 }
 
 async fn demo(args: &DemoArgs) -> Result<(), String> {
-    let mesh = start_mesh_with(args.limits(), args.native_histograms).await?;
+    let mesh = start_mesh_with(args.options()?).await?;
     let metrics_listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .map_err(|e| format!("binding --metrics-addr {}: {e}", args.metrics_addr))?;
@@ -272,6 +308,9 @@ async fn demo(args: &DemoArgs) -> Result<(), String> {
         "  client sidecar  productpage-v1, outbound, {}   http+grpc {}   tcp {}",
         mesh.pki.client.spiffe, mesh.targets.client_http, mesh.targets.client_tcp
     );
+    if let Some(upstream) = args.upstream {
+        println!("  client upstream {upstream} (--upstream: another mesh's server sidecar)");
+    }
     println!("  metrics         http://{metrics_addr}/client/metrics");
     println!("                  http://{metrics_addr}/server/metrics");
     if let Some(p) = &pushing {

@@ -74,6 +74,44 @@ pub(crate) fn generate() -> Result<Pki, String> {
     })
 }
 
+/// The DER files [`load_der`] reads from a directory.
+const DER_FILES: [&str; 5] = ["ca.der", "client.der", "client.key.der", "server.der", "server.key.der"];
+
+/// A mesh PKI made elsewhere (`meshtel demo --pki-from DIR`): the CA and both sidecars'
+/// certificates and PKCS#8 keys as DER files in `dir` (`ca.der`, `client.der`,
+/// `client.key.der`, `server.der`, `server.key.der`), so that the demo's sidecars and
+/// outside peers (Envoy sidecars, in `scripts/envoy-mesh.sh`) share one trust root. Each
+/// identity's SPIFFE ID is its certificate's first URI SAN.
+pub(crate) fn load_der(dir: &std::path::Path) -> Result<Pki, String> {
+    let mut files = Vec::with_capacity(DER_FILES.len());
+    for name in DER_FILES {
+        let path = dir.join(name);
+        files.push(std::fs::read(&path).map_err(|e| format!("--pki-from: reading {}: {e}", path.display()))?);
+    }
+    let [ca, client, client_key, server, server_key] =
+        <[Vec<u8>; 5]>::try_from(files).map_err(|_| "--pki-from: expected five files".to_owned())?;
+    let identity = |cert: Vec<u8>, key: Vec<u8>, name: &str| {
+        let spiffe = meshtel_tokio::tls::first_uri_san(&cert)
+            .ok_or_else(|| format!("--pki-from: {} has no URI SAN (a SPIFFE ID)", dir.join(name).display()))?;
+        Ok::<_, String>(Identity {
+            chain: vec![CertificateDer::from(cert)],
+            key,
+            spiffe,
+        })
+    };
+    let ca = CertificateDer::from(ca);
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(ca.clone())
+        .map_err(|e| format!("--pki-from: {}: {e}", dir.join("ca.der").display()))?;
+    Ok(Pki {
+        roots: Arc::new(roots),
+        ca,
+        client: identity(client, client_key, "client.der")?,
+        server: identity(server, server_key, "server.der")?,
+    })
+}
+
 impl Pki {
     /// Writes the mesh CA and the client sidecar's identity as DER into `dir` (`ca.der`,
     /// `client.der`, `client.key.der`, PKCS#8), for peers from outside the process (the
@@ -126,4 +164,45 @@ impl Pki {
 /// The server name the client sidecar verifies.
 pub(crate) fn server_name() -> Result<ServerName<'static>, String> {
     ServerName::try_from(SERVER_DNS).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes a generated PKI the way `--pki-from` reads it.
+    fn write_all(pki: &Pki, dir: &std::path::Path) {
+        pki.write_der(dir).unwrap();
+        std::fs::write(dir.join("server.der"), &pki.server.chain[0]).unwrap();
+        std::fs::write(dir.join("server.key.der"), &pki.server.key).unwrap();
+    }
+
+    #[test]
+    fn load_der_reads_what_was_made_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = generate().unwrap();
+        write_all(&made, dir.path());
+        let loaded = load_der(dir.path()).unwrap();
+        assert_eq!(loaded.client.spiffe, "spiffe://cluster.local/ns/default/sa/productpage");
+        assert_eq!(loaded.server.spiffe, "spiffe://cluster.local/ns/default/sa/ratings");
+        assert_eq!(loaded.ca, made.ca);
+        // The loaded identities make working rustls configurations.
+        loaded.server_config().unwrap();
+        loaded.client_config(&loaded.client, &["istio-h2"]).unwrap();
+    }
+
+    #[test]
+    fn load_der_names_what_is_missing_or_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = generate().unwrap();
+        write_all(&made, dir.path());
+        std::fs::remove_file(dir.path().join("server.key.der")).unwrap();
+        let err = load_der(dir.path()).unwrap_err();
+        assert!(err.contains("server.key.der"), "{err}");
+        // A certificate without a URI SAN (the CA's) is no identity.
+        write_all(&made, dir.path());
+        std::fs::write(dir.path().join("client.der"), &made.ca).unwrap();
+        let err = load_der(dir.path()).unwrap_err();
+        assert!(err.contains("client.der") && err.contains("URI SAN"), "{err}");
+    }
 }

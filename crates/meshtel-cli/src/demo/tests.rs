@@ -293,7 +293,12 @@ async fn slow_and_idle_peers_are_closed_and_counted() {
         idle: Duration::from_millis(400),
         exchange: Duration::from_millis(300),
     };
-    let mesh = super::start_mesh_with(limits, false).await.unwrap();
+    let mesh = super::start_mesh_with(super::MeshOptions {
+        limits,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let timeouts = |sc: &Sidecar, reason: &str| {
         let s = metrics::samples(&sc.registry.render_to_string(Format::Prometheus));
         metrics::sum_by(&s, "meshtel_demo_timeouts_total", &["reason"])
