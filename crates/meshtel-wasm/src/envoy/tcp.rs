@@ -98,35 +98,41 @@ impl Connection {
             Role::Inbound => Side::Downstream,
             Role::Outbound => Side::Upstream,
         };
-        {
-            let tcp = self.tcp(&vm);
-            if side == Side::Downstream {
-                tcp.add_bytes(0, len as u64);
-            } else {
-                tcp.add_bytes(len as u64, 0);
+        self.tcp(&vm);
+        // The TCP metrics count application bytes, as a native sidecar does: the peer's frame
+        // is taken off before counting, the local frame prepended after.
+        let application = if side == from_peer {
+            self.read_peer_frame(&vm, side, len, end_of_stream)
+        } else {
+            if !self.frame_sent && self.exchange.is_some() {
+                self.frame_sent = true;
+                self.set(side, 0, vm.local_frame());
             }
-        }
-        if side == from_peer {
-            self.read_peer_frame(&vm, side, len, end_of_stream);
-        } else if !self.frame_sent && self.exchange.is_some() {
-            self.frame_sent = true;
-            self.set(side, 0, vm.local_frame());
-        }
+            len
+        } as u64;
         let now = now();
         if let Some(tcp) = self.tcp.as_mut() {
+            if side == Side::Downstream {
+                tcp.add_bytes(0, application);
+            } else {
+                tcp.add_bytes(application, 0);
+            }
             tcp.tick(&vm.plugin, now);
         }
         Action::Continue
     }
 
-    /// Reads the peer's frame off the bytes from the peer.
-    fn read_peer_frame(&mut self, vm: &Vm, side: Side, len: usize, end_of_stream: bool) {
+    /// Reads the peer's frame off the bytes from the peer; returns how many application
+    /// bytes go on (the chunk less frame bytes, plus held bytes released by a complete frame).
+    fn read_peer_frame(&mut self, vm: &Vm, side: Side, len: usize, end_of_stream: bool) -> usize {
         match &self.exchange {
             Some(e) if !e.is_finished() || !self.pending.is_empty() => {}
-            _ => return,
+            _ => return len,
         }
         let chunk = self.get(side, len);
-        let Some(exchange) = self.exchange.as_mut() else { return };
+        let Some(exchange) = self.exchange.as_mut() else {
+            return len;
+        };
         self.pending.extend_from_slice(&chunk);
         let mut peer: Option<Option<WorkloadMetadata>> = None;
         let mut start = 0;
@@ -167,21 +173,25 @@ impl Connection {
                 _ => break true,
             }
         };
-        if keep {
+        let passed = if keep {
             let rest = self.pending.get(start..).unwrap_or_default();
             if start > 0 || self.pending.len() != chunk.len() {
                 self.set(side, len, rest);
             }
+            let passed = rest.len();
             self.pending.clear();
+            passed
         } else {
             // Held until the frame is complete: nothing goes on yet.
             self.pending.drain(..start.min(self.pending.len()));
             self.set(side, len, &[]);
-        }
+            0
+        };
         if let Some(peer) = peer {
             let plugin = &vm.plugin;
             self.tcp(vm).resolve(plugin, peer);
         }
+        passed
     }
 
     fn close(&mut self) {
