@@ -9,12 +9,15 @@ connections and concurrent streams, one path, after a warm-up of its own) throug
   (b) the same two Envoys with the meshtel proxy-wasm module (scripts/envoy-mesh.sh),
   (c) the meshtel-tower sidecar pair (`meshtel demo --serve`),
 
-each against the same HTTP backend (the demo's, hyper); one row each: requests per second
-and the p50 and p99 of the per-request times h2load logs (--log-file). Goals: (b) at least
+each against the same HTTP backend (the demo's, hyper); one row each: requests per second,
+the p50 and p99 of the per-request times h2load logs (--log-file), and the CPU time (user +
+system) the setup's processes (sidecars and backend) spent per request during the measured
+run, which other load on the machine moves far less than throughput. Goals: (b) at least
 90% of (a)'s throughput, (c) at least (a)'s.
 """
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -44,14 +47,35 @@ def percentiles(log):
     return q[49] / 1000, q[98] / 1000
 
 
-def measure(args, work, name, client_http):
+def cpu_seconds(root):
+    """User + system CPU time of process `root` and all its descendants (sidecars, backends)."""
+    parents, ticks = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        ticks[pid] = int(fields[11]) + int(fields[12])
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, ppid in parents.items() if ppid in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(ticks.get(pid, 0) for pid in tree) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(args, work, name, client_http, root):
     url = f"http://{client_http}{args.path}"
     h2load(url, args.warmup, args.connections, args.streams)
     log = work / f"{name}.tsv"
+    before = cpu_seconds(root)
     rps = h2load(url, args.requests, args.connections, args.streams, log)
+    cpu_us = (cpu_seconds(root) - before) * 1e6 / args.requests
     p50, p99 = percentiles(log)
-    print(f"  {name}: {rps:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms", flush=True)
-    return rps, p50, p99
+    print(f"  {name}: {rps:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, {cpu_us:.0f} us CPU/request", flush=True)
+    return rps, p50, p99, cpu_us
 
 
 def main():
@@ -76,7 +100,8 @@ def main():
     try:
         for label, start in rows_spec:
             endpoints = start()
-            rows.append((label, *measure(args, work, label[:3].strip("()"), endpoints["client_http"])))
+            root = procs.procs[-1][1].pid
+            rows.append((label, *measure(args, work, label[:3].strip("()"), endpoints["client_http"], root)))
             procs.stop()
     finally:
         procs.stop()
@@ -85,11 +110,11 @@ def main():
         f"h2load -n {args.requests} -c {args.connections} -m {args.streams} (h2c) to {args.path}, "
         f"after {args.warmup} warm-up requests",
         "",
-        "| setup | req/s | vs (a) | p50 ms | p99 ms |",
-        "|---|---:|---:|---:|---:|",
+        "| setup | req/s | vs (a) | p50 ms | p99 ms | CPU us/req |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for label, rps, p50, p99 in rows:
-        lines.append(f"| {label} | {rps:.0f} | {100 * rps / base:.0f}% | {p50:.2f} | {p99:.2f} |")
+    for label, rps, p50, p99, cpu_us in rows:
+        lines.append(f"| {label} | {rps:.0f} | {100 * rps / base:.0f}% | {p50:.2f} | {p99:.2f} | {cpu_us:.0f} |")
     b, c = rows[1][1], rows[2][1]
     lines += ["", f"goals: (b) >= 90% of (a): {'met' if b >= 0.9 * base else 'NOT met'} ({100 * b / base:.0f}%); "
               f"(c) >= (a): {'met' if c >= base else 'NOT met'} ({100 * c / base:.0f}%)"]

