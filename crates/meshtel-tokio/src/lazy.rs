@@ -308,11 +308,7 @@ fn into_io(e: ExchangeError) -> io::Error {
 impl<S: AsyncRead + Unpin> AsyncRead for PeerStream<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if this.inbound.is_some() {
-            if let Err(e) = std::task::ready!(this.poll_settle(cx)) {
-                return Poll::Ready(Err(e));
-            }
-        }
+        std::task::ready!(this.poll_settle(cx))?;
         if this.refused {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::InvalidData,
