@@ -16,11 +16,11 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use meshtel_wire::exchange::{self as sans_io, Exchange, Received};
-use meshtel_wire::frame::{EncodeError, FrameConfig, FrameErrorKind, encode_frame};
+use meshtel_wire::frame::{EncodeError, FrameConfig, FrameErrorKind, OversizePolicy, encode_frame};
 use meshtel_wire::workload::WorkloadMetadata;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::Prefixed;
+use crate::{PeerStream, Prefixed, Started};
 
 /// The first read's size: a typical frame (a few hundred bytes) and what follows it. The
 /// buffer doubles while a larger frame is incomplete.
@@ -457,7 +457,7 @@ impl PeerExchange {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let mut driver = Driver::new(self, role, stream, negotiated_alpn);
-        if !driver.exchange.is_enabled() {
+        if !driver.inbound.is_enabled() {
             return Ok(driver.finish(PeerOutcome::Disabled));
         }
         let progress = poll_fn(|cx| driver.poll(cx));
@@ -467,90 +467,175 @@ impl PeerExchange {
         };
         match done {
             Ok(Ok(())) => {
-                let outcome = driver.outcome.take().unwrap_or(PeerOutcome::NotAFrame);
+                let outcome = driver.inbound.outcome.take().unwrap_or(PeerOutcome::NotAFrame);
                 Ok(driver.finish(outcome))
             }
             Ok(Err(e)) => Err(e),
             Err(after) => {
                 let rejection = Rejection::TimedOut {
                     after,
-                    received: if driver.outcome.is_some() {
-                        0
-                    } else {
-                        driver.held().len()
-                    },
+                    received: driver.inbound.held(),
                     sent: driver.written,
                 };
-                if driver.outcome.is_none() {
-                    // Part of a frame: not application data.
-                    driver.start = driver.end;
-                }
+                // Part of a frame: not application data.
+                driver.inbound.drop_partial();
                 Ok(driver.finish(PeerOutcome::Rejected(rejection)))
             }
         }
     }
 }
 
-/// The state of one run: the sans-IO exchange, the frame bytes still to write, and the bytes
-/// received (`buf[start..end]` not yet given to the exchange or, once settled, to replay).
+impl PeerExchange {
+    /// Runs this side of the exchange without waiting for the peer's frame: the client mode
+    /// of Istio's own filter. Unless the negotiated ALPN is exactly `istio-peer-exchange`
+    /// nothing is written or read and the outcome is [`PeerOutcome::Disabled`] at once.
+    ///
+    /// The future writes (and flushes) the local frame, reading whatever the peer sends
+    /// meanwhile, and completes as soon as the frame is flushed. The returned
+    /// [`PeerStream`] carries the application's bytes both ways: its reads take the peer's
+    /// frame off the first inbound bytes whenever they arrive (under the same
+    /// [`FrameConfig`] limits as [`PeerExchange::run`]) and return only what follows. The
+    /// outcome is known once the first inbound bytes settle it:
+    /// [`PeerStream::outcome`], [`PeerStream::poll_peer`], or [`Started::peer`] for another
+    /// part of the program (the metering of the downstream connection, say).
+    ///
+    /// Use it on the side that speaks first when the peer answers only after it has heard
+    /// the application, as a proxy-wasm server filter does: such a server can send its
+    /// frame only in front of its first response bytes, so [`PeerExchange::run`] would wait
+    /// for it until the timeout.
+    ///
+    /// The timeout ([`PeerExchange::timeout`]) bounds the write of the local frame. Reading
+    /// the peer's frame has no timer of its own: it advances with the application's reads,
+    /// a pending read holds at most the partial frame, and the application's own idle
+    /// limits apply as to any read.
+    ///
+    /// ```
+    /// use meshtel_tokio::{PeerExchange, PeerOutcome, Role, Started};
+    /// use meshtel_wire::workload::WorkloadMetadata;
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut server_record = WorkloadMetadata::default();
+    /// server_record.workload = "ratings-v1".into();
+    /// let client = PeerExchange::for_workload(&WorkloadMetadata::default(), "client-id")?;
+    /// let server = PeerExchange::for_workload(&server_record, "server-id")?;
+    ///
+    /// let (a, mut b) = tokio::io::duplex(4096);
+    /// let alpn = Some(&b"istio-peer-exchange"[..]);
+    /// // Completes with nothing from the server yet.
+    /// let Started { mut stream, peer, .. } = client.start(Role::Client, a, alpn).await?;
+    /// stream.write_all(b"ping").await?;
+    /// assert!(stream.outcome().is_none());
+    ///
+    /// // The server reads the client's frame and the request, then answers with its own
+    /// // frame in front of the response.
+    /// let mut request = vec![0; client.local_frame().len() + 4];
+    /// b.read_exact(&mut request).await?;
+    /// b.write_all(server.local_frame()).await?;
+    /// b.write_all(b"pong").await?;
+    ///
+    /// let mut response = [0; 4];
+    /// stream.read_exact(&mut response).await?;
+    /// assert_eq!(&response, b"pong");
+    /// let outcome = peer.await.expect("settled before the stream was dropped");
+    /// assert_eq!(outcome.peer().map(|p| p.workload.as_str()), Some("ratings-v1"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ExchangeError::Write`] when writing the local frame fails or does not finish
+    /// within the timeout (its source is then [`io::ErrorKind::TimedOut`]);
+    /// [`ExchangeError::Read`] when the stream fails while the frame is being written.
+    pub async fn start<S>(
+        &self,
+        role: Role,
+        stream: S,
+        negotiated_alpn: Option<&[u8]>,
+    ) -> Result<Started<S>, ExchangeError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut driver = Driver::new(self, role, stream, negotiated_alpn);
+        if driver.inbound.is_enabled() {
+            let writing = poll_fn(|cx| driver.poll_write_first(cx));
+            let done = match self.timeout {
+                Some(after) => tokio::time::timeout(after, writing).await.map_err(|_| after),
+                None => Ok(writing.await),
+            };
+            match done {
+                Ok(written) => written?,
+                Err(after) => {
+                    let message = format!("not written within {after:?}");
+                    return Err(ExchangeError::Write {
+                        role,
+                        written: driver.written,
+                        len: driver.frame.len(),
+                        source: io::Error::new(io::ErrorKind::TimedOut, message),
+                    });
+                }
+            }
+        }
+        let close_oversize = self.config.oversize() == OversizePolicy::Close;
+        Ok(PeerStream::started(driver.stream, driver.inbound, role, close_oversize))
+    }
+}
+
+/// The state of one run: the local frame still to write, and the peer's side ([`Inbound`]).
 struct Driver<'a, S> {
-    exchange: Exchange<'a>,
-    labels: Vec<&'a str>,
+    inbound: Inbound,
     role: Role,
     stream: S,
     frame: &'a [u8],
     written: usize,
     flushed: bool,
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-    eof: bool,
-    /// The peer's side is settled with this outcome (an oversize frame may still be being
-    /// skipped when `exchange` is not finished).
-    outcome: Option<PeerOutcome>,
 }
 
 impl<'a, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, S> {
     fn new(config: &'a PeerExchange, role: Role, stream: S, alpn: Option<&[u8]>) -> Self {
-        let mut exchange = Exchange::new(alpn, &config.frame, config.config);
-        let frame = exchange.poll_transmit().unwrap_or_default();
+        let inbound = Inbound::new(config, alpn);
+        let frame: &[u8] = if inbound.exchange.is_enabled() {
+            &config.frame
+        } else {
+            &[]
+        };
         Self {
-            exchange,
-            labels: config.additional_labels.iter().map(String::as_str).collect(),
+            inbound,
             role,
             stream,
             frame,
             written: 0,
             flushed: frame.is_empty(),
-            buf: Vec::new(),
-            start: 0,
-            end: 0,
-            eof: false,
-            outcome: None,
         }
     }
 
-    fn held(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
-    }
-
-    fn finish(mut self, outcome: PeerOutcome) -> Exchanged<S> {
-        self.buf.truncate(self.end);
-        self.buf.drain(..self.start);
+    fn finish(self, outcome: PeerOutcome) -> Exchanged<S> {
+        let (buf, eof) = self.inbound.into_replay();
         Exchanged {
             outcome,
-            stream: Prefixed::replaying(self.stream, self.buf, self.eof),
+            stream: Prefixed::replaying(self.stream, buf, eof),
         }
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ExchangeError>> {
         let wrote = self.poll_write_frame(cx)?;
-        let read = self.poll_read_frame(cx)?;
+        let read = self.inbound.poll_settle(cx, &mut self.stream, self.role)?;
         if wrote.is_ready() && read.is_ready() {
             Poll::Ready(Ok(()))
         } else {
             Poll::Pending
         }
+    }
+
+    /// Writes and flushes the local frame, reading the peer's meanwhile as far as it has
+    /// arrived (a peer that also writes first over small buffers makes progress); ready
+    /// when the frame is flushed, whether or not the peer's side is settled.
+    fn poll_write_first(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ExchangeError>> {
+        let wrote = self.poll_write_frame(cx)?;
+        if let Poll::Ready(Err(e)) = self.inbound.poll_settle(cx, &mut self.stream, self.role) {
+            return Poll::Ready(Err(e));
+        }
+        wrote.map(Ok)
     }
 
     /// Writes and flushes the local frame.
@@ -574,9 +659,77 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, S> {
         }
         Poll::Ready(Ok(()))
     }
+}
 
-    /// Reads until the peer's side is settled (and any oversize payload skipped).
-    fn poll_read_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ExchangeError>> {
+/// The peer's side of an exchange: the sans-IO exchange and the bytes received
+/// (`buf[start..end]` not yet given to the exchange or, once settled, to replay). Owned (the
+/// exchange reads only; the local frame is written by the caller), so that a
+/// [`PeerStream`](crate::PeerStream) can keep it past the future that wrote the frame.
+#[derive(Debug)]
+pub(crate) struct Inbound {
+    exchange: Exchange<'static>,
+    labels: Arc<[String]>,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    /// The peer's side is settled with this outcome (an oversize frame may still be being
+    /// skipped when `exchange` is not finished).
+    pub(crate) outcome: Option<PeerOutcome>,
+}
+
+impl Inbound {
+    pub(crate) fn new(config: &PeerExchange, alpn: Option<&[u8]>) -> Self {
+        // The local frame is written from `config.frame` by the caller: the exchange here
+        // only decodes, so it is given none.
+        let mut exchange = Exchange::new(alpn, &[], config.config);
+        let _ = exchange.poll_transmit();
+        Self {
+            exchange,
+            labels: Arc::clone(&config.additional_labels),
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            eof: false,
+            outcome: None,
+        }
+    }
+
+    pub(crate) const fn is_enabled(&self) -> bool {
+        self.exchange.is_enabled()
+    }
+
+    /// Bytes of an unsettled frame held (0 once settled).
+    pub(crate) fn held(&self) -> usize {
+        if self.outcome.is_some() {
+            0
+        } else {
+            self.end - self.start
+        }
+    }
+
+    /// Drops an unsettled partial frame: it is not application data.
+    pub(crate) fn drop_partial(&mut self) {
+        if self.outcome.is_none() {
+            self.start = self.end;
+        }
+    }
+
+    /// The bytes to replay and whether the stream already ended.
+    pub(crate) fn into_replay(mut self) -> (Vec<u8>, bool) {
+        self.buf.truncate(self.end);
+        self.buf.drain(..self.start);
+        (self.buf, self.eof)
+    }
+
+    /// Reads from `stream` until the peer's side is settled (and any oversize payload
+    /// skipped).
+    pub(crate) fn poll_settle<S: AsyncRead + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        stream: &mut S,
+        role: Role,
+    ) -> Poll<Result<(), ExchangeError>> {
         loop {
             if self.step() {
                 return Poll::Ready(Ok(()));
@@ -587,7 +740,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, S> {
                 self.buf.resize(len, 0);
             }
             let mut read = ReadBuf::new(&mut self.buf[self.end..]);
-            match ready!(Pin::new(&mut self.stream).poll_read(cx, &mut read)) {
+            match ready!(Pin::new(&mut *stream).poll_read(cx, &mut read)) {
                 Ok(()) => {
                     let n = read.filled().len();
                     self.end += n;
@@ -595,7 +748,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, S> {
                 }
                 Err(source) => {
                     return Poll::Ready(Err(ExchangeError::Read {
-                        role: self.role,
+                        role,
                         received: self.end - self.start,
                         source,
                     }));
@@ -619,7 +772,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, S> {
             let consume = match received {
                 Received::NeedMore => return false,
                 Received::Done { consume, outcome } => {
-                    let outcome = owned(&outcome, &self.labels);
+                    let labels: Vec<&str> = self.labels.iter().map(String::as_str).collect();
+                    let outcome = owned(&outcome, &labels);
                     // After an oversize frame, the first rejection stands (a later end of
                     // stream while skipping would report the payload truncated).
                     self.outcome.get_or_insert(outcome);

@@ -8,6 +8,11 @@
 //!   (`docs/reference/wire.md` §4), with the wire crate's limits and a timeout, and
 //!   returns an [`Exchanged`]: the typed [`PeerOutcome`] and a [`Prefixed`] stream that
 //!   replays the application bytes read past the frame.
+//! - [`PeerExchange::start`] is the client mode that does not wait for the peer: it
+//!   completes once this side's frame is written and returns a [`PeerStream`] whose reads
+//!   take the peer's frame off the first inbound bytes, with a [`PeerHandle`] that receives
+//!   the outcome when it is known (a server that sends its frame only in front of its first
+//!   response bytes, as a proxy-wasm filter does).
 //! - [`Metered`] counts the bytes passing through a stream and drives the plugin's
 //!   [`meshtel::TcpConnection`]: opened after [`Metered::resolve`], periodic deltas,
 //!   closed exactly once (end of stream, error, reset or drop).
@@ -63,6 +68,7 @@
 
 pub mod alpn;
 mod exchange;
+mod lazy;
 mod metered;
 mod prefixed;
 #[cfg(feature = "push")]
@@ -71,6 +77,7 @@ pub mod push;
 pub mod tls;
 
 pub use exchange::{ExchangeError, Exchanged, Peer, PeerExchange, PeerOutcome, Rejection, Role};
+pub use lazy::{PeerHandle, PeerStream, Started};
 pub use metered::{Meter, Metered};
 pub use prefixed::Prefixed;
 

@@ -1,5 +1,7 @@
 //! The exchange over in-memory streams: both roles, every split of the frame, hostile
-//! peers, timeouts, resets; the application bytes arrive exactly once, in order.
+//! peers, timeouts, resets; the application bytes arrive exactly once, in order. Both modes:
+//! `PeerExchange::run` (settled before the stream is handed over) and the client mode
+//! `PeerExchange::start` (settled by the stream's reads).
 
 mod common;
 
@@ -7,7 +9,7 @@ use std::io;
 use std::time::Duration;
 
 use common::*;
-use meshtel_tokio::{ExchangeError, Exchanged, Peer, PeerExchange, PeerOutcome, Rejection, Role};
+use meshtel_tokio::{ExchangeError, Exchanged, Peer, PeerExchange, PeerOutcome, PeerStream, Rejection, Role, Started};
 use meshtel_wire::frame::{FrameConfig, FrameErrorKind, MAGIC, OversizePolicy};
 use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, duplex};
@@ -471,6 +473,7 @@ proptest! {
 const _: fn() = || {
     fn is_send<T: Send>() {}
     is_send::<Exchanged<DuplexStream>>();
+    is_send::<Started<DuplexStream>>();
 };
 
 /// What the sans-IO decoder says about a whole stream (the oracle): the outcome's kind and
@@ -557,6 +560,273 @@ proptest! {
         let (outcome, app, _) = block_on(against_raw(&server_exchange(), Role::Server, &chunks));
         let (want_kind, want_app) = oracle(&input);
         prop_assert_eq!(kind(&outcome), want_kind, "{:?}", outcome);
-        prop_assert_eq!(app, want_app);
+        prop_assert_eq!(&app, &want_app);
+        let (outcome, app, _) = block_on(against_raw_lazy(&client_exchange(), &chunks));
+        prop_assert_eq!(kind(&outcome), want_kind, "client mode: {:?}", outcome);
+        prop_assert_eq!(app, want_app, "client mode");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Client mode: `PeerExchange::start` does not wait for the peer's frame.
+
+/// Starts the client mode against a raw peer that writes `chunks` then shuts down; the
+/// outcome (the stream's and the handle's, which must agree), the application bytes read to
+/// the end, and the bytes the raw peer received.
+async fn against_raw_lazy(exchange: &PeerExchange, chunks: &[&[u8]]) -> (PeerOutcome, Vec<u8>, Vec<u8>) {
+    let (ours, mut theirs) = duplex(1 << 20);
+    let Started { mut stream, peer, .. } = exchange.start(Role::Client, ours, MXC).await.unwrap();
+    let read = async {
+        let mut app = Vec::new();
+        stream.read_to_end(&mut app).await.unwrap();
+        app
+    };
+    let (app, ()) = tokio::join!(read, feed(&mut theirs, chunks));
+    let outcome = stream.outcome().cloned().expect("settled at the end of the stream");
+    drop(stream);
+    assert_eq!(peer.await.as_ref(), Some(&outcome), "the handle agrees with the stream");
+    let mut received = Vec::new();
+    theirs.read_to_end(&mut received).await.unwrap();
+    (outcome, app, received)
+}
+
+/// The server's frame and its first response bytes, as the Envoy module sends them.
+fn server_response() -> Vec<u8> {
+    let mut wire = server_exchange().local_frame().to_vec();
+    wire.extend_from_slice(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    wire
+}
+
+const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+
+#[tokio::test]
+async fn client_mode_completes_before_the_server_speaks_and_finds_it_in_the_response() {
+    let (ours, mut theirs) = duplex(1 << 16);
+    let client = client_exchange();
+    // Nothing from the server yet: a `run` would wait here until its timeout.
+    let Started { mut stream, peer, .. } = client.start(Role::Client, ours, MXC).await.unwrap();
+    assert_eq!(stream.outcome(), None);
+    stream.write_all(APP).await.unwrap();
+
+    // The server (a proxy-wasm filter) hears the client's frame and request first, and sends
+    // its frame only in front of its first response bytes, in one write.
+    let mut request = vec![0; client.local_frame().len() + APP.len()];
+    theirs.read_exact(&mut request).await.unwrap();
+    assert_eq!(&request[..client.local_frame().len()], client.local_frame());
+    assert_eq!(&request[client.local_frame().len()..], APP);
+    theirs.write_all(&server_response()).await.unwrap();
+    theirs.shutdown().await.unwrap();
+
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, RESPONSE);
+    let outcome = peer.await.unwrap();
+    assert!(found(&outcome, &server_record(), SERVER_ID), "{outcome:?}");
+    assert_eq!(stream.outcome(), Some(&outcome));
+}
+
+#[test]
+fn client_mode_every_two_chunk_split_of_the_servers_frame_and_response() {
+    let wire = server_response();
+    let exchange = client_exchange();
+    block_on(async {
+        for at in 0..=wire.len() {
+            let (outcome, app, received) = against_raw_lazy(&exchange, &[&wire[..at], &wire[at..]]).await;
+            assert!(
+                found(&outcome, &server_record(), SERVER_ID),
+                "split at {at}: {outcome:?}"
+            );
+            assert_eq!(app, RESPONSE, "split at {at}");
+            assert_eq!(received, exchange.local_frame(), "the local frame, once");
+        }
+    });
+}
+
+#[tokio::test]
+async fn client_mode_byte_by_byte() {
+    let wire = server_response();
+    let chunks: Vec<&[u8]> = wire.chunks(1).collect();
+    let (outcome, app, _) = against_raw_lazy(&client_exchange(), &chunks).await;
+    assert!(found(&outcome, &server_record(), SERVER_ID), "{outcome:?}");
+    assert_eq!(app, RESPONSE);
+}
+
+#[tokio::test]
+async fn client_mode_small_reads_see_every_byte_once_in_order() {
+    let wire = server_response();
+    let (ours, mut theirs) = duplex(1 << 16);
+    theirs.write_all(&wire).await.unwrap();
+    theirs.shutdown().await.unwrap();
+    let Started { mut stream, .. } = client_exchange().start(Role::Client, ours, MXC).await.unwrap();
+    let mut got = Vec::new();
+    let mut byte = [0u8; 3];
+    loop {
+        let n = stream.read(&mut byte).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&byte[..n]);
+    }
+    assert_eq!(got, RESPONSE);
+}
+
+#[tokio::test]
+async fn client_mode_with_a_native_server_over_a_tiny_pipe() {
+    // Both write first over a 7-byte pipe: the client reads the server's frame while it
+    // writes its own, so neither blocks the other.
+    let (a, b) = duplex(7);
+    let (client, server) = (client_exchange(), server_exchange());
+    let (c, s) = tokio::try_join!(client.start(Role::Client, a, MXC), server.run(Role::Server, b, MXC)).unwrap();
+    assert!(found_client(&s.outcome), "{:?}", s.outcome);
+    let (mut c, mut s) = (c.stream, s.stream);
+    let echo = async {
+        let mut buf = vec![0; APP.len()];
+        s.read_exact(&mut buf).await.unwrap();
+        s.write_all(&buf).await.unwrap();
+    };
+    let ask = async {
+        c.write_all(APP).await.unwrap();
+        let mut buf = vec![0; APP.len()];
+        c.read_exact(&mut buf).await.unwrap();
+        buf
+    };
+    let ((), got) = tokio::join!(echo, ask);
+    assert_eq!(got, APP);
+    let outcome = c.outcome().unwrap();
+    assert!(found(outcome, &server_record(), SERVER_ID), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn client_mode_passes_a_non_frame_through_untouched() {
+    let (outcome, app, _) = against_raw_lazy(&client_exchange(), &[b"\x3d\x23hello", b" world"]).await;
+    assert_eq!(outcome, PeerOutcome::NotAFrame);
+    assert_eq!(app, b"\x3d\x23hello world");
+    let (outcome, app, _) = against_raw_lazy(&client_exchange(), &[]).await;
+    assert_eq!((outcome, app), (PeerOutcome::NotAFrame, Vec::new()));
+}
+
+#[tokio::test]
+async fn client_mode_drops_a_malformed_frame_and_passes_what_follows() {
+    let mut wire = MAGIC.to_vec();
+    wire.extend_from_slice(&4u32.to_be_bytes());
+    wire.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+    wire.extend_from_slice(RESPONSE);
+    let (outcome, app, _) = against_raw_lazy(&client_exchange(), &[&wire[..5], &wire[5..]]).await;
+    assert!(
+        matches!(
+            outcome,
+            PeerOutcome::Rejected(Rejection::Frame(FrameErrorKind::Malformed(_)))
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(app, RESPONSE);
+}
+
+#[tokio::test]
+async fn client_mode_skips_an_oversize_frame_as_it_arrives() {
+    let declared = 100_000;
+    let wire = oversize_wire(declared);
+    let too_large = PeerOutcome::Rejected(Rejection::Frame(FrameErrorKind::TooLarge { declared, max: 65536 }));
+    for at in [3, 9, 50_000, wire.len() - 1] {
+        let (outcome, app, _) = against_raw_lazy(&client_exchange(), &[&wire[..at], &wire[at..]]).await;
+        assert_eq!(outcome, too_large, "split at {at}");
+        assert_eq!(app, APP, "split at {at}");
+    }
+}
+
+#[tokio::test]
+async fn client_mode_refuses_reads_after_an_oversize_frame_under_the_close_policy() {
+    let exchange = client_exchange().with_frame_config(FrameConfig::default().with_oversize(OversizePolicy::Close));
+    let (ours, mut theirs) = duplex(1 << 16);
+    let Started { mut stream, peer, .. } = exchange.start(Role::Client, ours, MXC).await.unwrap();
+    theirs.write_all(&oversize_wire(70_000)[..8]).await.unwrap();
+    let err = stream.read(&mut [0; 64]).await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    assert!(err.to_string().starts_with("client-side peer exchange"), "{err}");
+    assert!(matches!(
+        peer.await,
+        Some(PeerOutcome::Rejected(Rejection::Frame(FrameErrorKind::TooLarge {
+            declared: 70_000,
+            ..
+        })))
+    ));
+}
+
+#[tokio::test]
+async fn client_mode_truncated_frame_is_rejected_and_nothing_leaks() {
+    let wire = server_response();
+    let (outcome, app, _) = against_raw_lazy(&client_exchange(), &[&wire[..40]]).await;
+    assert!(
+        matches!(
+            outcome,
+            PeerOutcome::Rejected(Rejection::Frame(FrameErrorKind::Truncated { have: 40, .. }))
+        ),
+        "{outcome:?}"
+    );
+    assert!(app.is_empty());
+}
+
+#[tokio::test]
+async fn client_mode_without_the_alpn_writes_nothing() {
+    let (ours, mut theirs) = duplex(1 << 16);
+    let Started { mut stream, peer, .. } = client_exchange().start(Role::Client, ours, Some(b"h2")).await.unwrap();
+    assert_eq!(peer.await, Some(PeerOutcome::Disabled));
+    theirs.write_all(&server_response()).await.unwrap();
+    drop(theirs);
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, server_response(), "no exchange: every byte is the application's");
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_mode_times_out_a_write_nobody_reads() {
+    let exchange = client_exchange().with_timeout(Some(Duration::from_secs(1)));
+    let (ours, _theirs) = duplex(16);
+    let started = tokio::time::Instant::now();
+    let err = exchange.start(Role::Client, ours, MXC).await.unwrap_err();
+    assert_eq!(started.elapsed(), Duration::from_secs(1));
+    match err {
+        ExchangeError::Write {
+            role,
+            written,
+            len,
+            source,
+        } => {
+            assert_eq!((role, written, len), (Role::Client, 16, exchange.local_frame().len()));
+            assert_eq!(source.kind(), io::ErrorKind::TimedOut);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn client_mode_read_error_inside_the_frame_keeps_its_kind() {
+    let (ours, mut theirs) = duplex(1 << 16);
+    let faulty = Faulty::new(ours, Some(30), None);
+    let Started { mut stream, peer, .. } = client_exchange().start(Role::Client, faulty, MXC).await.unwrap();
+    theirs.write_all(&server_response()[..30]).await.unwrap();
+    let err = stream.read(&mut [0; 64]).await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+    assert_eq!(
+        err.to_string(),
+        "client-side peer exchange: reading the peer's metadata frame failed after 30 bytes"
+    );
+    assert_eq!(stream.outcome(), None);
+    drop(stream);
+    assert_eq!(peer.await, None, "dropped before the outcome was known");
+}
+
+#[tokio::test]
+async fn client_mode_poll_peer_keeps_the_bytes_for_the_application() {
+    let (ours, mut theirs) = duplex(1 << 16);
+    let Started { mut stream, .. } = client_exchange().start(Role::Client, ours, MXC).await.unwrap();
+    theirs.write_all(&server_response()).await.unwrap();
+    let outcome = std::future::poll_fn(|cx| PeerStream::poll_peer(&mut stream, cx))
+        .await
+        .unwrap();
+    assert!(found(&outcome, &server_record(), SERVER_ID), "{outcome:?}");
+    assert_eq!(stream.buffered(), RESPONSE);
+    let mut got = vec![0; RESPONSE.len()];
+    stream.read_exact(&mut got).await.unwrap();
+    assert_eq!(got, RESPONSE);
 }

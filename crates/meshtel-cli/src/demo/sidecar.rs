@@ -20,7 +20,8 @@
 //!   as they stream (never buffered), gRPC message counts, response flags (`UF`, `UR`,
 //!   `DC`), recording once at the end of each stream. The inner service only forwards
 //!   (`upstream.rs`).
-//! - TCP is `meshtel_tokio`: `PeerExchange` runs the prefix exchange, `Metered` counts the
+//! - TCP is `meshtel_tokio`: `PeerExchange` runs the prefix exchange (the client in client
+//!   mode, `PeerExchange::start`: it does not wait for the server's frame), `Metered` counts the
 //!   downstream's bytes and drives the plugin's TCP lifecycle (closed exactly once, drop
 //!   included), `TlsFacts` reads the negotiated ALPN and the principals from rustls.
 //!
@@ -32,7 +33,9 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -46,7 +49,7 @@ use meshtel::{
 };
 use meshtel_metrics::{Buckets, CounterId, Desc, Group, HistogramId, NativeBuckets, Registry};
 use meshtel_tokio::tls::TlsFacts;
-use meshtel_tokio::{Meter, PeerExchange, PeerOutcome, Prefixed, Rejection, Role};
+use meshtel_tokio::{Meter, Metered, PeerExchange, PeerHandle, PeerOutcome, Prefixed, Rejection, Role, Started};
 use meshtel_tower::{MeshtelLayer, RequestBody, ResponseFlag, ResponseFlags, Route, Telemetry};
 use meshtel_wire::frame::FrameErrorKind;
 use meshtel_wire::header::decode_peer_metadata;
@@ -54,7 +57,7 @@ use meshtel_wire::proto::Struct;
 use meshtel_wire::workload::WorkloadMetadata;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, ServerConfig};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -470,29 +473,39 @@ impl Sidecar {
             self.count(Outcome::ExchangeFailed);
             return None;
         };
-        let outcome = match &done.outcome {
-            PeerOutcome::Found(_) => Outcome::Found,
-            PeerOutcome::NoPeer { .. } => Outcome::NoPeer,
-            PeerOutcome::NotAFrame => Outcome::NotAFrame,
-            // Consumed (oversize frames are skipped): what follows is application data.
-            PeerOutcome::Rejected(Rejection::Frame(kind)) => match kind {
-                FrameErrorKind::TooLarge { .. } => Outcome::TooLarge,
-                FrameErrorKind::UnexpectedTypeUrl => Outcome::UnexpectedTypeUrl,
-                FrameErrorKind::Truncated { .. } => Outcome::Truncated,
-                _ => Outcome::Malformed,
-            },
-            PeerOutcome::Rejected(Rejection::TimedOut { .. }) => {
+        let outcome = match classify(&done.outcome) {
+            Some(Outcome::ExchangeTimeout) => {
                 self.count(Outcome::ExchangeTimeout);
                 self.count_timeout(Timeout::Exchange);
                 return None;
             }
+            Some(outcome) => outcome,
             // `Disabled` (the ALPN is not `istio-peer-exchange`: nothing was exchanged), and
             // outcomes a later version adds.
-            _ => return Some((None, done.stream)),
+            None => return Some((None, done.stream)),
         };
         self.count(outcome);
         Some((done.outcome.into_peer(), done.stream))
     }
+}
+
+/// The demo's count for a settled exchange; `None` when none ran (`Disabled`, and outcomes a
+/// later version adds).
+fn classify(outcome: &PeerOutcome) -> Option<Outcome> {
+    Some(match outcome {
+        PeerOutcome::Found(_) => Outcome::Found,
+        PeerOutcome::NoPeer { .. } => Outcome::NoPeer,
+        PeerOutcome::NotAFrame => Outcome::NotAFrame,
+        // Consumed (oversize frames are skipped): what follows is application data.
+        PeerOutcome::Rejected(Rejection::Frame(kind)) => match kind {
+            FrameErrorKind::TooLarge { .. } => Outcome::TooLarge,
+            FrameErrorKind::UnexpectedTypeUrl => Outcome::UnexpectedTypeUrl,
+            FrameErrorKind::Truncated { .. } => Outcome::Truncated,
+            _ => Outcome::Malformed,
+        },
+        PeerOutcome::Rejected(Rejection::TimedOut { .. }) => Outcome::ExchangeTimeout,
+        _ => return None,
+    })
 }
 
 /// The server sidecar's TCP: the prefix exchange on the mTLS stream, then its application
@@ -629,19 +642,86 @@ pub(crate) async fn serve_outbound_tcp(sc: Arc<Sidecar>, listener: TcpListener, 
     }
 }
 
-/// The client sidecar's TCP: mTLS to the server sidecar, the prefix exchange, then the
-/// application's bytes both ways. The application's stream is metered (its bytes only, not
-/// the frames); the close is recorded exactly once, when it ends both ways or is dropped.
+/// The client sidecar's TCP: mTLS to the server sidecar, the prefix exchange in client mode
+/// (`PeerExchange::start`: the local frame is written, the server's is read from the first
+/// bytes it sends whenever they come, as Istio's own filter does, so a server that sends its
+/// frame only in front of its first response bytes — a proxy-wasm filter in Envoy — works),
+/// then the application's bytes both ways. The application's stream is metered (its bytes
+/// only, not the frames) and resolved late, when the server's frame arrives
+/// ([`LateResolve`]); the close is recorded exactly once, when it ends both ways or is
+/// dropped.
 async fn outbound_tcp_connection(sc: Arc<Sidecar>, app: TcpStream, upstream: Upstream) {
     let Some((mut tls, facts)) = connect_tls(&sc, upstream.addr, Arc::clone(&upstream.tcp)).await else {
         return sc.count(Outcome::TlsHandshakeFailed);
     };
     let routing = tcp_routing("outbound|9000||ratings.default.svc.cluster.local");
     let mut downstream = sc.meter.meter(app, facts.connection_facts(), routing);
-    let Some((peer, mut upstream)) = sc.exchange(Role::Client, &mut tls, facts.alpn()).await else {
-        // Timed out or cut off: recorded without a peer, and closed as it drops.
+    let Ok(Started {
+        stream: mut upstream,
+        peer,
+        ..
+    }) = sc.exchange.start(Role::Client, &mut tls, facts.alpn()).await
+    else {
+        // The local frame could not be written (in time): recorded without a peer, and
+        // closed as it drops.
+        sc.count(Outcome::ExchangeFailed);
         return downstream.resolve(None);
     };
-    downstream.resolve(peer);
+    let mut downstream = LateResolve {
+        metered: downstream,
+        peer: Some(peer),
+        sidecar: &sc,
+    };
     let _ = tokio::io::copy_bidirectional(&mut downstream, &mut upstream).await;
+}
+
+/// The client sidecar's metered downstream, resolved when the server's frame has been read
+/// from the upstream (`PeerHandle`), and the outcome counted then. Every I/O call first
+/// polls the handle, which registers the task: the copy loop wakes when the frame arrives,
+/// and the peer is resolved before the response bytes that followed it are written (and
+/// counted). A connection that closes before it is resolved is recorded without a peer.
+struct LateResolve<'a, S> {
+    metered: Metered<S>,
+    peer: Option<PeerHandle>,
+    sidecar: &'a Sidecar,
+}
+
+impl<S> LateResolve<'_, S> {
+    fn poll_peer(&mut self, cx: &mut Context<'_>) {
+        let Some(handle) = &mut self.peer else {
+            return;
+        };
+        let Poll::Ready(outcome) = Pin::new(handle).poll(cx) else {
+            return;
+        };
+        self.peer = None;
+        if let Some(counted) = outcome.as_ref().and_then(classify) {
+            self.sidecar.count(counted);
+        }
+        self.metered.resolve(outcome.and_then(PeerOutcome::into_peer));
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for LateResolve<'_, S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        self.poll_peer(cx);
+        Pin::new(&mut self.metered).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for LateResolve<'_, S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.poll_peer(cx);
+        Pin::new(&mut self.metered).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.poll_peer(cx);
+        Pin::new(&mut self.metered).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.poll_peer(cx);
+        Pin::new(&mut self.metered).poll_shutdown(cx)
+    }
 }

@@ -387,3 +387,74 @@ async fn a_health_watch_streams_through_both_sidecars_and_is_recorded_when_cance
     eventually(|| grpc(&mesh.client) == [("2".to_owned(), 1.0)] && grpc(&mesh.server) == [("2".to_owned(), 1.0)]).await;
     still_serving(&mesh).await;
 }
+
+/// A server sidecar as the meshtel module in Envoy is one (proxy-wasm): it reads the client's
+/// frame and request, and can send its own frame only in front of its first response bytes.
+/// The client sidecar forwards the request without waiting, finds the frame in the
+/// response, and labels the connection with the server's workload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_sidecar_finds_a_frame_that_comes_with_the_response() {
+    use meshtel_wire::frame::{FrameConfig, encode_frame};
+    use meshtel_wire::workload::WorkloadMetadata;
+
+    let pki = pki::generate().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config().unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    let mut record = WorkloadMetadata::default();
+    record.workload = "reviews-v2".into();
+    record.namespace = "default".into();
+    let frame = encode_frame(&record.to_struct(), "reviews-node", &FrameConfig::default()).unwrap();
+    let payload = b"one request, echoed after the server's frame".to_vec();
+    let want = payload.len();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut tls = acceptor.accept(stream).await.unwrap();
+        // The client's frame, then the whole request, before a byte goes back.
+        let mut held = Vec::new();
+        let consumed = loop {
+            let mut buf = [0u8; 4096];
+            let n = tls.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the client sidecar closed before its frame");
+            held.extend_from_slice(&buf[..n]);
+            if let Ok(Status::Frame { consumed, .. }) = FrameDecoder::default().decode(&held) {
+                break consumed;
+            }
+        };
+        let mut request = held.split_off(consumed);
+        while request.len() < want {
+            let mut buf = [0u8; 4096];
+            let n = tls.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the request was cut short");
+            request.extend_from_slice(&buf[..n]);
+        }
+        let mut response = frame;
+        response.extend_from_slice(&request);
+        tls.write_all(&response).await.unwrap();
+        tls.shutdown().await.unwrap();
+        request
+    });
+    let options = super::MeshOptions {
+        pki: Some(pki),
+        upstream: Some(upstream),
+        ..super::MeshOptions::default()
+    };
+    let mesh = super::start_mesh_with(options).await.unwrap();
+    let mut app = TcpStream::connect(mesh.targets.client_tcp).await.unwrap();
+    app.write_all(&payload).await.unwrap();
+    let mut echoed = vec![0; want];
+    tokio::time::timeout(Duration::from_secs(5), app.read_exact(&mut echoed))
+        .await
+        .expect("answered well within the exchange timeout")
+        .unwrap();
+    assert_eq!(echoed, payload);
+    assert_eq!(server.await.unwrap(), payload);
+    drop(app);
+    eventually(|| outcome(&mesh.client, "frame_found") == 1.0).await;
+    let closed = || {
+        let s = metrics::samples(&mesh.client.registry.render_to_string(Format::Prometheus));
+        metrics::sum_by(&s, "istio_tcp_connections_closed_total", &["destination_workload"])
+    };
+    eventually(|| closed().get(&vec!["reviews-v2".to_owned()]) == Some(&1.0)).await;
+    assert_eq!(outcome(&mesh.client, "exchange_timeout"), 0.0);
+}

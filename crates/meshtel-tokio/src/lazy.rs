@@ -1,0 +1,362 @@
+//! The exchange that does not wait for the peer's frame ([`PeerExchange::start`]): the
+//! stream strips the frame from the first inbound bytes whenever they arrive.
+//!
+//! [`PeerExchange::start`]: crate::PeerExchange::start
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use meshtel_wire::frame::FrameErrorKind;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::oneshot;
+
+use crate::exchange::Inbound;
+use crate::{ExchangeError, PeerOutcome, Rejection, Role};
+
+/// The result of [`PeerExchange::start`](crate::PeerExchange::start): the stream to use
+/// from now on, and a handle that receives the peer's outcome once the stream knows it.
+///
+/// ```
+/// # use meshtel_tokio::{PeerExchange, PeerOutcome, Role, Started};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), meshtel_tokio::ExchangeError> {
+/// let (a, _b) = tokio::io::duplex(64);
+/// // Without the `istio-peer-exchange` ALPN the exchange does not run: settled at once.
+/// let Started { stream, peer, .. } = PeerExchange::new(Vec::new()).start(Role::Client, a, Some(b"h2")).await?;
+/// assert_eq!(stream.outcome(), Some(&PeerOutcome::Disabled));
+/// assert_eq!(peer.await, Some(PeerOutcome::Disabled));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Started<S> {
+    /// The stream: writes go straight through, reads take the peer's frame off first.
+    pub stream: PeerStream<S>,
+    /// Receives the peer's outcome when the stream's reads settle it.
+    pub peer: PeerHandle,
+}
+
+/// Receives the peer's outcome of a [`PeerStream`], as a future: `Some(outcome)` once the
+/// stream's reads settled it, `None` if the stream was dropped before (the peer sent
+/// nothing the application read, or a read failed inside its frame). Polling it registers
+/// the task, so a proxy can poll it next to its copy loop and label the connection as soon
+/// as the frame arrives.
+///
+/// ```
+/// # use meshtel_tokio::{PeerExchange, Role, Started};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), meshtel_tokio::ExchangeError> {
+/// let (a, _b) = tokio::io::duplex(4096);
+/// let exchange = PeerExchange::new(vec![0x3d, 0x23, 0x04, 0x67, 0, 0, 0, 0]);
+/// let Started { stream, mut peer, .. } = exchange.start(Role::Client, a, Some(b"istio-peer-exchange")).await?;
+/// assert_eq!(peer.try_outcome(), None); // nothing received yet
+/// drop(stream);
+/// assert_eq!(peer.await, None);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+#[must_use = "a handle does nothing unless polled"]
+pub struct PeerHandle {
+    receiver: oneshot::Receiver<PeerOutcome>,
+}
+
+impl PeerHandle {
+    /// The outcome, if the stream settled it and it was not taken yet; does not wait.
+    ///
+    /// ```
+    /// # use meshtel_tokio::{PeerExchange, PeerOutcome, Role};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), meshtel_tokio::ExchangeError> {
+    /// let (a, _b) = tokio::io::duplex(64);
+    /// let mut started = PeerExchange::new(Vec::new()).start(Role::Client, a, None).await?;
+    /// assert_eq!(started.peer.try_outcome(), Some(PeerOutcome::Disabled));
+    /// assert_eq!(started.peer.try_outcome(), None); // taken
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn try_outcome(&mut self) -> Option<PeerOutcome> {
+        self.receiver.try_recv().ok()
+    }
+}
+
+impl Future for PeerHandle {
+    type Output = Option<PeerOutcome>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.receiver).poll(cx).map(Result::ok)
+    }
+}
+
+/// A stream after [`PeerExchange::start`](crate::PeerExchange::start): the local frame
+/// is written; the peer's is taken off the first inbound bytes by the reads, bounded by
+/// the exchange's [`FrameConfig`](meshtel_wire::frame::FrameConfig).
+///
+/// - Writes go straight to the inner stream, from the start.
+/// - Reads first read until the peer's side is settled (at most the frame is held; an
+///   oversize payload is skipped as it arrives, never buffered), then return the bytes
+///   that followed the frame, then read from the inner stream. The application sees every
+///   byte after the frame exactly once, in order, whatever the reads' sizes.
+/// - A first byte that is not the magic settles [`PeerOutcome::NotAFrame`]: every byte is
+///   the application's. A rejected frame ([`PeerOutcome::Rejected`]) is dropped and what
+///   follows is the application's, except an oversize frame under
+///   [`OversizePolicy::Close`](meshtel_wire::frame::OversizePolicy::Close): reads then
+///   fail with [`io::ErrorKind::InvalidData`], close the connection.
+/// - A read error inside the frame is returned with its kind, the exchange's context as
+///   its message ([`ExchangeError::Read`]); the held bytes stay held for a retry.
+///
+/// ```
+/// use meshtel_tokio::{PeerExchange, PeerOutcome, Role};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (a, mut b) = tokio::io::duplex(4096);
+/// let exchange = PeerExchange::new(vec![0x3d, 0x23, 0x04, 0x67, 0, 0, 0, 0]);
+/// let mut started = exchange.start(Role::Client, a, Some(b"istio-peer-exchange")).await?;
+/// // A peer outside the mesh answers with plain bytes: they pass untouched.
+/// b.write_all(b"hello").await?;
+/// let mut buf = [0; 5];
+/// started.stream.read_exact(&mut buf).await?;
+/// assert_eq!(&buf, b"hello");
+/// assert_eq!(started.stream.outcome(), Some(&PeerOutcome::NotAFrame));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct PeerStream<S> {
+    inner: S,
+    role: Role,
+    /// The peer's side while it is not settled.
+    inbound: Option<Inbound>,
+    /// Once settled: the bytes that followed the frame, still to return.
+    replay: Vec<u8>,
+    pos: usize,
+    eof: bool,
+    outcome: Option<PeerOutcome>,
+    notify: Option<oneshot::Sender<PeerOutcome>>,
+    /// Reads fail: an oversize frame under the close policy.
+    refused: bool,
+    close_oversize: bool,
+}
+
+impl<S: AsyncRead + Unpin> PeerStream<S> {
+    pub(crate) fn started(inner: S, inbound: Inbound, role: Role, close_oversize: bool) -> Started<S> {
+        let (sender, receiver) = oneshot::channel();
+        let mut stream = Self {
+            inner,
+            role,
+            inbound: None,
+            replay: Vec::new(),
+            pos: 0,
+            eof: false,
+            outcome: None,
+            notify: Some(sender),
+            refused: false,
+            close_oversize,
+        };
+        if inbound.is_enabled() {
+            if inbound.outcome.is_some() {
+                // Settled while the local frame was being written.
+                stream.settle(inbound);
+            } else {
+                stream.inbound = Some(inbound);
+            }
+        } else {
+            stream.settled_as(PeerOutcome::Disabled);
+        }
+        Started {
+            stream,
+            peer: PeerHandle { receiver },
+        }
+    }
+
+    /// Reads until the peer's side is settled; the outcome (a copy of
+    /// [`PeerStream::outcome`]). Bytes read past the frame are kept for the application's
+    /// reads: calling it never loses a byte.
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use meshtel_tokio::{PeerExchange, PeerOutcome, Role};
+    /// use tokio::io::AsyncWriteExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (a, mut b) = tokio::io::duplex(4096);
+    /// let exchange = PeerExchange::new(vec![0x3d, 0x23, 0x04, 0x67, 0, 0, 0, 0]);
+    /// let mut started = exchange.start(Role::Client, a, Some(b"istio-peer-exchange")).await?;
+    /// b.write_all(b"hi").await?;
+    /// let outcome = poll_fn(|cx| started.stream.poll_peer(cx)).await?;
+    /// assert_eq!(outcome, PeerOutcome::NotAFrame);
+    /// assert_eq!(started.stream.buffered(), b"hi");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// A read error of the inner stream inside the frame, with its kind and the
+    /// exchange's context ([`ExchangeError::Read`]).
+    pub fn poll_peer(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<PeerOutcome>> {
+        std::task::ready!(self.poll_settle(cx))?;
+        // Settled: `settle` or `settled_as` set the outcome.
+        Poll::Ready(Ok(self.outcome.clone().unwrap_or(PeerOutcome::NotAFrame)))
+    }
+
+    /// Reads until the peer's side is settled.
+    fn poll_settle(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(inbound) = &mut self.inbound {
+            match inbound.poll_settle(cx, &mut self.inner, self.role) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(into_io(e))),
+                Poll::Ready(Ok(())) => {
+                    if let Some(inbound) = self.inbound.take() {
+                        self.settle(inbound);
+                    }
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn settle(&mut self, mut inbound: Inbound) {
+        let outcome = inbound.outcome.take().unwrap_or(PeerOutcome::NotAFrame);
+        let (replay, eof) = inbound.into_replay();
+        self.replay = replay;
+        self.eof = eof;
+        self.refused = self.close_oversize
+            && matches!(
+                outcome,
+                PeerOutcome::Rejected(Rejection::Frame(FrameErrorKind::TooLarge { .. }))
+            );
+        self.settled_as(outcome);
+    }
+
+    fn settled_as(&mut self, outcome: PeerOutcome) {
+        if let Some(notify) = self.notify.take() {
+            // The handle may be gone: nobody is waiting.
+            let _ = notify.send(outcome.clone());
+        }
+        self.outcome = Some(outcome);
+    }
+}
+
+impl<S> PeerStream<S> {
+    /// The peer's outcome, once the reads settled it.
+    ///
+    /// ```
+    /// # use meshtel_tokio::{PeerExchange, PeerOutcome, Role};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), meshtel_tokio::ExchangeError> {
+    /// let (a, _b) = tokio::io::duplex(4096);
+    /// let exchange = PeerExchange::new(vec![0x3d, 0x23, 0x04, 0x67, 0, 0, 0, 0]);
+    /// let started = exchange.start(Role::Client, a, Some(b"istio-peer-exchange")).await?;
+    /// assert_eq!(started.stream.outcome(), None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub const fn outcome(&self) -> Option<&PeerOutcome> {
+        self.outcome.as_ref()
+    }
+
+    /// The application bytes read past the peer's frame and not yet returned (empty while
+    /// the frame is not settled: the bytes held then may still be the frame's).
+    ///
+    /// ```
+    /// # use meshtel_tokio::{PeerExchange, Role};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), meshtel_tokio::ExchangeError> {
+    /// let (a, _b) = tokio::io::duplex(64);
+    /// let started = PeerExchange::new(Vec::new()).start(Role::Client, a, None).await?;
+    /// assert!(started.stream.buffered().is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn buffered(&self) -> &[u8] {
+        &self.replay[self.pos..]
+    }
+
+    /// The inner stream.
+    ///
+    /// ```
+    /// # use meshtel_tokio::{PeerExchange, Role};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), meshtel_tokio::ExchangeError> {
+    /// let started = PeerExchange::new(Vec::new()).start(Role::Client, tokio::io::empty(), None).await?;
+    /// let _inner: &tokio::io::Empty = started.stream.get_ref();
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub const fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+/// A read failure inside the frame as an I/O error of the same kind, with the exchange's
+/// context.
+fn into_io(e: ExchangeError) -> io::Error {
+    let kind = match &e {
+        ExchangeError::Read { source, .. } | ExchangeError::Write { source, .. } => source.kind(),
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, e)
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for PeerStream<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        std::task::ready!(this.poll_settle(cx))?;
+        if this.refused {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}-side peer exchange: the peer's metadata frame is over the limit and the policy is to close",
+                    this.role
+                ),
+            )));
+        }
+        if this.pos < this.replay.len() {
+            let n = buf.remaining().min(this.replay.len() - this.pos);
+            buf.put_slice(&this.replay[this.pos..this.pos + n]);
+            this.pos += n;
+            if this.pos == this.replay.len() {
+                this.replay = Vec::new();
+                this.pos = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        if this.eof {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for PeerStream<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
