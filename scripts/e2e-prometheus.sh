@@ -16,41 +16,9 @@ ensure_prometheus_tools
 
 cargo build --locked -q --release -p meshtel-cli
 
-work=$(mktemp -d)
-prom_pid=""
-demo_pid=""
-cleanup() {
-  status=$?
-  [ -n "$demo_pid" ] && kill "$demo_pid" 2>/dev/null || true
-  [ -n "$prom_pid" ] && kill "$prom_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  if [ "$status" -ne 0 ]; then
-    echo "--- end-to-end check FAILED; Prometheus log:" >&2
-    cat "$work/prometheus.log" >&2 || true
-    echo "--- demo output:" >&2
-    cat "$work/demo.log" >&2 || true
-  fi
-  rm -rf "$work"
-  exit "$status"
-}
-trap cleanup EXIT
+prometheus_demo_setup "end-to-end check"
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-metrics_port=$(free_port)
-prom_port=$(free_port)
-
-cat > "$work/prometheus.yml" <<YAML
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: client
-    metrics_path: /client/metrics
-    static_configs: [{targets: ["127.0.0.1:$metrics_port"]}]
-  - job_name: server
-    metrics_path: /server/metrics
-    static_configs: [{targets: ["127.0.0.1:$metrics_port"]}]
-YAML
+write_demo_scrape_config "$work/prometheus.yml" "$metrics_port"
 
 prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/data" \
   --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &

@@ -17,28 +17,7 @@ ensure_prometheus_tools
 meshtel_binary
 python=python3
 
-work=$(mktemp -d)
-prom_pid=""
-demo_pid=""
-cleanup() {
-  status=$?
-  [ -n "$demo_pid" ] && kill "$demo_pid" 2>/dev/null || true
-  [ -n "$prom_pid" ] && kill "$prom_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  if [ "$status" -ne 0 ]; then
-    echo "--- remote-write check FAILED; Prometheus log:" >&2
-    cat "$work/prometheus.log" >&2 || true
-    echo "--- demo output:" >&2
-    cat "$work/demo.log" >&2 || true
-  fi
-  rm -rf "$work"
-  exit "$status"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-metrics_port=$(free_port)
-prom_port=$(free_port)
+prometheus_demo_setup "remote-write check"
 prom="http://127.0.0.1:$prom_port"
 
 # No scrape_configs: every sample comes from the demo's pushes.

@@ -134,3 +134,52 @@ meshtel_wasm_module() {
   fi
   export MESHTEL_WASM
 }
+
+# A free TCP port on loopback.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# The set-up of the checks that run a real Prometheus next to the demo: a work directory
+# ($work), two free ports ($metrics_port for the demo's metrics, $prom_port for Prometheus),
+# and an exit trap that stops both ($prom_pid, $demo_pid) and, when the check failed, prints
+# Prometheus' log and the demo's output under the check's name ($1).
+prometheus_demo_setup() {
+  prometheus_demo_name=$1
+  work=$(mktemp -d)
+  prom_pid=""
+  demo_pid=""
+  metrics_port=$(free_port)
+  prom_port=$(free_port)
+  trap stop_prometheus_demo EXIT
+}
+
+stop_prometheus_demo() {
+  status=$?
+  [ -n "$demo_pid" ] && kill "$demo_pid" 2>/dev/null || true
+  [ -n "$prom_pid" ] && kill "$prom_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  if [ "$status" -ne 0 ]; then
+    echo "--- $prometheus_demo_name FAILED; Prometheus log:" >&2
+    cat "$work/prometheus.log" >&2 || true
+    echo "--- demo output:" >&2
+    cat "$work/demo.log" >&2 || true
+  fi
+  rm -rf "$work"
+  exit "$status"
+}
+
+# Writes to $1 a Prometheus configuration that scrapes both demo sidecars (jobs client and
+# server) on 127.0.0.1:$2 every second.
+write_demo_scrape_config() {
+  cat > "$1" <<YAML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: client
+    metrics_path: /client/metrics
+    static_configs: [{targets: ["127.0.0.1:$2"]}]
+  - job_name: server
+    metrics_path: /server/metrics
+    static_configs: [{targets: ["127.0.0.1:$2"]}]
+YAML
+}

@@ -45,7 +45,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 printf 'global:\n  evaluation_interval: 15s\n' > "$work/prometheus.yml"
 
 # Prometheus' own counters, as JSON: samples appended, remote-write answers by code, CPU, RSS.

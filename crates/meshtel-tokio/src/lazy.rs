@@ -13,7 +13,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 
 use crate::exchange::Inbound;
-use crate::{ExchangeError, PeerOutcome, Rejection, Role};
+use crate::prefixed::forward_async_write;
+use crate::{ExchangeError, PeerOutcome, Prefixed, Rejection, Role};
 
 /// The result of [`PeerExchange::start`](crate::PeerExchange::start): the stream to use
 /// from now on, and a handle that receives the peer's outcome once the stream knows it.
@@ -127,14 +128,11 @@ impl Future for PeerHandle {
 /// ```
 #[derive(Debug)]
 pub struct PeerStream<S> {
-    inner: S,
+    /// The stream; once settled, replaying the bytes that followed the frame.
+    inner: Prefixed<S>,
     role: Role,
     /// The peer's side while it is not settled.
     inbound: Option<Inbound>,
-    /// Once settled: the bytes that followed the frame, still to return.
-    replay: Vec<u8>,
-    pos: usize,
-    eof: bool,
     outcome: Option<PeerOutcome>,
     notify: Option<oneshot::Sender<PeerOutcome>>,
     /// Reads fail: an oversize frame under the close policy.
@@ -146,12 +144,9 @@ impl<S: AsyncRead + Unpin> PeerStream<S> {
     pub(crate) fn started(inner: S, inbound: Inbound, role: Role, close_oversize: bool) -> Started<S> {
         let (sender, receiver) = oneshot::channel();
         let mut stream = Self {
-            inner,
+            inner: Prefixed::new(inner, Vec::new()),
             role,
             inbound: None,
-            replay: Vec::new(),
-            pos: 0,
-            eof: false,
             outcome: None,
             notify: Some(sender),
             refused: false,
@@ -206,7 +201,7 @@ impl<S: AsyncRead + Unpin> PeerStream<S> {
     /// Reads until the peer's side is settled.
     fn poll_settle(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if let Some(inbound) = &mut self.inbound {
-            match inbound.poll_settle(cx, &mut self.inner, self.role) {
+            match inbound.poll_settle(cx, self.inner.get_mut(), self.role) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(into_io(e))),
                 Poll::Ready(Ok(())) => {
@@ -222,8 +217,7 @@ impl<S: AsyncRead + Unpin> PeerStream<S> {
     fn settle(&mut self, mut inbound: Inbound) {
         let outcome = inbound.outcome.take().unwrap_or(PeerOutcome::NotAFrame);
         let (replay, eof) = inbound.into_replay();
-        self.replay = replay;
-        self.eof = eof;
+        self.inner.replay(replay, eof);
         self.refused = self.close_oversize
             && matches!(
                 outcome,
@@ -275,7 +269,7 @@ impl<S> PeerStream<S> {
     /// ```
     #[must_use]
     pub fn buffered(&self) -> &[u8] {
-        &self.replay[self.pos..]
+        self.inner.buffered()
     }
 
     /// The inner stream.
@@ -291,7 +285,7 @@ impl<S> PeerStream<S> {
     /// ```
     #[must_use]
     pub const fn get_ref(&self) -> &S {
-        &self.inner
+        self.inner.get_ref()
     }
 }
 
@@ -318,45 +312,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for PeerStream<S> {
                 ),
             )));
         }
-        if this.pos < this.replay.len() {
-            let n = buf.remaining().min(this.replay.len() - this.pos);
-            buf.put_slice(&this.replay[this.pos..this.pos + n]);
-            this.pos += n;
-            if this.pos == this.replay.len() {
-                this.replay = Vec::new();
-                this.pos = 0;
-            }
-            return Poll::Ready(Ok(()));
-        }
-        if this.eof {
-            return Poll::Ready(Ok(()));
-        }
         Pin::new(&mut this.inner).poll_read(cx, buf)
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for PeerStream<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
+forward_async_write!(PeerStream);
