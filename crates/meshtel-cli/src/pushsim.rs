@@ -14,7 +14,7 @@ use meshtel_tokio::push::{PushConfig, Pusher};
 use meshtel_wire::workload::WorkloadMetadata;
 use serde_json::json;
 
-use crate::demo::parse_duration;
+use crate::demo::{metrics, parse_duration};
 use crate::push::{self, Identity};
 
 /// Response codes the simulated traffic cycles through: a label set is a (source
@@ -182,41 +182,22 @@ struct Figures {
 
 impl Figures {
     fn read(health: &Registry, samples_per_round: u64, elapsed: Duration, cpu: f64) -> Self {
-        let text = health.render_to_string(Format::Prometheus);
-        let mut figures = Self {
+        let samples = metrics::samples(&health.render_to_string(Format::Prometheus));
+        let total = |metric: &str| metrics::sum_by(&samples, metric, &[]).values().sum::<f64>();
+        let failures = metrics::sum_by(&samples, "meshtel_push_failures_total", &["reason"])
+            .into_iter()
+            .filter(|&(_, n)| n > 0.0)
+            .map(|(mut reason, n)| (reason.pop().unwrap_or_default(), n))
+            .collect();
+        Self {
             samples_per_round,
-            attempts: 0.0,
-            accepted: 0.0,
-            failures: Vec::new(),
-            bytes: 0.0,
+            attempts: total("meshtel_push_attempts_total"),
+            accepted: total("meshtel_push_successes_total"),
+            failures,
+            bytes: total("meshtel_push_sent_bytes_total"),
             elapsed,
             cpu,
-        };
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let Some((head, value)) = line.rsplit_once(' ') else {
-                continue;
-            };
-            let value: f64 = value.parse().unwrap_or_default();
-            let name = head.split('{').next().unwrap_or_default();
-            match name {
-                "meshtel_push_attempts_total" => figures.attempts += value,
-                "meshtel_push_successes_total" => figures.accepted += value,
-                "meshtel_push_sent_bytes_total" => figures.bytes += value,
-                "meshtel_push_failures_total" if value > 0.0 => {
-                    let reason = head
-                        .split("reason=\"")
-                        .nth(1)
-                        .and_then(|r| r.split('"').next())
-                        .unwrap_or("?");
-                    match figures.failures.iter_mut().find(|(r, _)| r == reason) {
-                        Some((_, n)) => *n += value,
-                        None => figures.failures.push((reason.to_owned(), value)),
-                    }
-                }
-                _ => {}
-            }
         }
-        figures
     }
 
     fn samples_sent(&self, args: &PushSimArgs) -> f64 {

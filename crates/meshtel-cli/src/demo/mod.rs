@@ -15,7 +15,7 @@ mod backend;
 mod grpc;
 mod limits;
 mod load;
-mod metrics;
+pub(crate) mod metrics;
 mod pki;
 mod push;
 mod sidecar;
