@@ -6,8 +6,9 @@ use std::rc::Rc;
 
 use meshtel::{ConnectionFacts, FrameCounter, GrpcStream, Protocol, RequestFacts, Routing, Tls};
 use meshtel_wire::header::{PEER_METADATA, PEER_METADATA_ID};
+use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
+use proxy_wasm::types::{Action, MapType};
 
 use super::{istio_metadata, now, property};
 use crate::config::Role;
@@ -268,30 +269,73 @@ impl Stream {
 
 impl Context for Stream {}
 
+/// The request headers the filter reads.
+#[derive(Default)]
+struct RequestHeaders {
+    peer_id: Option<Vec<u8>>,
+    peer_metadata: Option<Vec<u8>>,
+    authority: Option<String>,
+    method: Option<String>,
+    path: Option<String>,
+    content_type: Option<String>,
+}
+
+impl RequestHeaders {
+    /// From the whole request header map, read in one host call; a host that fails the call
+    /// leaves every header absent. A repeated header counts with its first value, as a
+    /// single-header read returns it.
+    fn read() -> Self {
+        fn first<T>(slot: &mut Option<T>, value: Option<T>) {
+            if slot.is_none() {
+                *slot = value;
+            }
+        }
+        let mut out = Self::default();
+        let text = |value: Vec<u8>| String::from_utf8(value).ok();
+        for (name, value) in hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default() {
+            match name.as_str() {
+                PEER_METADATA_ID => first(&mut out.peer_id, Some(value)),
+                PEER_METADATA => first(&mut out.peer_metadata, Some(value)),
+                ":authority" => first(&mut out.authority, text(value)),
+                ":method" => first(&mut out.method, text(value)),
+                ":path" => first(&mut out.path, text(value)),
+                "content-type" => first(&mut out.content_type, text(value)),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(vm) = self.vm.clone() else {
             return Action::Continue;
         };
+        // One host call for every header the filter reads: each call that returns a value
+        // also calls into the VM to allocate it, the largest cost of a header read.
+        let headers = RequestHeaders::read();
         match vm.config.role {
             Role::Inbound => {
-                let id = self.get_http_request_header_bytes(PEER_METADATA_ID);
-                let value = self.get_http_request_header_bytes(PEER_METADATA);
-                self.carried = (id.is_some(), value.is_some());
+                self.carried = (headers.peer_id.is_some(), headers.peer_metadata.is_some());
                 // The application never sees the exchange headers.
-                self.set_http_request_header(PEER_METADATA_ID, None);
-                self.set_http_request_header(PEER_METADATA, None);
-                self.take_peer(value);
+                if self.carried.0 {
+                    self.set_http_request_header(PEER_METADATA_ID, None);
+                }
+                if self.carried.1 {
+                    self.set_http_request_header(PEER_METADATA, None);
+                }
+                self.take_peer(headers.peer_metadata);
             }
             Role::Outbound => {
                 self.set_http_request_header(PEER_METADATA_ID, Some(vm.local_id()));
                 self.set_http_request_header(PEER_METADATA, Some(vm.local_header()));
             }
         }
-        self.host = self.get_http_request_header(":authority");
-        self.method = self.get_http_request_header(":method");
-        self.path = self.get_http_request_header(":path");
-        self.protocol = Protocol::from_content_type(self.get_http_request_header("content-type").as_deref());
+        self.host = headers.authority;
+        self.method = headers.method;
+        self.path = headers.path;
+        self.protocol = Protocol::from_content_type(headers.content_type.as_deref());
         if self.protocol == Protocol::Grpc {
             self.grpc = Some(Grpc {
                 stream: vm.plugin.grpc_stream(now()),
