@@ -10,7 +10,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 /// The most bytes `/bytes/<n>` answers with (1 MiB); a larger `n` is a 400.
 pub(crate) const MAX_BYTES: usize = 1 << 20;
@@ -52,9 +52,7 @@ pub(crate) fn respond(path: &str) -> Response<Full<Bytes>> {
 /// The HTTP backend (HTTP/1.1): see [`respond`].
 pub(crate) async fn http(listener: TcpListener) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
+        let stream = accept(&listener).await;
         tokio::spawn(async move {
             let service = service_fn(|req: Request<hyper::body::Incoming>| async move {
                 let path = req.uri().path().to_owned();
@@ -71,9 +69,7 @@ pub(crate) async fn http(listener: TcpListener) {
 /// The TCP echo backend.
 pub(crate) async fn echo(listener: TcpListener) {
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
-        };
+        let mut stream = accept(&listener).await;
         tokio::spawn(async move {
             let mut buf = vec![0u8; 16 * 1024];
             loop {
@@ -96,6 +92,20 @@ pub(crate) async fn bind() -> std::io::Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     Ok((listener, addr))
+}
+
+/// How long an accept loop waits after a failed accept.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The listener's next connection. A failed accept (out of file descriptors, the runtime
+/// shutting down) is retried after [`ACCEPT_BACKOFF`], so a lasting failure costs no CPU.
+pub(crate) async fn accept(listener: &TcpListener) -> TcpStream {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => return stream,
+            Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
+        }
+    }
 }
 
 #[cfg(test)]

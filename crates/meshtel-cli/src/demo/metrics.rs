@@ -23,9 +23,7 @@ pub(crate) async fn serve(
     timeouts: Arc<TimeoutCounts>,
 ) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
+        let stream = super::backend::accept(&listener).await;
         let (registries, timeouts) = (Arc::clone(&registries), Arc::clone(&timeouts));
         tokio::spawn(async move {
             let service = service_fn(move |req: Request<hyper::body::Incoming>| {

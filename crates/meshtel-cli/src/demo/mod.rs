@@ -127,6 +127,7 @@ impl DemoArgs {
             pki,
             upstream: self.upstream,
             native: self.native_histograms,
+            placement: Placement::default(),
         })
     }
 }
@@ -143,6 +144,54 @@ pub(crate) struct MeshOptions {
     /// Native buckets on the sidecars' `meshtel_demo_upstream_duration_seconds` histograms
     /// (`--native-histograms`).
     pub(crate) native: bool,
+    /// Where each sidecar runs.
+    pub(crate) placement: Placement,
+}
+
+/// The runtimes the sidecars run on: each its own (the CLI, one worker thread per sidecar
+/// as an Envoy with `--concurrency 1`), or, for a handle left `None`, the caller's.
+///
+/// A sidecar's accept loop runs on its runtime, and so do the tasks it spawns per
+/// connection and stream: a request crosses threads only where it crosses a socket. On one
+/// shared multi-thread runtime, the two sidecars' and the backends' tasks wake each other
+/// across its workers; on this machine that cost about a fifth more CPU per request
+/// (`docs/performance.md`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Placement {
+    pub(crate) client: Option<tokio::runtime::Handle>,
+    pub(crate) server: Option<tokio::runtime::Handle>,
+}
+
+impl Placement {
+    /// A listener on loopback, registered with the runtime of `handle` (the caller's when
+    /// `None`): its readiness then comes from the runtime that accepts on it.
+    async fn bind(handle: Option<&tokio::runtime::Handle>) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+        match handle {
+            Some(handle) => handle.spawn(backend::bind()).await.map_err(std::io::Error::other)?,
+            None => backend::bind().await,
+        }
+    }
+
+    fn spawn<F>(handle: Option<&tokio::runtime::Handle>, task: F)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match handle {
+            Some(handle) => drop(handle.spawn(task)),
+            None => drop(tokio::spawn(task)),
+        }
+    }
+}
+
+/// One runtime of one worker thread for a sidecar.
+fn sidecar_runtime(name: &str) -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the {name} runtime: {e}"))
 }
 
 fn client_node() -> serde_json::Value {
@@ -228,13 +277,12 @@ pub(crate) async fn start_mesh_with(options: MeshOptions) -> Result<Mesh, String
     tokio::spawn(backend::echo(echo_l));
     let backends = Backends { http, grpc, tcp };
 
-    let (server_l, server_addr) = backend::bind().await.map_err(io)?;
-    tokio::spawn(sidecar::serve_inbound(
-        Arc::clone(&server),
-        server_l,
-        pki.server_config()?,
-        backends,
-    ));
+    let placement = options.placement;
+    let (server_l, server_addr) = Placement::bind(placement.server.as_ref()).await.map_err(io)?;
+    Placement::spawn(
+        placement.server.as_ref(),
+        sidecar::serve_inbound(Arc::clone(&server), server_l, pki.server_config()?, backends),
+    );
 
     let upstream = Upstream {
         addr: options.upstream.unwrap_or(server_addr),
@@ -242,14 +290,16 @@ pub(crate) async fn start_mesh_with(options: MeshOptions) -> Result<Mesh, String
         h2: pki.client_config(&pki.client, AlpnList::ClientHttp(HttpVersion::H2).names())?,
         tcp: pki.client_config(&pki.client, AlpnList::InMeshWithMxc.names())?,
     };
-    let (client_http_l, client_http) = backend::bind().await.map_err(io)?;
-    let (client_tcp_l, client_tcp) = backend::bind().await.map_err(io)?;
-    tokio::spawn(sidecar::serve_outbound_http(
-        Arc::clone(&client),
-        client_http_l,
-        upstream.clone(),
-    ));
-    tokio::spawn(sidecar::serve_outbound_tcp(Arc::clone(&client), client_tcp_l, upstream));
+    let (client_http_l, client_http) = Placement::bind(placement.client.as_ref()).await.map_err(io)?;
+    let (client_tcp_l, client_tcp) = Placement::bind(placement.client.as_ref()).await.map_err(io)?;
+    Placement::spawn(
+        placement.client.as_ref(),
+        sidecar::serve_outbound_http(Arc::clone(&client), client_http_l, upstream.clone()),
+    );
+    Placement::spawn(
+        placement.client.as_ref(),
+        sidecar::serve_outbound_tcp(Arc::clone(&client), client_tcp_l, upstream),
+    );
     Ok(Mesh {
         client,
         server,
@@ -269,11 +319,20 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
-    runtime.block_on(demo(args))
+    let client = sidecar_runtime("client-sidecar")?;
+    let server = sidecar_runtime("server-sidecar")?;
+    let placement = Placement {
+        client: Some(client.handle().clone()),
+        server: Some(server.handle().clone()),
+    };
+    // The sidecar runtimes outlive the demo and are dropped here, outside any runtime.
+    runtime.block_on(demo(args, placement))
 }
 
-async fn demo(args: &DemoArgs) -> Result<(), String> {
-    let mesh = start_mesh_with(args.options()?).await?;
+async fn demo(args: &DemoArgs, placement: Placement) -> Result<(), String> {
+    let mut options = args.options()?;
+    options.placement = placement;
+    let mesh = start_mesh_with(options).await?;
     let metrics_listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .map_err(|e| format!("binding --metrics-addr {}: {e}", args.metrics_addr))?;

@@ -364,9 +364,7 @@ pub(crate) async fn serve_inbound(
 ) {
     let acceptor = TlsAcceptor::from(tls);
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
+        let stream = super::backend::accept(&listener).await;
         // Small gRPC frames and HTTP/2 control frames go out at once.
         let _ = stream.set_nodelay(true);
         let (sidecar, acceptor) = (Arc::clone(&sidecar), acceptor.clone());
@@ -566,9 +564,7 @@ async fn connect_tls(
 /// Serves the application's plaintext HTTP, forwarding over mTLS.
 pub(crate) async fn serve_outbound_http(sc: Arc<Sidecar>, listener: TcpListener, upstream: Upstream) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
+        let stream = super::backend::accept(&listener).await;
         // Small gRPC frames and HTTP/2 control frames go out at once.
         let _ = stream.set_nodelay(true);
         let (sc, upstream) = (Arc::clone(&sc), upstream.clone());
@@ -632,9 +628,7 @@ async fn outbound_http_connection(sc: Arc<Sidecar>, stream: TcpStream, upstream:
 /// Serves the application's plaintext TCP, forwarding over mTLS with the prefix exchange.
 pub(crate) async fn serve_outbound_tcp(sc: Arc<Sidecar>, listener: TcpListener, upstream: Upstream) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
+        let stream = super::backend::accept(&listener).await;
         // Small gRPC frames and HTTP/2 control frames go out at once.
         let _ = stream.set_nodelay(true);
         let (sc, upstream) = (Arc::clone(&sc), upstream.clone());

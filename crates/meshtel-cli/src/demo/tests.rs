@@ -458,3 +458,41 @@ async fn the_client_sidecar_finds_a_frame_that_comes_with_the_response() {
     eventually(|| closed().get(&vec!["reviews-v2".to_owned()]) == Some(&1.0)).await;
     assert_eq!(outcome(&mesh.client, "exchange_timeout"), 0.0);
 }
+
+/// The CLI's placement: each sidecar on a runtime of its own, the caller's runtime holding
+/// only the backends and the load. The mesh records the same load as on one runtime.
+#[test]
+fn sidecars_on_runtimes_of_their_own_record_the_load() {
+    let client = super::sidecar_runtime("client-sidecar").unwrap();
+    let server = super::sidecar_runtime("server-sidecar").unwrap();
+    let main = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    main.block_on(async {
+        let mesh = super::start_mesh_with(super::MeshOptions {
+            placement: super::Placement {
+                client: Some(client.handle().clone()),
+                server: Some(server.handle().clone()),
+            },
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let truth = load::run(mesh.targets, load(30, 3, 2, 5)).await;
+        super::settle(&mesh, truth.tcp_connections).await;
+        for sc in [&mesh.client, &mesh.server] {
+            let s = metrics::samples(&sc.registry.render_to_string(Format::Prometheus));
+            let total = |m: &str| metrics::sum_by(&s, m, &[]).values().sum::<f64>();
+            let mesh_requests: u64 = truth.mesh_requests.values().sum();
+            assert!(total("istio_requests_total") >= mesh_requests as f64);
+            assert_eq!(total("istio_tcp_connections_closed_total"), 3.0);
+            assert_eq!(total("istio_tcp_sent_bytes_total"), truth.tcp_bytes as f64);
+        }
+    });
+    // The sidecars' accept loops live on their runtimes: the client's HTTP and TCP
+    // listeners, the server's one.
+    assert!(client.metrics().num_alive_tasks() >= 2);
+    assert!(server.metrics().num_alive_tasks() >= 1);
+}
