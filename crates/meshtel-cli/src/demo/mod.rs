@@ -154,7 +154,7 @@ pub(crate) struct MeshOptions {
 /// A sidecar's accept loop runs on its runtime, and so do the tasks it spawns per
 /// connection and stream: a request crosses threads only where it crosses a socket. On one
 /// shared multi-thread runtime, the two sidecars' and the backends' tasks wake each other
-/// across its workers; on this machine that cost about a fifth more CPU per request
+/// across its workers; on this machine that cost about half again as much CPU per request
 /// (`docs/performance.md`).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Placement {
