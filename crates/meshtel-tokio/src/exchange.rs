@@ -504,10 +504,11 @@ impl PeerExchange {
     /// frame only in front of its first response bytes, so [`PeerExchange::run`] would wait
     /// for it until the timeout.
     ///
-    /// The timeout ([`PeerExchange::timeout`]) bounds the write of the local frame. Reading
-    /// the peer's frame has no timer of its own: it advances with the application's reads,
-    /// a pending read holds at most the partial frame, and the application's own idle
-    /// limits apply as to any read.
+    /// The timeout ([`PeerExchange::timeout`]) bounds the write of the local frame, and the
+    /// peer's frame once its first byte has arrived: reading it advances with the
+    /// application's reads, waiting for that first byte is left to the application's own
+    /// idle limits, and a frame unfinished at the deadline is
+    /// [`Rejection::TimedOut`] (the stream's reads then fail, [`PeerStream`]).
     ///
     /// ```
     /// use meshtel_tokio::{PeerExchange, PeerOutcome, Role, Started};
@@ -576,8 +577,13 @@ impl PeerExchange {
                 }
             }
         }
-        let close_oversize = self.config.oversize() == OversizePolicy::Close;
-        Ok(PeerStream::started(driver.stream, driver.inbound, role, close_oversize))
+        let settings = crate::lazy::Settings {
+            role,
+            close_oversize: self.config.oversize() == OversizePolicy::Close,
+            timeout: self.timeout,
+            sent: driver.written,
+        };
+        Ok(PeerStream::started(driver.stream, driver.inbound, settings))
     }
 }
 
@@ -673,6 +679,8 @@ pub(crate) struct Inbound {
     start: usize,
     end: usize,
     eof: bool,
+    /// A byte of the peer's side arrived.
+    started: bool,
     /// The peer's side is settled with this outcome (an oversize frame may still be being
     /// skipped when `exchange` is not finished).
     pub(crate) outcome: Option<PeerOutcome>,
@@ -691,6 +699,7 @@ impl Inbound {
             start: 0,
             end: 0,
             eof: false,
+            started: false,
             outcome: None,
         }
     }
@@ -706,6 +715,11 @@ impl Inbound {
         } else {
             self.end - self.start
         }
+    }
+
+    /// Whether any byte of the peer's side arrived.
+    pub(crate) const fn started(&self) -> bool {
+        self.started
     }
 
     /// Drops an unsettled partial frame: it is not application data.
@@ -745,6 +759,7 @@ impl Inbound {
                     let n = read.filled().len();
                     self.end += n;
                     self.eof = n == 0;
+                    self.started |= n > 0;
                 }
                 Err(source) => {
                     return Poll::Ready(Err(ExchangeError::Read {

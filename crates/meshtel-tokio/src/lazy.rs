@@ -7,10 +7,12 @@ use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use meshtel_wire::frame::FrameErrorKind;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
+use tokio::time::Sleep;
 
 use crate::exchange::Inbound;
 use crate::prefixed::forward_async_write;
@@ -108,6 +110,13 @@ impl Future for PeerHandle {
 ///   fail with [`io::ErrorKind::InvalidData`], close the connection.
 /// - A read error inside the frame is returned with its kind, the exchange's context as
 ///   its message ([`ExchangeError::Read`]); the held bytes stay held for a retry.
+/// - Once the peer's first byte has arrived, the rest of its frame must follow within the
+///   exchange's timeout ([`PeerExchange::timeout`](crate::PeerExchange::timeout)); waiting
+///   for that first byte is the application's own business (a client-first protocol may
+///   wait long for its answer). A frame still unfinished then settles
+///   [`Rejection::TimedOut`], its partial bytes are dropped (they are not the
+///   application's), and reads fail with [`io::ErrorKind::TimedOut`]: close the
+///   connection.
 ///
 /// ```
 /// use meshtel_tokio::{PeerExchange, PeerOutcome, Role};
@@ -135,22 +144,48 @@ pub struct PeerStream<S> {
     inbound: Option<Inbound>,
     outcome: Option<PeerOutcome>,
     notify: Option<oneshot::Sender<PeerOutcome>>,
-    /// Reads fail: an oversize frame under the close policy.
-    refused: bool,
+    /// Reads fail: an oversize frame under the close policy, or the frame timed out.
+    refused: Option<Refusal>,
     close_oversize: bool,
+    /// How long the peer's frame may take once its first byte arrived.
+    timeout: Option<Duration>,
+    /// The frame's deadline, armed at its first byte.
+    deadline: Option<Pin<Box<Sleep>>>,
+    /// Bytes of the local frame written (the whole frame: `start` flushed it).
+    sent: usize,
+}
+
+/// Why a [`PeerStream`]'s reads fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    Oversize,
+    TimedOut,
+}
+
+/// How a [`PeerStream`] handles the peer's frame: the exchange's settings that apply after
+/// `start` returned.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    pub(crate) role: Role,
+    pub(crate) close_oversize: bool,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) sent: usize,
 }
 
 impl<S: AsyncRead + Unpin> PeerStream<S> {
-    pub(crate) fn started(inner: S, inbound: Inbound, role: Role, close_oversize: bool) -> Started<S> {
+    pub(crate) fn started(inner: S, inbound: Inbound, settings: Settings) -> Started<S> {
         let (sender, receiver) = oneshot::channel();
         let mut stream = Self {
             inner: Prefixed::new(inner, Vec::new()),
-            role,
+            role: settings.role,
             inbound: None,
             outcome: None,
             notify: Some(sender),
-            refused: false,
-            close_oversize,
+            refused: None,
+            close_oversize: settings.close_oversize,
+            timeout: settings.timeout,
+            deadline: None,
+            sent: settings.sent,
         };
         if inbound.is_enabled() {
             if inbound.outcome.is_some() {
@@ -198,18 +233,39 @@ impl<S: AsyncRead + Unpin> PeerStream<S> {
         Poll::Ready(Ok(self.outcome.clone().unwrap_or(PeerOutcome::NotAFrame)))
     }
 
-    /// Reads until the peer's side is settled.
+    /// Reads until the peer's side is settled, or its frame's deadline passes.
     fn poll_settle(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let Some(inbound) = &mut self.inbound {
-            match inbound.poll_settle(cx, self.inner.get_mut(), self.role) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(into_io(e))),
-                Poll::Ready(Ok(())) => {
-                    if let Some(inbound) = self.inbound.take() {
-                        self.settle(inbound);
-                    }
+        let Some(inbound) = &mut self.inbound else {
+            return Poll::Ready(Ok(()));
+        };
+        match inbound.poll_settle(cx, self.inner.get_mut(), self.role) {
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(into_io(e))),
+            Poll::Ready(Ok(())) => {
+                if let Some(inbound) = self.inbound.take() {
+                    self.settle(inbound);
                 }
+                return Poll::Ready(Ok(()));
             }
+            Poll::Pending => {}
+        }
+        let (Some(after), true) = (self.timeout, inbound.started()) else {
+            return Poll::Pending;
+        };
+        let deadline = self.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(after)));
+        std::task::ready!(deadline.as_mut().poll(cx));
+        self.deadline = None;
+        if let Some(mut inbound) = self.inbound.take() {
+            let rejection = Rejection::TimedOut {
+                after,
+                received: inbound.held(),
+                sent: self.sent,
+            };
+            // Part of a frame: not application data.
+            inbound.drop_partial();
+            let (replay, eof) = inbound.into_replay();
+            self.inner.replay(replay, eof);
+            self.refused = Some(Refusal::TimedOut);
+            self.settled_as(PeerOutcome::Rejected(rejection));
         }
         Poll::Ready(Ok(()))
     }
@@ -218,11 +274,14 @@ impl<S: AsyncRead + Unpin> PeerStream<S> {
         let outcome = inbound.outcome.take().unwrap_or(PeerOutcome::NotAFrame);
         let (replay, eof) = inbound.into_replay();
         self.inner.replay(replay, eof);
-        self.refused = self.close_oversize
-            && matches!(
-                outcome,
-                PeerOutcome::Rejected(Rejection::Frame(FrameErrorKind::TooLarge { .. }))
-            );
+        let oversize = matches!(
+            outcome,
+            PeerOutcome::Rejected(Rejection::Frame(FrameErrorKind::TooLarge { .. }))
+        );
+        if self.close_oversize && oversize {
+            self.refused = Some(Refusal::Oversize);
+        }
+        self.deadline = None;
         self.settled_as(outcome);
     }
 
@@ -303,16 +362,26 @@ impl<S: AsyncRead + Unpin> AsyncRead for PeerStream<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         std::task::ready!(this.poll_settle(cx))?;
-        if this.refused {
-            return Poll::Ready(Err(io::Error::new(
+        match this.refused {
+            None => Pin::new(&mut this.inner).poll_read(cx, buf),
+            Some(Refusal::Oversize) => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
                     "{}-side peer exchange: the peer's metadata frame is over the limit and the policy is to close",
                     this.role
                 ),
-            )));
+            ))),
+            Some(Refusal::TimedOut) => {
+                let detail = this.outcome.as_ref().map_or_else(String::new, |o| match o {
+                    PeerOutcome::Rejected(r) => format!(": {r}"),
+                    _ => String::new(),
+                });
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{}-side peer exchange{detail}", this.role),
+                )))
+            }
         }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
     }
 }
 

@@ -830,3 +830,80 @@ async fn client_mode_poll_peer_keeps_the_bytes_for_the_application() {
     stream.read_exact(&mut got).await.unwrap();
     assert_eq!(got, RESPONSE);
 }
+
+// ---------------------------------------------------------------------------------------
+// Client mode: the peer's frame is bounded in time once it has begun.
+
+#[tokio::test(start_paused = true)]
+async fn client_mode_a_stalled_partial_frame_times_out_and_the_reads_fail() {
+    let exchange = client_exchange().with_timeout(Some(Duration::from_secs(3)));
+    let (ours, mut theirs) = duplex(1 << 16);
+    let Started { mut stream, peer, .. } = exchange.start(Role::Client, ours, MXC).await.unwrap();
+    theirs.write_all(&server_response()[..20]).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut [0; 64]))
+        .await
+        .expect("the frame's deadline ends the read")
+        .unwrap_err();
+    assert_eq!(started.elapsed(), Duration::from_secs(3));
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    assert!(err.to_string().starts_with("client-side peer exchange: "), "{err}");
+    let want = PeerOutcome::Rejected(Rejection::TimedOut {
+        after: Duration::from_secs(3),
+        received: 20,
+        sent: exchange.local_frame().len(),
+    });
+    assert_eq!(stream.outcome(), Some(&want));
+    assert_eq!(peer.await, Some(want));
+    // The partial frame is not the application's, and the reads keep failing even when the
+    // rest arrives.
+    assert!(stream.buffered().is_empty());
+    theirs.write_all(&server_response()[20..]).await.unwrap();
+    assert_eq!(
+        stream.read(&mut [0; 64]).await.unwrap_err().kind(),
+        io::ErrorKind::TimedOut
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_mode_waits_for_the_first_byte_as_long_as_the_application_does() {
+    let exchange = client_exchange().with_timeout(Some(Duration::from_secs(3)));
+    let (ours, mut theirs) = duplex(1 << 16);
+    let Started { mut stream, peer, .. } = exchange.start(Role::Client, ours, MXC).await.unwrap();
+    let answer = async {
+        // A slow server: silent for a minute, then its frame in two parts 2 s apart (within
+        // the timeout once begun), then the response.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let wire = server_response();
+        theirs.write_all(&wire[..10]).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        theirs.write_all(&wire[10..]).await.unwrap();
+        theirs.shutdown().await.unwrap();
+    };
+    let read = async {
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).await.unwrap();
+        got
+    };
+    let ((), got) = tokio::join!(answer, read);
+    assert_eq!(got, RESPONSE);
+    assert!(found(&peer.await.unwrap(), &server_record(), SERVER_ID));
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_mode_without_a_timeout_holds_a_partial_frame_until_the_rest_arrives() {
+    let exchange = client_exchange().with_timeout(None);
+    let (ours, mut theirs) = duplex(1 << 16);
+    let Started { mut stream, .. } = exchange.start(Role::Client, ours, MXC).await.unwrap();
+    let wire = server_response();
+    theirs.write_all(&wire[..20]).await.unwrap();
+    let mut buf = [0; 64];
+    let pending = tokio::time::timeout(Duration::from_secs(3600), stream.read(&mut buf)).await;
+    assert!(pending.is_err(), "no deadline without a timeout");
+    assert_eq!(stream.outcome(), None);
+    theirs.write_all(&wire[20..]).await.unwrap();
+    theirs.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, RESPONSE);
+}
