@@ -6,7 +6,8 @@
 # fixed counts as e2e-prometheus.sh, and runs the same check (scripts/e2e_check.py --pushed):
 # the totals in Prometheus equal what the load generator counted, and histogram_quantile
 # over the pushed request-duration buckets equals the quantile of the demo's own exposition.
-# Then checks that Prometheus counted the pushes it accepted and rejected none. Stops
+# Then checks that Prometheus counted the pushes it accepted and rejected none, and that a
+# SIGTERM stops the demo after one last accepted push. Stops
 # everything it started; on failure prints the Prometheus and demo logs.
 # (The native-histogram run is scripts/e2e-native-histograms.sh.)
 set -euo pipefail
@@ -65,4 +66,16 @@ print(f"Prometheus remote-write receiver: answers by code {codes}; {appended:g} 
       f"jobs {jobs}; {series:g} series, none scraped")
 PY
 curl -fsS "http://127.0.0.1:$metrics_port/push/metrics" | grep -E '^meshtel_push_(attempts|successes|failures)_total' | grep -v ' 0$' || true
+# SIGTERM stops the demo as it stops a sidecar: one last push of the newest snapshot, then
+# the exit.
+kill -TERM "$demo_pid"
+for _ in $(seq 300); do kill -0 "$demo_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$demo_pid" 2>/dev/null; then
+  echo "the demo did not stop within 30 s of SIGTERM" >&2
+  exit 1
+fi
+demo_pid=
+grep "final snapshot" "$work/demo.log" || true
+grep -q "final snapshot accepted" "$work/demo.log" \
+  || { echo "no accepted final push after SIGTERM:" >&2; tail -20 "$work/demo.log" >&2; exit 1; }
 echo "remote-write end-to-end check passed"

@@ -407,14 +407,33 @@ async fn demo(args: &DemoArgs, placement: Placement) -> Result<(), String> {
         std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     if args.serve {
-        println!("\nserving the mesh and the metrics until interrupted (Ctrl-C)");
-        std::future::pending::<()>().await;
+        println!("\nserving the mesh and the metrics until interrupted (Ctrl-C or SIGTERM)");
+        stop_signal().await;
+        println!("\nstopping");
     }
     if let Some(pushing) = pushing {
         println!();
         push::finish(pushing).await;
     }
     Ok(())
+}
+
+/// Completes at Ctrl-C (SIGINT) or SIGTERM, so that `--serve` stops like a sidecar: the
+/// pushers send their last snapshot before the process exits.
+async fn stop_signal() {
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        return;
+    }
+    // No SIGTERM handler (or not Unix): Ctrl-C alone. Should even that fail to install,
+    // the demo serves on, as before signals were handled.
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Writes the mesh's addresses (`--endpoints`), whole or not at all (a rename).
