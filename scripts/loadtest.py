@@ -74,7 +74,7 @@ def measure(args, work, name, client_http, root):
     rps = h2load(url, args.requests, args.connections, args.streams, log)
     cpu_us = (cpu_seconds(root) - before) * 1e6 / args.requests
     p50, p99 = percentiles(log)
-    print(f"  {name}: {rps:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, {cpu_us:.0f} us CPU/request", flush=True)
+    print(f"  {name}: {rps:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, {cpu_us:.0f} µs CPU/request", flush=True)
     return rps, p50, p99, cpu_us
 
 
@@ -110,7 +110,7 @@ def main():
         f"h2load -n {args.requests} -c {args.connections} -m {args.streams} (h2c) to {args.path}, "
         f"after {args.warmup} warm-up requests",
         "",
-        "| setup | req/s | vs (a) | p50 ms | p99 ms | CPU us/req |",
+        "| setup | req/s | vs (a) | p50 ms | p99 ms | CPU µs/req |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for label, rps, p50, p99, cpu_us in rows:
