@@ -254,16 +254,14 @@ impl<S: AsyncRead + Unpin> PeerStream<S> {
         let deadline = self.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(after)));
         std::task::ready!(deadline.as_mut().poll(cx));
         self.deadline = None;
-        if let Some(mut inbound) = self.inbound.take() {
+        // What is held is part of a frame (or of an oversize payload being skipped), not
+        // application data: it is dropped with the peer's side, and the reads fail from now on.
+        if let Some(inbound) = self.inbound.take() {
             let rejection = Rejection::TimedOut {
                 after,
                 received: inbound.held(),
                 sent: self.sent,
             };
-            // Part of a frame: not application data.
-            inbound.drop_partial();
-            let (replay, eof) = inbound.into_replay();
-            self.inner.replay(replay, eof);
             self.refused = Some(Refusal::TimedOut);
             self.settled_as(PeerOutcome::Rejected(rejection));
         }
