@@ -139,27 +139,24 @@ impl Future for PeerHandle {
 pub struct PeerStream<S> {
     /// The stream; once settled, replaying the bytes that followed the frame.
     inner: Prefixed<S>,
-    role: Role,
+    /// The exchange's settings that apply after `start` returned.
+    settings: Settings,
     /// The peer's side while it is not settled.
     inbound: Option<Inbound>,
     outcome: Option<PeerOutcome>,
     notify: Option<oneshot::Sender<PeerOutcome>>,
     /// Reads fail: an oversize frame under the close policy, or the frame timed out.
     refused: Option<Refusal>,
-    close_oversize: bool,
-    /// How long the peer's frame may take once its first byte arrived.
-    timeout: Option<Duration>,
     /// The frame's deadline, armed at its first byte.
     deadline: Option<Pin<Box<Sleep>>>,
-    /// Bytes of the local frame written (the whole frame: `start` flushed it).
-    sent: usize,
 }
 
 /// Why a [`PeerStream`]'s reads fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Refusal {
     Oversize,
-    TimedOut,
+    /// The frame timed out: the rejection the outcome holds.
+    TimedOut(Rejection),
 }
 
 /// How a [`PeerStream`] handles the peer's frame: the exchange's settings that apply after
@@ -167,8 +164,11 @@ enum Refusal {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Settings {
     pub(crate) role: Role,
+    /// Reads fail after an oversize frame (`OversizePolicy::Close`).
     pub(crate) close_oversize: bool,
+    /// How long the peer's frame may take once its first byte arrived.
     pub(crate) timeout: Option<Duration>,
+    /// Bytes of the local frame written (the whole frame: `start` flushed it).
     pub(crate) sent: usize,
 }
 
@@ -177,15 +177,12 @@ impl<S: AsyncRead + Unpin> PeerStream<S> {
         let (sender, receiver) = oneshot::channel();
         let mut stream = Self {
             inner: Prefixed::new(inner, Vec::new()),
-            role: settings.role,
+            settings,
             inbound: None,
             outcome: None,
             notify: Some(sender),
             refused: None,
-            close_oversize: settings.close_oversize,
-            timeout: settings.timeout,
             deadline: None,
-            sent: settings.sent,
         };
         if inbound.is_enabled() {
             if inbound.outcome.is_some() {
@@ -238,7 +235,7 @@ impl<S: AsyncRead + Unpin> PeerStream<S> {
         let Some(inbound) = &mut self.inbound else {
             return Poll::Ready(Ok(()));
         };
-        match inbound.poll_settle(cx, self.inner.get_mut(), self.role) {
+        match inbound.poll_settle(cx, self.inner.get_mut(), self.settings.role) {
             Poll::Ready(Err(e)) => return Poll::Ready(Err(into_io(e))),
             Poll::Ready(Ok(())) => {
                 if let Some(inbound) = self.inbound.take() {
@@ -248,7 +245,7 @@ impl<S: AsyncRead + Unpin> PeerStream<S> {
             }
             Poll::Pending => {}
         }
-        let (Some(after), true) = (self.timeout, inbound.started()) else {
+        let (Some(after), true) = (self.settings.timeout, inbound.started()) else {
             return Poll::Pending;
         };
         let deadline = self.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(after)));
@@ -260,9 +257,9 @@ impl<S: AsyncRead + Unpin> PeerStream<S> {
             let rejection = Rejection::TimedOut {
                 after,
                 received: inbound.held(),
-                sent: self.sent,
+                sent: self.settings.sent,
             };
-            self.refused = Some(Refusal::TimedOut);
+            self.refused = Some(Refusal::TimedOut(rejection));
             self.settled_as(PeerOutcome::Rejected(rejection));
         }
         Poll::Ready(Ok(()))
@@ -276,7 +273,7 @@ impl<S: AsyncRead + Unpin> PeerStream<S> {
             outcome,
             PeerOutcome::Rejected(Rejection::Frame(FrameErrorKind::TooLarge { .. }))
         );
-        if self.close_oversize && oversize {
+        if self.settings.close_oversize && oversize {
             self.refused = Some(Refusal::Oversize);
         }
         self.deadline = None;
@@ -366,19 +363,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for PeerStream<S> {
                 io::ErrorKind::InvalidData,
                 format!(
                     "{}-side peer exchange: the peer's metadata frame is over the limit and the policy is to close",
-                    this.role
+                    this.settings.role
                 ),
             ))),
-            Some(Refusal::TimedOut) => {
-                let detail = this.outcome.as_ref().map_or_else(String::new, |o| match o {
-                    PeerOutcome::Rejected(r) => format!(": {r}"),
-                    _ => String::new(),
-                });
-                Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("{}-side peer exchange{detail}", this.role),
-                )))
-            }
+            Some(Refusal::TimedOut(rejection)) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{}-side peer exchange: {rejection}", this.settings.role),
+            ))),
         }
     }
 }
